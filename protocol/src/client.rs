@@ -1,0 +1,351 @@
+//! Frames a client sends (PROTOCOL.md 3.1, 3.2), parsed into validated types.
+//!
+//! [`parse_frame`] never panics and reports the first problem as an [`Invalid`] with the
+//! protocol's code, together with the frame's `ref` when one could be read.
+
+use crate::error::Invalid;
+use crate::ids::{Body, ClientId, Ref, RoomId};
+use crate::limits::{HISTORY_DEFAULT, HISTORY_MAX};
+use crate::model::MessageKind;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One client request, validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Request {
+    Hello {
+        token: String,
+    },
+    Refresh {
+        token: String,
+    },
+    Ping,
+    Subscribe {
+        room: RoomId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+    },
+    Unsubscribe {
+        room: RoomId,
+    },
+    Post {
+        room: RoomId,
+        client_id: ClientId,
+        body: Body,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kind: Option<MessageKind>,
+    },
+    Read {
+        room: RoomId,
+        seq: u64,
+    },
+    History {
+        room: RoomId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        before: Option<u64>,
+        /// Already clamped to 1..=200; 50 when the client left it out.
+        limit: u32,
+    },
+    Receipts {
+        room: RoomId,
+    },
+}
+
+impl Request {
+    /// The frame's `type`, for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::Hello { .. } => "hello",
+            Request::Refresh { .. } => "refresh",
+            Request::Ping => "ping",
+            Request::Subscribe { .. } => "subscribe",
+            Request::Unsubscribe { .. } => "unsubscribe",
+            Request::Post { .. } => "post",
+            Request::Read { .. } => "read",
+            Request::History { .. } => "history",
+            Request::Receipts { .. } => "receipts",
+        }
+    }
+
+    /// The JSON text of this request as a client sends it.
+    pub fn to_json(&self, r#ref: Option<&Ref>) -> String {
+        #[derive(Serialize)]
+        struct Outgoing<'a> {
+            #[serde(flatten)]
+            req: &'a Request,
+            #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+            r#ref: Option<&'a Ref>,
+        }
+        serde_json::to_string(&Outgoing { req: self, r#ref }).unwrap_or_default()
+    }
+}
+
+/// A parsed client frame: the request and its `ref`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    pub r#ref: Option<Ref>,
+    pub request: Request,
+}
+
+/// A frame that failed: why, and the `ref` to echo when it could be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameError {
+    pub r#ref: Option<Ref>,
+    pub invalid: Invalid,
+}
+
+/// Parses one text frame.
+pub fn parse_frame(text: &str) -> Result<Frame, FrameError> {
+    let fail = |r: Option<Ref>, invalid: Invalid| FrameError { r#ref: r, invalid };
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| fail(None, Invalid::bad(format!("malformed JSON: {e}"))))?;
+    let Value::Object(mut map) = value else {
+        return Err(fail(None, Invalid::bad("a frame must be a JSON object")));
+    };
+    let r#ref = match map.remove("ref") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(Ref::parse(s).map_err(|e| fail(None, e))?),
+        Some(_) => return Err(fail(None, Invalid::bad("ref: must be a string"))),
+    };
+    let kind = match map.remove("type") {
+        Some(Value::String(s)) => s,
+        Some(_) => return Err(fail(r#ref, Invalid::bad("type: must be a string"))),
+        None => return Err(fail(r#ref, Invalid::bad("missing field `type`"))),
+    };
+    let value = Value::Object(map);
+    parse_request(&kind, value)
+        .map(|request| Frame {
+            r#ref: r#ref.clone(),
+            request,
+        })
+        .map_err(|invalid| fail(r#ref, invalid))
+}
+
+fn fields<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, Invalid> {
+    serde_json::from_value(value).map_err(|e| Invalid::bad(e.to_string()))
+}
+
+fn parse_request(kind: &str, value: Value) -> Result<Request, Invalid> {
+    #[derive(Deserialize)]
+    struct Token {
+        token: String,
+    }
+    #[derive(Deserialize)]
+    struct Subscribe {
+        room: RoomId,
+        since: Option<u64>,
+    }
+    #[derive(Deserialize)]
+    struct RoomOnly {
+        room: RoomId,
+    }
+    #[derive(Deserialize)]
+    struct Post {
+        room: RoomId,
+        client_id: ClientId,
+        body: String,
+        kind: Option<MessageKind>,
+    }
+    #[derive(Deserialize)]
+    struct Read {
+        room: RoomId,
+        seq: u64,
+    }
+    #[derive(Deserialize)]
+    struct History {
+        room: RoomId,
+        before: Option<u64>,
+        limit: Option<i64>,
+    }
+    Ok(match kind {
+        "hello" => Request::Hello {
+            token: fields::<Token>(value)?.token,
+        },
+        "refresh" => Request::Refresh {
+            token: fields::<Token>(value)?.token,
+        },
+        "ping" => Request::Ping,
+        "subscribe" => {
+            let s: Subscribe = fields(value)?;
+            Request::Subscribe {
+                room: s.room,
+                since: s.since,
+            }
+        }
+        "unsubscribe" => Request::Unsubscribe {
+            room: fields::<RoomOnly>(value)?.room,
+        },
+        "receipts" => Request::Receipts {
+            room: fields::<RoomOnly>(value)?.room,
+        },
+        "post" => {
+            let p: Post = fields(value)?;
+            Request::Post {
+                room: p.room,
+                client_id: p.client_id,
+                body: Body::parse(p.body)?,
+                kind: p.kind,
+            }
+        }
+        "read" => {
+            let r: Read = fields(value)?;
+            Request::Read {
+                room: r.room,
+                seq: r.seq,
+            }
+        }
+        "history" => {
+            let h: History = fields(value)?;
+            Request::History {
+                room: h.room,
+                before: h.before,
+                limit: history_limit(h.limit)?,
+            }
+        }
+        other => {
+            let shown: String = other.chars().take(32).collect();
+            return Err(Invalid::bad(format!("unknown frame type '{shown}'")));
+        }
+    })
+}
+
+/// `limit` of a history page: absent is 50, above 200 is 200, below 1 is an error.
+pub fn history_limit(limit: Option<i64>) -> Result<u32, Invalid> {
+    match limit {
+        None => Ok(HISTORY_DEFAULT),
+        Some(n) if n < 1 => Err(Invalid::bad("limit: must be at least 1")),
+        Some(n) => Ok(n.min(i64::from(HISTORY_MAX)) as u32),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+    use proptest::prelude::*;
+
+    fn code(text: &str) -> Option<ErrorCode> {
+        parse_frame(text).err().map(|e| e.invalid.code)
+    }
+
+    #[test]
+    fn parses_each_frame() {
+        let f =
+            parse_frame(r#"{"type":"post","room":"r1","client_id":"c1","body":"hi","ref":"7"}"#);
+        assert!(matches!(
+            f,
+            Ok(Frame {
+                r#ref: Some(_),
+                request: Request::Post { .. }
+            })
+        ));
+        let f = parse_frame(r#"{"type":"history","room":"r1","limit":1000}"#);
+        assert!(matches!(
+            f,
+            Ok(Frame {
+                request: Request::History { limit: 200, .. },
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_frame(r#"{"type":"ping"}"#),
+            Ok(Frame {
+                request: Request::Ping,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn errors_have_codes_and_keep_the_ref() {
+        assert_eq!(code("{"), Some(ErrorCode::BadRequest));
+        assert_eq!(code("[1]"), Some(ErrorCode::BadRequest));
+        assert_eq!(code(r#"{"type":"dance"}"#), Some(ErrorCode::BadRequest));
+        assert_eq!(
+            code(r#"{"type":"post","room":"r"}"#),
+            Some(ErrorCode::BadRequest)
+        );
+        assert_eq!(
+            code(r#"{"type":"subscribe","room":"r","since":-1}"#),
+            Some(ErrorCode::BadRequest)
+        );
+        assert_eq!(
+            code(r#"{"type":"history","room":"r","limit":0}"#),
+            Some(ErrorCode::BadRequest)
+        );
+        assert_eq!(
+            code(r#"{"type":"ping","ref":5}"#),
+            Some(ErrorCode::BadRequest)
+        );
+        let long = "x".repeat(4001);
+        let e = parse_frame(&format!(
+            r#"{{"type":"post","room":"r","client_id":"c","body":"{long}","ref":"a"}}"#
+        ));
+        assert!(
+            matches!(e, Err(FrameError { r#ref: Some(ref r), ref invalid }) if r.as_str() == "a" && invalid.code == ErrorCode::TooLarge)
+        );
+        let e = parse_frame(r#"{"type":"post","room":"BAD","client_id":"c","body":"x","ref":"q"}"#);
+        assert!(matches!(e, Err(FrameError { r#ref: Some(_), .. })));
+    }
+
+    fn room() -> impl Strategy<Value = RoomId> {
+        "[a-z0-9][a-z0-9._-]{0,20}".prop_filter_map("valid", |s| RoomId::parse(s).ok())
+    }
+
+    fn request() -> impl Strategy<Value = Request> {
+        prop_oneof![
+            ".{0,40}".prop_map(|token| Request::Hello { token }),
+            ".{0,40}".prop_map(|token| Request::Refresh { token }),
+            Just(Request::Ping),
+            (room(), proptest::option::of(any::<u64>()))
+                .prop_map(|(room, since)| Request::Subscribe { room, since }),
+            room().prop_map(|room| Request::Unsubscribe { room }),
+            room().prop_map(|room| Request::Receipts { room }),
+            (
+                room(),
+                "[A-Za-z0-9._:-]{1,64}",
+                "\\PC{0,50}[a-z]\\PC{0,50}",
+                proptest::option::of(prop_oneof![
+                    Just(MessageKind::Note),
+                    Just(MessageKind::Notice)
+                ])
+            )
+                .prop_filter_map("valid", |(room, c, b, kind)| Some(Request::Post {
+                    room,
+                    client_id: ClientId::parse(c).ok()?,
+                    body: Body::parse(b).ok()?,
+                    kind,
+                })),
+            (room(), any::<u64>()).prop_map(|(room, seq)| Request::Read { room, seq }),
+            (room(), proptest::option::of(any::<u64>()), 1u32..=200).prop_map(
+                |(room, before, limit)| Request::History {
+                    room,
+                    before,
+                    limit
+                }
+            ),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn no_bytes_make_parsing_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let text = String::from_utf8_lossy(&bytes);
+            let _ = parse_frame(&text);
+        }
+
+        #[test]
+        fn no_json_like_text_makes_parsing_panic(text in r#"\{("(type|room|ref|body|since|seq|limit|client_id|token|kind)":("[a-z0-9]{0,5}"|-?[0-9]{1,20}|null|true|\[\]|\{\}),?){0,6}\}"#) {
+            let _ = parse_frame(&text);
+        }
+
+        #[test]
+        fn every_valid_frame_round_trips(req in request(), r in proptest::option::of("[a-z0-9]{0,64}")) {
+            let r = r.and_then(|r| Ref::parse(r).ok());
+            let text = req.to_json(r.as_ref());
+            let parsed = parse_frame(&text);
+            prop_assert_eq!(parsed, Ok(Frame { r#ref: r, request: req }));
+        }
+    }
+}

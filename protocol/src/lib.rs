@@ -1,0 +1,23 @@
+//! The Yui wire protocol (version 1) as types.
+//!
+//! Everything that crosses the wire is parsed and validated here, so the hub, the load tester and
+//! the tests share one definition and inner code never re-checks.
+//!
+//! # Layout
+//! - [`ids`]: validated newtypes (room, user, town and client ids, bodies, titles, names, refs).
+//! - [`model`]: enums and records of the domain (professions, roles, messages, room summaries).
+//! - [`claims`]: the JWT claims a token carries and the [`claims::Identity`] they validate into.
+//! - [`client`]: frames a client sends, parsed with precise errors ([`client::parse_frame`]).
+//! - [`server`]: replies and events the hub sends.
+//! - [`error`]: error codes, with their HTTP statuses.
+//! - [`limits`]: default limits and close codes.
+
+pub mod claims;
+pub mod client;
+pub mod error;
+pub mod ids;
+pub mod limits;
+pub mod model;
+pub mod server;
+
+pub use error::ErrorCode;

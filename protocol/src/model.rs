@@ -1,0 +1,232 @@
+//! The domain's enums and records as they appear on the wire.
+
+use crate::ids::{ClientId, Name, RoomId, Title, TownId, UserId};
+use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+macro_rules! wire_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<Self> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// A user's profession (token claim `profession`).
+    Profession {
+        Doctor = "doctor",
+        Nurse = "nurse",
+        Pharmacist = "pharmacist",
+        CareManager = "care_manager",
+        CareWorker = "care_worker",
+        Therapist = "therapist",
+        SocialWorker = "social_worker",
+        Municipal = "municipal",
+        Other = "other",
+    }
+);
+
+wire_enum!(
+    /// A user's hub-wide role (token claim `role`).
+    UserRole { Member = "member", Coordinator = "coordinator", Admin = "admin" }
+);
+
+wire_enum!(
+    /// A member's role in a team room.
+    MemberRole { Member = "member", Owner = "owner" }
+);
+
+wire_enum!(
+    /// `team`: one resident's (or household's) care team; `town`: a town's notice board.
+    RoomKind { Team = "team", Town = "town" }
+);
+
+wire_enum!(
+    /// `note` in team rooms, `notice` in town rooms.
+    MessageKind { Note = "note", Notice = "notice" }
+);
+
+impl RoomKind {
+    /// The only message kind a room of this kind carries.
+    pub fn message_kind(self) -> MessageKind {
+        match self {
+            RoomKind::Team => MessageKind::Note,
+            RoomKind::Town => MessageKind::Notice,
+        }
+    }
+}
+
+/// A point in time, on the wire as RFC 3339 UTC with milliseconds (`2026-11-24T09:30:00.123Z`).
+/// Kept as milliseconds since the epoch, which is also how the stores keep it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    pub fn now() -> Self {
+        Timestamp(Utc::now().timestamp_millis())
+    }
+
+    pub fn from_millis(ms: i64) -> Self {
+        Timestamp(ms)
+    }
+
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+
+    pub fn to_datetime(self) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(self.0)
+            .single()
+            .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
+    }
+}
+
+impl std::fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            &self
+                .to_datetime()
+                .to_rfc3339_opts(SecondsFormat::Millis, true),
+        )
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        DateTime::parse_from_rfc3339(&s)
+            .map(|t| Timestamp(t.timestamp_millis()))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Who wrote a message, or whose read position it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserRef {
+    pub id: UserId,
+    pub name: Name,
+    pub profession: Profession,
+    pub org: Name,
+}
+
+/// The short form of a user in `receipt` events and audit entries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserName {
+    pub id: UserId,
+    pub name: Name,
+}
+
+/// A committed message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Message {
+    pub room: RoomId,
+    pub seq: u64,
+    pub id: String,
+    pub client_id: ClientId,
+    pub author: UserRef,
+    pub kind: MessageKind,
+    pub body: String,
+    pub at: Timestamp,
+}
+
+/// A room as listed in `welcome`, `room_added` and `GET /api/me/rooms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSummary {
+    pub room: RoomId,
+    pub kind: RoomKind,
+    pub title: Title,
+    pub town: TownId,
+    pub last_seq: u64,
+    pub read_seq: u64,
+    pub unread: u64,
+}
+
+/// A member of a team room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    pub id: UserId,
+    pub name: Name,
+    pub profession: Profession,
+    pub org: Name,
+    pub role: MemberRole,
+    pub read_seq: u64,
+}
+
+/// One read position in `receipts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reader {
+    pub user: UserRef,
+    pub seq: u64,
+    pub at: Timestamp,
+}
+
+/// The resident (or household) a team room is for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Resident {
+    pub id: String,
+    pub name: String,
+}
+
+wire_enum!(
+    /// What an access-log entry records.
+    AuditAction {
+        ReadHistory = "read_history",
+        RoomCreated = "room_created",
+        RoomUpdated = "room_updated",
+        MemberAdded = "member_added",
+        MemberUpdated = "member_updated",
+        MemberRemoved = "member_removed",
+    }
+);
+
+/// One access-log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub at: Timestamp,
+    pub actor: UserName,
+    pub action: AuditAction,
+    pub room: RoomId,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub target: Option<UserId>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_have_milliseconds_and_z() {
+        let t = Timestamp::from_millis(1_795_426_200_123);
+        let s = serde_json::to_string(&t).unwrap_or_default();
+        assert!(s.ends_with(".123Z\""), "{s}");
+        let back: Timestamp = serde_json::from_str(&s).unwrap_or(Timestamp(0));
+        assert_eq!(back, t);
+    }
+}
