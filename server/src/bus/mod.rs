@@ -1,0 +1,81 @@
+//! The `Bus` trait: how committed events reach every hub node. [`local`] delivers in-process
+//! (the embedded default); [`redis`] carries events between nodes over Redis pub/sub.
+//!
+//! A bus may lose or reorder events (a Redis reconnect); the hub repairs gaps from the store, so
+//! no client ever sees one. What a bus must do is say when it may have lost something
+//! ([`BusEvent::Resync`]), so the hub can check every room it serves.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use yui_protocol::ids::{RoomId, UserId};
+use yui_protocol::model::{Message, Timestamp, UserName};
+
+pub mod local;
+pub mod redis;
+
+/// An event carried between nodes. Serialized as JSON on Redis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "e", rename_all = "snake_case")]
+pub enum BusEvent {
+    /// A committed message.
+    Message { message: Arc<Message> },
+    /// A read position moved forward.
+    Receipt {
+        room: RoomId,
+        user: UserName,
+        seq: u64,
+        at: Timestamp,
+    },
+    /// `user` was added to the team room `room`.
+    MemberAdded { room: RoomId, user: UserId },
+    /// `user` was removed from the team room `room`.
+    MemberRemoved { room: RoomId, user: UserId },
+    /// A member's role changed or a room's title, kind or town: drop cached access data.
+    RoomChanged { room: RoomId },
+    /// Local only, never published: the bus may have lost events (it reconnected); the hub
+    /// should check every room it serves against the store.
+    Resync,
+}
+
+impl BusEvent {
+    /// The room this event concerns, if any.
+    pub fn room(&self) -> Option<&RoomId> {
+        match self {
+            BusEvent::Message { message } => Some(&message.room),
+            BusEvent::Receipt { room, .. }
+            | BusEvent::MemberAdded { room, .. }
+            | BusEvent::MemberRemoved { room, .. }
+            | BusEvent::RoomChanged { room } => Some(room),
+            BusEvent::Resync => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("bus unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Where a bus delivers the events it receives: one bounded channel per node, drained by the
+/// hub's dispatcher.
+pub type EventSink = mpsc::Sender<BusEvent>;
+
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Publishes an event to every node (this one included). Returns once the bus has taken it;
+    /// an error means other nodes may not see it (the hub still delivers locally and other nodes
+    /// repair from the store on their next event or resync).
+    async fn publish(&self, event: BusEvent) -> Result<(), BusError>;
+
+    /// This node now has local subscribers of `room`: deliver its events.
+    async fn watch(&self, room: &RoomId);
+
+    /// This node's last local subscriber of `room` left.
+    async fn unwatch(&self, room: &RoomId);
+
+    /// Answers when the bus does (for `/readyz`).
+    async fn ping(&self) -> Result<(), BusError>;
+}

@@ -1,0 +1,233 @@
+//! The `Store` trait: everything the hub keeps durably. Two implementations sit side by side:
+//! [`sqlite`] (the embedded default) and [`postgres`] (cluster mode). Both run the same tests.
+//!
+//! Writes that the hub acknowledges (posts and read positions) go through [`Store::commit`] in
+//! batches, one transaction per batch (group commit, see `crate::committer`).
+
+use async_trait::async_trait;
+use yui_protocol::ids::{Body, ClientId, Name, RoomId, Title, TownId, UserId};
+use yui_protocol::model::{
+    AuditAction, AuditEntry, Member, MemberRole, Message, MessageKind, Profession, Reader,
+    Resident, RoomKind, RoomSummary, Timestamp, UserName, UserRef,
+};
+
+pub mod postgres;
+pub mod sqlite;
+
+/// Why a store call failed. `Unavailable` is worth retrying (the database is down or
+/// unreachable); `Internal` is a bug or a broken database.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("store failure: {0}")]
+    Internal(#[source] sqlx::Error),
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        use sqlx::Error as E;
+        match &e {
+            E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::Protocol(_) => {
+                StoreError::Unavailable(e)
+            }
+            E::WorkerCrashed => StoreError::Unavailable(e),
+            E::Database(db) => {
+                let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
+                // Postgres: class 08 connection exceptions, 57P0x shutdown, 53xxx resources.
+                // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED, 13 SQLITE_FULL.
+                if code.starts_with("08")
+                    || code.starts_with("57P0")
+                    || code.starts_with("53")
+                    || code == "5"
+                    || code == "6"
+                    || code == "13"
+                {
+                    StoreError::Unavailable(e)
+                } else {
+                    StoreError::Internal(e)
+                }
+            }
+            _ => StoreError::Internal(e),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A room's own data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomInfo {
+    pub room: RoomId,
+    pub kind: RoomKind,
+    pub title: Title,
+    pub town: TownId,
+    pub resident: Option<Resident>,
+    pub last_seq: u64,
+}
+
+/// What `PUT /api/rooms/{room}` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomSpec {
+    pub kind: RoomKind,
+    pub title: Title,
+    pub town: TownId,
+    pub resident: Option<Resident>,
+}
+
+/// Result of [`Store::put_room`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PutRoom {
+    /// Created; for a team room the creator is now its owner.
+    Created(RoomInfo),
+    /// Existed with the same kind and town; the title (and resident, when given) was updated.
+    Updated(RoomInfo),
+    /// Exists with another kind or town; nothing changed.
+    Conflict(RoomInfo),
+}
+
+/// A profile given through the HTTP API when adding a member. Shown until the user's first
+/// token arrives; never overrides a profile that came from a token.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProfilePatch {
+    pub name: Option<Name>,
+    pub profession: Option<Profession>,
+    pub org: Option<Name>,
+}
+
+/// Result of [`Store::put_member`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMember {
+    Added,
+    /// Already a member; role and/or profile updated (or nothing changed).
+    Updated,
+}
+
+/// One acknowledged write of a group commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Write {
+    /// A post; `kind` has already been checked against the room's kind.
+    Post {
+        room: RoomId,
+        author: UserRef,
+        client_id: ClientId,
+        kind: MessageKind,
+        body: Body,
+    },
+    /// Moves `user`'s read position in `room` forward to `seq` (clamped to `last_seq`).
+    Read {
+        room: RoomId,
+        user: UserId,
+        seq: u64,
+    },
+}
+
+/// What one [`Write`] did, in the batch's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// `new` is false when (room, author, client_id) was committed before: the first message
+    /// is returned unchanged and nothing was written.
+    Posted { message: Message, new: bool },
+    /// `seq` is the read position now; `moved` whether this write moved it forward; `at` when it
+    /// last moved.
+    Read {
+        seq: u64,
+        moved: bool,
+        at: Timestamp,
+    },
+}
+
+/// An access-log entry to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub actor: UserName,
+    pub action: AuditAction,
+    pub room: RoomId,
+    pub target: Option<UserId>,
+}
+
+/// Which access-log entries to list, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub room: Option<RoomId>,
+    pub user: Option<UserId>,
+    /// Only rooms of this town (a coordinator's view); `None` for every town (admin).
+    pub town: Option<TownId>,
+    pub limit: u32,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Answers when the database does (for `/readyz`).
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Records the profile of a user whose token was just accepted (the user directory).
+    async fn upsert_user(&self, user: &UserRef, town: &TownId) -> StoreResult<()>;
+
+    async fn room(&self, room: &RoomId) -> StoreResult<Option<RoomInfo>>;
+
+    /// Creates or updates a room; for a created team room `creator` becomes its owner. Writes
+    /// `room_created` / `room_updated` to the access log in the same transaction.
+    async fn put_room(&self, room: &RoomId, spec: &RoomSpec, creator: &UserRef)
+        -> StoreResult<PutRoom>;
+
+    /// Members of a team room with their read positions, ordered by id.
+    async fn members(&self, room: &RoomId) -> StoreResult<Vec<Member>>;
+
+    async fn member_role(&self, room: &RoomId, user: &UserId) -> StoreResult<Option<MemberRole>>;
+
+    /// Adds or updates a member (role defaults to `member` for a new one, stays as it was for an
+    /// existing one when `role` is `None`). Writes `member_added` / `member_updated`.
+    async fn put_member(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        role: Option<MemberRole>,
+        profile: &ProfilePatch,
+        actor: &UserName,
+    ) -> StoreResult<PutMember>;
+
+    /// Removes a member; false when it was not one. Writes `member_removed` when it was.
+    async fn remove_member(&self, room: &RoomId, user: &UserId, actor: &UserName)
+        -> StoreResult<bool>;
+
+    /// Team rooms `user` belongs to and the town rooms of `town`, ordered by room id.
+    async fn rooms_for(&self, user: &UserId, town: &TownId) -> StoreResult<Vec<RoomSummary>>;
+
+    /// The summary of one room for one user (the read position is 0 when it has none).
+    async fn room_summary(&self, room: &RoomId, user: &UserId)
+        -> StoreResult<Option<RoomSummary>>;
+
+    /// `user`'s read position in `room` (0 when none).
+    async fn read_seq(&self, room: &RoomId, user: &UserId) -> StoreResult<u64>;
+
+    /// Commits a batch in one transaction and returns an outcome per write, in order. A post
+    /// increments its room's `last_seq` and moves the author's read position to the new seq.
+    async fn commit(&self, batch: &[Write]) -> StoreResult<Vec<WriteOutcome>>;
+
+    /// Up to `limit` messages with `seq > after`, ascending.
+    async fn messages_after(&self, room: &RoomId, after: u64, limit: u32)
+        -> StoreResult<Vec<Message>>;
+
+    /// Up to `limit` messages with `seq < before` (the newest when `None`), ascending, and
+    /// whether older ones exist.
+    async fn messages_before(
+        &self,
+        room: &RoomId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> StoreResult<(Vec<Message>, bool)>;
+
+    /// Every read position above 0 of the room, ordered by user id.
+    async fn receipts(&self, room: &RoomId) -> StoreResult<Vec<Reader>>;
+
+    /// How many users may read the room: team, its members; town, the town's users known to
+    /// the directory.
+    async fn audience(&self, room: &RoomInfo) -> StoreResult<u64>;
+
+    async fn audit(&self, record: &AuditRecord) -> StoreResult<()>;
+
+    async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+}

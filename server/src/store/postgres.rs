@@ -1,0 +1,1 @@
+//! Postgres store (cluster mode).
