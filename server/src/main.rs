@@ -1,1 +1,71 @@
-fn main() {}
+//! `yui`: the hub's command line. All the work is in the `yui_server` library.
+
+use clap::Parser;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+use yui_server::config::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("yui: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let listener = TcpListener::bind(args.listen)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+            let addr = listener.local_addr()?;
+            // Check the key before anything else, so a missing secret is the first thing said.
+            yui_server::auth::Verifier::from_args(
+                &args.jwt,
+                args.demo.then_some(yui_server::config::DEMO_SECRET),
+            )?;
+            let demo = args.demo;
+            let shutdown = yui_server::shutdown::signal();
+            let (state, tasks) = yui_server::app::build(&args, &listener).await?;
+            println!("Yui listening on http://{addr} (WebSocket ws://{addr}/ws)");
+            if demo {
+                yui_server::demo::print_tokens(&state, addr);
+            }
+            let grace = std::time::Duration::from_secs(args.limits.shutdown_grace);
+            let result = yui_server::app::serve(listener, state, grace, shutdown).await;
+            for t in tasks {
+                t.abort();
+            }
+            result
+        }
+        Command::Token(args) => {
+            let minter = yui_server::auth::Minter::from_args(&args.jwt, None)?;
+            let token = minter.mint(
+                &args.sub,
+                &args.name,
+                &args.profession,
+                &args.org,
+                &args.town,
+                args.role.as_deref(),
+                args.ttl,
+            )?;
+            println!("{token}");
+            Ok(())
+        }
+        Command::Migrate(args) => {
+            yui_server::app::open_store(&args.store).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+    }
+}

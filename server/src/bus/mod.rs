@@ -59,15 +59,15 @@ pub enum BusError {
     Unavailable(String),
 }
 
-/// Where a bus delivers the events it receives: one bounded channel per node, drained by the
-/// hub's dispatcher.
+/// Where a bus delivers the events it receives from other nodes: the bounded inbox of this
+/// node's dispatcher. A bus must not deliver this node's own events back to it.
 pub type EventSink = mpsc::Sender<BusEvent>;
 
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
-    /// Publishes an event to every node (this one included). Returns once the bus has taken it;
-    /// an error means other nodes may not see it (the hub still delivers locally and other nodes
-    /// repair from the store on their next event or resync).
+    /// Publishes an event to the OTHER nodes (this node's dispatcher gets it directly, so
+    /// local delivery goes on when the bus is down). An error means other nodes may not see it;
+    /// they repair from the store on their next event of the room or on resync.
     async fn publish(&self, event: BusEvent) -> Result<(), BusError>;
 
     /// This node now has local subscribers of `room`: deliver its events.

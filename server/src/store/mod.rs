@@ -170,8 +170,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates or updates a room; for a created team room `creator` becomes its owner. Writes
     /// `room_created` / `room_updated` to the access log in the same transaction.
-    async fn put_room(&self, room: &RoomId, spec: &RoomSpec, creator: &UserRef)
-        -> StoreResult<PutRoom>;
+    async fn put_room(
+        &self,
+        room: &RoomId,
+        spec: &RoomSpec,
+        creator: &UserRef,
+    ) -> StoreResult<PutRoom>;
 
     /// Members of a team room with their read positions, ordered by id.
     async fn members(&self, room: &RoomId) -> StoreResult<Vec<Member>>;
@@ -190,15 +194,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<PutMember>;
 
     /// Removes a member; false when it was not one. Writes `member_removed` when it was.
-    async fn remove_member(&self, room: &RoomId, user: &UserId, actor: &UserName)
-        -> StoreResult<bool>;
+    async fn remove_member(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+        actor: &UserName,
+    ) -> StoreResult<bool>;
 
     /// Team rooms `user` belongs to and the town rooms of `town`, ordered by room id.
     async fn rooms_for(&self, user: &UserId, town: &TownId) -> StoreResult<Vec<RoomSummary>>;
 
     /// The summary of one room for one user (the read position is 0 when it has none).
-    async fn room_summary(&self, room: &RoomId, user: &UserId)
-        -> StoreResult<Option<RoomSummary>>;
+    async fn room_summary(&self, room: &RoomId, user: &UserId) -> StoreResult<Option<RoomSummary>>;
 
     /// `user`'s read position in `room` (0 when none).
     async fn read_seq(&self, room: &RoomId, user: &UserId) -> StoreResult<u64>;
@@ -208,8 +215,12 @@ pub trait Store: Send + Sync + 'static {
     async fn commit(&self, batch: &[Write]) -> StoreResult<Vec<WriteOutcome>>;
 
     /// Up to `limit` messages with `seq > after`, ascending.
-    async fn messages_after(&self, room: &RoomId, after: u64, limit: u32)
-        -> StoreResult<Vec<Message>>;
+    async fn messages_after(
+        &self,
+        room: &RoomId,
+        after: u64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
 
     /// Up to `limit` messages with `seq < before` (the newest when `None`), ascending, and
     /// whether older ones exist.

@@ -1,0 +1,192 @@
+//! Building a hub from configuration and serving it on a listener until a shutdown signal.
+
+use crate::auth::{Minter, Verifier};
+use crate::bus::local::LocalBus;
+use crate::bus::redis::RedisBus;
+use crate::bus::Bus;
+use crate::committer::Committer;
+use crate::config::{ServeArgs, StoreArgs, DEMO_SECRET};
+use crate::hub::Hub;
+use crate::state::{AppState, Limits, Shared};
+use crate::store::postgres::PostgresStore;
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+use anyhow::Context;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// The process-wide Prometheus recorder (the `metrics` facade has one global recorder).
+pub fn metrics_handle() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(h) = HANDLE.get() {
+        return Ok(h.clone());
+    }
+    let recorder = PrometheusBuilder::new()
+        .set_buckets(&[
+            0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0,
+        ])
+        .context("metrics buckets")?
+        .build_recorder();
+    let handle = recorder.handle();
+    if HANDLE.set(handle.clone()).is_ok() {
+        // Only the first caller installs; a second hub in the same process shares it.
+        metrics::set_global_recorder(recorder).context("installing the metrics recorder")?;
+    }
+    Ok(HANDLE.get().cloned().unwrap_or(handle))
+}
+
+/// Opens the configured store: Postgres when a URL is given, else SQLite under the data dir.
+pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match &args.database_url {
+        Some(url) => Arc::new(
+            PostgresStore::connect(url, args.db_pool)
+                .await
+                .context("connecting to Postgres (DATABASE_URL)")?,
+        ),
+        None => {
+            let path = args.data_dir.join("yui.db");
+            Arc::new(
+                SqliteStore::open(&path)
+                    .await
+                    .with_context(|| format!("opening SQLite at {}", path.display()))?,
+            )
+        }
+    })
+}
+
+fn default_web_dir() -> Option<PathBuf> {
+    let built = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../web-client"));
+    [PathBuf::from("web-client"), built]
+        .into_iter()
+        .find(|p| p.join("index.html").is_file())
+}
+
+fn node_name(args: &ServeArgs, listener: &TcpListener) -> String {
+    if let Some(n) = &args.node {
+        return n.clone();
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "yui".into());
+    match listener.local_addr() {
+        Ok(a) => format!("{host}:{}", a.port()),
+        Err(_) => host,
+    }
+}
+
+/// Builds the hub's state: store, bus, hub, committer, dispatcher.
+pub async fn build(
+    args: &ServeArgs,
+    listener: &TcpListener,
+) -> anyhow::Result<(AppState, Vec<tokio::task::JoinHandle<()>>)> {
+    let demo_secret = args.demo.then_some(DEMO_SECRET);
+    let verifier = Verifier::from_args(&args.jwt, demo_secret)?;
+    let metrics = metrics_handle()?;
+    let store = open_store(&args.store).await?;
+    let (events, inbox) = Hub::inbox();
+    let bus: Arc<dyn Bus> = match &args.redis_url {
+        Some(url) => Arc::new(
+            RedisBus::connect(url, events.clone())
+                .await
+                .context("connecting to Redis (REDIS_URL)")?,
+        ),
+        None => Arc::new(LocalBus),
+    };
+    let hub = Hub::new(store.clone(), bus.clone(), events);
+    let dispatcher = tokio::spawn(hub.clone().run_dispatcher(inbox));
+    let (committer, committer_task) =
+        Committer::spawn(store.clone(), hub.clone(), args.limits.commit_batch);
+    let demo_users = if args.demo {
+        let minter = Minter::from_args(&args.jwt, demo_secret)?;
+        Some(crate::demo::seed(store.as_ref(), &minter).await?)
+    } else {
+        None
+    };
+    let l = &args.limits;
+    let state = Arc::new(Shared {
+        node: node_name(args, listener),
+        limits: Limits {
+            max_frame_bytes: l.max_frame_bytes,
+            rate_per_second: l.rate_per_second,
+            rate_burst: l.rate_burst,
+            rate_grace: Duration::from_secs(l.rate_grace),
+            outbound_queue: l.outbound_queue.max(1),
+            max_subscriptions: l.max_subscriptions,
+            bad_frame_streak: l.bad_frame_streak.max(1),
+            hello_timeout: Duration::from_secs(l.hello_timeout),
+            heartbeat: Duration::from_secs(l.heartbeat.max(1)),
+        },
+        store,
+        bus,
+        hub,
+        committer,
+        verifier,
+        metrics,
+        web_dir: args.web_dir.clone().or_else(default_web_dir),
+        demo_users,
+        shutdown: CancellationToken::new(),
+        connections: TaskTracker::new(),
+        connection_permits: Arc::new(Semaphore::new(l.max_connections)),
+        next_conn_id: AtomicU64::new(1),
+        directory: Default::default(),
+    });
+    Ok((state, vec![dispatcher, committer_task]))
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then drains: stops accepting,
+/// closes every connection with 1001 (each finishes the commit it is waiting for), and waits
+/// up to the grace period.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    grace: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let token = state.shutdown.clone();
+    let router = crate::http::app(state.clone());
+    let signal = {
+        let token = token.clone();
+        async move {
+            tokio::select! {
+                _ = shutdown => {}
+                _ = token.cancelled() => {}
+            }
+            token.cancel();
+        }
+    };
+    let server = axum::serve(listener, router).with_graceful_shutdown(signal);
+    let result = server.await;
+    token.cancel();
+    tracing::info!(connections = state.hub.connection_count(), "draining");
+    state.connections.close();
+    if tokio::time::timeout(grace, state.connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("grace period over; closing the remaining connections");
+    }
+    result.context("serving")
+}
+
+/// Builds and serves until `shutdown`; the library's one entry point.
+pub async fn run(
+    args: ServeArgs,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (state, tasks) = build(&args, &listener).await?;
+    let grace = Duration::from_secs(args.limits.shutdown_grace);
+    let result = serve(listener, state, grace, shutdown).await;
+    for t in tasks {
+        t.abort();
+    }
+    result
+}

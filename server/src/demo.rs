@@ -1,0 +1,301 @@
+//! `yui serve --demo`: the town of Misaki (美咲町), seeded once, with a ready token per user.
+
+use crate::auth::Minter;
+use crate::state::DemoUser;
+use crate::store::{ProfilePatch, RoomSpec, Store, Write};
+use anyhow::Context;
+use yui_protocol::ids::{Body, ClientId, Name, RoomId, Title, TownId, UserId};
+use yui_protocol::model::{MemberRole, Profession, Resident, RoomKind, UserName, UserRef};
+
+pub const TOWN: &str = "misaki";
+pub const NOTICE_ROOM: &str = "misaki-notices";
+
+/// (id, name, profession, org, role)
+const USERS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "coord-yamada",
+        "山田 恵子",
+        "municipal",
+        "美咲町役場 地域包括支援センター",
+        "coordinator",
+    ),
+    (
+        "dr-tanaka",
+        "田中 誠",
+        "doctor",
+        "美咲ファミリークリニック",
+        "member",
+    ),
+    (
+        "dr-inoue",
+        "井上 彩",
+        "doctor",
+        "美咲中央病院 地域連携室",
+        "member",
+    ),
+    (
+        "ns-sato",
+        "佐藤 花子",
+        "nurse",
+        "みさき訪問看護ステーション",
+        "member",
+    ),
+    (
+        "ns-ito",
+        "伊藤 由美",
+        "nurse",
+        "みさき訪問看護ステーション",
+        "member",
+    ),
+    (
+        "ph-suzuki",
+        "鈴木 健太",
+        "pharmacist",
+        "さくら薬局 美咲店",
+        "member",
+    ),
+    (
+        "cm-takahashi",
+        "高橋 直子",
+        "care_manager",
+        "美咲居宅介護支援事業所",
+        "member",
+    ),
+    (
+        "cm-watanabe",
+        "渡辺 大輔",
+        "care_manager",
+        "ケアプランセンターみどり",
+        "member",
+    ),
+    (
+        "cw-kobayashi",
+        "小林 さくら",
+        "care_worker",
+        "ヘルパーステーションひだまり",
+        "member",
+    ),
+    (
+        "pt-kato",
+        "加藤 翔",
+        "therapist",
+        "美咲リハビリ訪問センター",
+        "member",
+    ),
+    (
+        "sw-yoshida",
+        "吉田 真理",
+        "social_worker",
+        "美咲町社会福祉協議会",
+        "member",
+    ),
+    (
+        "mu-matsumoto",
+        "松本 浩二",
+        "municipal",
+        "美咲町役場 子育て支援課",
+        "member",
+    ),
+    (
+        "admin",
+        "システム管理者",
+        "other",
+        "Yui 運用チーム",
+        "admin",
+    ),
+];
+
+/// (room, title, resident id, resident name, members, notes as (author, body))
+type RoomSeed = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    &'static [(&'static str, &'static str)],
+);
+
+const ROOMS: &[RoomSeed] = &[
+    (
+        "res-nakamura", "中村 トメ さん（92歳・独居）", "R-0001", "中村 トメ",
+        &["dr-tanaka", "ns-sato", "ph-suzuki", "cm-takahashi", "cw-kobayashi"],
+        &[
+            ("ns-sato", "本日10時に訪問しました。血圧138/82、体温36.4℃。食欲はやや低下、水分摂取を促しました。"),
+            ("ph-suzuki", "お薬カレンダーを確認しました。昨日の夕食後の分が残っていました。一包化の時間帯を見直しましょうか。"),
+            ("cm-takahashi", "来週月曜にサービス担当者会議を予定しています。ご都合の悪い方はお知らせください。"),
+            ("dr-tanaka", "飲み忘れが続くようなら夕食後の薬を朝にまとめられるか検討します。次回往診で相談します。"),
+        ],
+    ),
+    (
+        "res-kimura", "木村さん世帯（ダブルケア）", "H-0002", "木村 恵美・木村 茂",
+        &["cm-watanabe", "ns-ito", "mu-matsumoto", "sw-yoshida", "dr-inoue"],
+        &[
+            ("cm-watanabe", "恵美さんはお父様（茂さん、認知症）の介護と、3歳・6歳のお子さんの育児を両立されています。負担がかなり大きい様子です。"),
+            ("mu-matsumoto", "保育園の一時預かりの枠が来月から空きます。申請書類をお持ちします。"),
+            ("sw-yoshida", "家族介護者の会のご案内をしました。来週の集まりに参加を検討されるそうです。"),
+            ("ns-ito", "茂さんのショートステイ中に、恵美さんご自身の健診を受けられるよう調整できそうです。"),
+        ],
+    ),
+    (
+        "res-hayashi", "林さん世帯（8050）", "H-0003", "林 キヨ・林 隆",
+        &["sw-yoshida", "cm-takahashi", "ns-sato", "mu-matsumoto"],
+        &[
+            ("sw-yoshida", "キヨさん（82歳）と、長年ひきこもりの隆さん（53歳）の二人暮らしです。年金のみで生活されています。"),
+            ("cm-takahashi", "キヨさんの要介護認定の更新時期です。隆さんとは玄関越しに少しお話しできました。"),
+            ("ns-sato", "キヨさんの膝の痛みが強く、買い物が難しくなっています。配食サービスの利用を提案しました。"),
+        ],
+    ),
+    (
+        "res-shimizu", "清水 正男 さん（脳梗塞後リハビリ）", "R-0004", "清水 正男",
+        &["pt-kato", "ns-ito", "cm-watanabe", "dr-tanaka", "cw-kobayashi"],
+        &[
+            ("pt-kato", "屋内は杖歩行で安定してきました。玄関の段差に手すりの設置を提案しています。"),
+            ("cw-kobayashi", "入浴介助の際、右手の握力が少し戻ってきたとご本人が喜んでいました。"),
+            ("dr-tanaka", "血圧は安定しています。抗血小板薬は継続です。"),
+        ],
+    ),
+    (
+        "res-mori", "森 ハル さん（在宅看取り）", "R-0005", "森 ハル",
+        &["dr-inoue", "ns-sato", "ph-suzuki", "cm-takahashi"],
+        &[
+            ("dr-inoue", "ご家族と今後の方針を確認しました。ご自宅での看取りを希望されています。"),
+            ("ns-sato", "夜間の連絡体制をご家族にお伝えしました。緊急時はステーションの携帯へ。"),
+            ("ph-suzuki", "疼痛時の頓用薬を本日お届けしました。使用方法はご家族に説明済みです。"),
+        ],
+    ),
+    (
+        "res-ikeda", "池田 良子 さん（糖尿病・インスリン）", "R-0006", "池田 良子",
+        &["ph-suzuki", "ns-ito", "dr-tanaka", "cm-watanabe"],
+        &[
+            ("ns-ito", "朝の血糖値 182 mg/dL。インスリンの自己注射は手技に問題ありません。"),
+            ("ph-suzuki", "インスリンの残量が少なくなっています。次回処方のタイミングをご確認ください。"),
+        ],
+    ),
+];
+
+const NOTICES: &[&str] = &[
+    "【お知らせ】12月の多職種連携研修会は12月10日（木）18時から役場2階大会議室で開催します。",
+    "【注意】町内でインフルエンザの流行が始まっています。訪問時の手指消毒とマスク着用の徹底をお願いします。",
+];
+
+fn user_ref(u: &(&str, &str, &str, &str, &str)) -> anyhow::Result<UserRef> {
+    Ok(UserRef {
+        id: UserId::parse(u.0)?,
+        name: Name::parse(u.1)?,
+        profession: Profession::parse(u.2).context("demo profession")?,
+        org: Name::parse(u.3)?,
+    })
+}
+
+fn find(id: &str) -> anyhow::Result<UserRef> {
+    let u = USERS.iter().find(|u| u.0 == id).context("demo user")?;
+    user_ref(u)
+}
+
+/// Seeds the demo town unless it is there already, and mints a token per demo user.
+pub async fn seed(store: &dyn Store, minter: &Minter) -> anyhow::Result<Vec<DemoUser>> {
+    let town = TownId::parse(TOWN)?;
+    let notice_room = RoomId::parse(NOTICE_ROOM)?;
+    if store.room(&notice_room).await?.is_none() {
+        for u in USERS {
+            store.upsert_user(&user_ref(u)?, &town).await?;
+        }
+        let coordinator = find("coord-yamada")?;
+        let actor = UserName {
+            id: coordinator.id.clone(),
+            name: coordinator.name.clone(),
+        };
+        store
+            .put_room(
+                &notice_room,
+                &RoomSpec {
+                    kind: RoomKind::Town,
+                    title: Title::parse("美咲町 お知らせ")?,
+                    town: town.clone(),
+                    resident: None,
+                },
+                &coordinator,
+            )
+            .await?;
+        let mut writes = Vec::new();
+        for (i, n) in NOTICES.iter().enumerate() {
+            writes.push(Write::Post {
+                room: notice_room.clone(),
+                author: coordinator.clone(),
+                client_id: ClientId::parse(format!("demo-notice-{i}"))?,
+                kind: RoomKind::Town.message_kind(),
+                body: Body::parse(*n)?,
+            });
+        }
+        for (room, title, rid, rname, members, notes) in ROOMS {
+            let room = RoomId::parse(*room)?;
+            let spec = RoomSpec {
+                kind: RoomKind::Team,
+                title: Title::parse(*title)?,
+                town: town.clone(),
+                resident: Some(Resident {
+                    id: (*rid).into(),
+                    name: (*rname).into(),
+                }),
+            };
+            store.put_room(&room, &spec, &coordinator).await?;
+            for (i, m) in members.iter().enumerate() {
+                // The first listed member (the lead professional) co-owns the room.
+                let role = if i == 0 {
+                    MemberRole::Owner
+                } else {
+                    MemberRole::Member
+                };
+                store
+                    .put_member(
+                        &room,
+                        &UserId::parse(*m)?,
+                        Some(role),
+                        &ProfilePatch::default(),
+                        &actor,
+                    )
+                    .await?;
+            }
+            for (i, (author, body)) in notes.iter().enumerate() {
+                writes.push(Write::Post {
+                    room: room.clone(),
+                    author: find(author)?,
+                    client_id: ClientId::parse(format!("demo-{i}"))?,
+                    kind: RoomKind::Team.message_kind(),
+                    body: Body::parse(*body)?,
+                });
+            }
+        }
+        store.commit(&writes).await?;
+        tracing::info!("demo town '{TOWN}' seeded");
+    }
+    USERS
+        .iter()
+        .map(|u| {
+            let role = (u.4 != "member").then_some(u.4);
+            Ok(DemoUser {
+                id: u.0.into(),
+                name: u.1.into(),
+                profession: u.2.into(),
+                org: u.3.into(),
+                town: TOWN.into(),
+                role: u.4.into(),
+                token: minter.mint(u.0, u.1, u.2, u.3, TOWN, role, 7 * 24 * 3600)?,
+            })
+        })
+        .collect()
+}
+
+/// Prints where to connect and a sign-in link per demo user.
+pub fn print_tokens(state: &crate::state::AppState, addr: std::net::SocketAddr) {
+    let Some(users) = &state.demo_users else {
+        return;
+    };
+    println!("\nDemo town 美咲町 ({TOWN}). Open http://{addr}/ and pick a user, or use a link:");
+    for u in users {
+        println!(
+            "  {:<14} {} ({}, {})\n      http://{addr}/#token={}",
+            u.id, u.name, u.profession, u.role, u.token
+        );
+    }
+}

@@ -1,0 +1,60 @@
+//! Operations endpoints: liveness, readiness, Prometheus metrics, and the demo sign-in list.
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use std::time::Duration;
+
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// 200 when the store and the bus answer (and the node is not draining), else 503.
+pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    let limit = Duration::from_secs(2);
+    let store = match tokio::time::timeout(limit, state.store.ping()).await {
+        Ok(Ok(())) => "ok".to_string(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "timeout".to_string(),
+    };
+    let bus = match tokio::time::timeout(limit, state.bus.ping()).await {
+        Ok(Ok(())) => "ok".to_string(),
+        Ok(Err(e)) => e.to_string(),
+        Err(_) => "timeout".to_string(),
+    };
+    let draining = state.shutdown.is_cancelled();
+    let ready = store == "ok" && bus == "ok" && !draining;
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(
+            serde_json::json!({"ready": ready, "store": store, "bus": bus, "draining": draining, "node": state.node}),
+        ),
+    )
+}
+
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    metrics::gauge!("yui_connections_open").set(state.hub.connection_count() as f64);
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}
+
+/// `GET /api/demo/users`: the demo sign-in list, only in `--demo`.
+pub async fn demo_users(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    match &state.demo_users {
+        Some(users) => Ok(Json(serde_json::json!({ "users": users }))),
+        None => Err(ApiError::new(
+            yui_protocol::ErrorCode::NotFound,
+            "not a demo hub",
+        )),
+    }
+}

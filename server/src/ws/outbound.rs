@@ -1,0 +1,140 @@
+//! What a connection's write loop receives, and the handle others use to reach a connection.
+
+use axum::extract::ws::Utf8Bytes;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use yui_protocol::ids::{Ref, RoomId, UserId};
+
+pub type ConnId = u64;
+
+/// One item of a connection's bounded outbound queue.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A reply, or an event not tied to a subscription (`room_added`).
+    Text(Utf8Bytes),
+    /// A live event of a room: a `message` (with its seq) or a `receipt`. Dropped unless the
+    /// room is subscribed; messages are de-duplicated and gaps filled by seq.
+    Room {
+        room: Arc<str>,
+        seq: Option<u64>,
+        text: Utf8Bytes,
+    },
+    /// Start (or restart) a subscription: reply `subscribed`, stream catch-up, go live.
+    Subscribe {
+        room: RoomId,
+        since: Option<u64>,
+        r#ref: Option<Ref>,
+    },
+    /// Stop a subscription and send `text` (an `unsubscribed` frame).
+    Unsubscribed { room: RoomId, text: Utf8Bytes },
+}
+
+/// Why and how a connection is being closed; the first reason wins.
+#[derive(Debug, Default)]
+pub struct Closer {
+    token: CancellationToken,
+    code: AtomicU16,
+}
+
+impl Closer {
+    pub fn close(&self, code: u16) {
+        // Only the first close code is kept.
+        let _ = self
+            .code
+            .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+        self.token.cancel();
+    }
+
+    pub fn code(&self) -> Option<u16> {
+        match self.code.load(Ordering::Acquire) {
+            0 => None,
+            c => Some(c),
+        }
+    }
+
+    pub async fn closed(&self) {
+        self.token.cancelled().await
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.token.is_cancelled()
+    }
+}
+
+/// A handle to one connection, held by the hub's registries.
+#[derive(Debug, Clone)]
+pub struct ConnHandle {
+    pub id: ConnId,
+    pub user: UserId,
+    tx: mpsc::Sender<Outbound>,
+    pub closer: Arc<Closer>,
+    /// Rooms this connection is subscribed to. A std mutex: never held across an await.
+    subs: Arc<Mutex<HashSet<RoomId>>>,
+}
+
+impl ConnHandle {
+    pub fn new(id: ConnId, user: UserId, tx: mpsc::Sender<Outbound>) -> Self {
+        ConnHandle {
+            id,
+            user,
+            tx,
+            closer: Arc::new(Closer::default()),
+            subs: Arc::default(),
+        }
+    }
+
+    fn with_subs<T>(&self, f: impl FnOnce(&mut HashSet<RoomId>) -> T) -> T {
+        let mut guard = match self.subs.lock() {
+            Ok(g) => g,
+            // A panic elsewhere cannot leave a HashSet half-updated; keep going.
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut guard)
+    }
+
+    /// Adds a subscription; false when `limit` subscriptions exist already (re-subscribing to
+    /// a room counts once).
+    pub fn add_sub(&self, room: &RoomId, limit: usize) -> bool {
+        self.with_subs(|s| {
+            if s.contains(room) {
+                true
+            } else if s.len() >= limit {
+                false
+            } else {
+                s.insert(room.clone());
+                true
+            }
+        })
+    }
+
+    /// Removes a subscription; false when there was none.
+    pub fn remove_sub(&self, room: &RoomId) -> bool {
+        self.with_subs(|s| s.remove(room))
+    }
+
+    pub fn take_subs(&self) -> Vec<RoomId> {
+        self.with_subs(|s| s.drain().collect())
+    }
+
+    /// Queues a live event without waiting; a full queue closes the connection with 4009
+    /// (the client resumes with `since`) rather than holding memory or slowing the room.
+    pub fn push_live(&self, item: Outbound) -> bool {
+        match self.tx.try_send(item) {
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!("yui_slow_consumer_closes_total").increment(1);
+                self.closer.close(yui_protocol::limits::close::TOO_SLOW);
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        }
+    }
+
+    /// Queues a reply, waiting for room: back-pressure on the connection's own reads.
+    pub async fn send(&self, item: Outbound) -> bool {
+        self.tx.send(item).await.is_ok()
+    }
+}
