@@ -1,0 +1,10 @@
+//! End-to-end tests of one hub: a real `yui` on an ephemeral port (in-process, or as a real
+//! process where it gets killed), a real WebSocket client and a real HTTP client.
+//! With `YUI_TEST_BACKEND=cluster` the same tests run on Postgres and Redis.
+
+mod delivery;
+mod http_api;
+mod limits;
+mod membership;
+mod restart;
+mod session;
