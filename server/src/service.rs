@@ -128,14 +128,13 @@ impl Shared {
 
     /// Writes a `read_history` entry; callers do this before sending any history.
     pub async fn audit_history(&self, who: &Identity, room: &RoomId) -> Result<(), ApiError> {
-        self.store
-            .audit(&AuditRecord {
-                actor: user_name(who),
-                action: AuditAction::ReadHistory,
-                room: room.clone(),
-                target: None,
-            })
-            .await?;
+        let record = AuditRecord {
+            actor: user_name(who),
+            action: AuditAction::ReadHistory,
+            room: room.clone(),
+            target: None,
+        };
+        self.committer.commit(Write::Audit(record), None).await?;
         Ok(())
     }
 

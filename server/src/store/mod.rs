@@ -122,6 +122,9 @@ pub enum Write {
         user: UserId,
         seq: u64,
     },
+    /// An access-log entry (a history read), committed with the batch so that a reconnect
+    /// storm's catch-ups cost one transaction, not one fsync each.
+    Audit(AuditRecord),
 }
 
 /// What one [`Write`] did, in the batch's order.
@@ -137,6 +140,8 @@ pub enum WriteOutcome {
         moved: bool,
         at: Timestamp,
     },
+    /// The access-log entry is written.
+    Audited,
 }
 
 /// An access-log entry to append.

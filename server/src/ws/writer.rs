@@ -7,7 +7,7 @@
 
 use crate::hub::{text, FILL_PAGE};
 use crate::state::AppState;
-use crate::store::AuditRecord;
+use crate::store::{AuditRecord, Write};
 use crate::ws::outbound::{ConnHandle, Outbound};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::stream::SplitSink;
@@ -163,17 +163,18 @@ impl Writer {
                 RoomKind::Town => None,
             };
             if since.is_some_and(|s| s < info.last_seq) {
+                let record = AuditRecord {
+                    actor: self.reader.clone(),
+                    action: AuditAction::ReadHistory,
+                    room: room.clone(),
+                    target: None,
+                };
                 self.state
-                    .store
-                    .audit(&AuditRecord {
-                        actor: self.reader.clone(),
-                        action: AuditAction::ReadHistory,
-                        room: room.clone(),
-                        target: None,
-                    })
+                    .committer
+                    .commit(Write::Audit(record), None)
                     .await?;
             }
-            Ok::<_, crate::store::StoreError>(Some((info.last_seq, read_seq, members)))
+            Ok::<_, crate::error::ApiError>(Some((info.last_seq, read_seq, members)))
         }
         .await;
         let (last_seq, read_seq, members) = match snapshot {
