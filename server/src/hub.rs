@@ -234,7 +234,7 @@ impl Hub {
                     seq,
                     at,
                 };
-                self.fanout(&room, None, text(&frame));
+                self.fanout(&room, None, frame.kind(), text(&frame));
                 Ok(())
             }
             BusEvent::MemberAdded { room, user } => {
@@ -245,9 +245,10 @@ impl Hub {
                 }
                 if let Some(summary) = self.store.room_summary(&room, &user).await? {
                     let t = text(&ServerFrame::RoomAdded { room: summary });
-                    for c in conns {
+                    for c in &conns {
                         c.push_live(Outbound::Text(t.clone()));
                     }
+                    count_out("room_added", conns.len() as u64);
                 }
                 Ok(())
             }
@@ -258,7 +259,9 @@ impl Hub {
                     room: room.clone(),
                     reason: Some("removed".into()),
                 });
-                for c in self.user_conns(&user) {
+                let conns = self.user_conns(&user);
+                count_out("unsubscribed", conns.len() as u64);
+                for c in conns {
                     c.remove_sub(&room);
                     self.unsubscribe(&room, c.id).await;
                     c.push_live(Outbound::Unsubscribed {
@@ -331,11 +334,11 @@ impl Hub {
     fn fanout_message(&self, m: &Message) {
         let frame = ServerFrame::Message(m.clone());
         let t = text(&frame);
-        self.fanout(&m.room, Some(m.seq), t);
+        self.fanout(&m.room, Some(m.seq), "message", t);
     }
 
     /// Queues one serialized event for every local subscriber of the room.
-    fn fanout(&self, room: &RoomId, seq: Option<u64>, text: Utf8Bytes) {
+    fn fanout(&self, room: &RoomId, seq: Option<u64>, kind: &'static str, text: Utf8Bytes) {
         let Some(mut subs) = self.rooms.get_mut(room) else {
             return;
         };
@@ -356,12 +359,19 @@ impl Hub {
                 n += 1;
             }
         }
-        metrics::counter!("yui_deliveries_total").increment(n);
+        count_out(kind, n);
+        if seq.is_some() {
+            metrics::counter!("yui_deliveries_total").increment(n);
+        }
     }
 }
 
 /// Serializes a frame once for all its recipients.
 pub fn text(frame: &ServerFrame) -> Utf8Bytes {
-    metrics::counter!("yui_frames_out_total", "type" => frame.kind()).increment(1);
     Utf8Bytes::from(frame.to_json())
+}
+
+/// Counts frames queued for clients, by type.
+pub fn count_out(kind: &'static str, n: u64) {
+    metrics::counter!("yui_frames_out_total", "type" => kind).increment(n);
 }

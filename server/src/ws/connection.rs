@@ -266,6 +266,7 @@ impl Session {
     }
 
     async fn send(&self, frame: ServerFrame) {
+        crate::hub::count_out(frame.kind(), 1);
         self.conn.send(Outbound::Text(text(&frame))).await;
     }
 
@@ -348,6 +349,7 @@ impl Session {
             Request::Unsubscribe { room } => {
                 self.conn.remove_sub(&room);
                 state.hub.unsubscribe(&room, self.conn.id).await;
+                crate::hub::count_out("unsubscribed", 1);
                 let t = text(&ServerFrame::Unsubscribed {
                     r#ref,
                     room: room.clone(),

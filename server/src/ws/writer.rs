@@ -198,6 +198,7 @@ impl Writer {
             }
         };
         let start = since.map_or(last_seq, |s| s.min(last_seq));
+        crate::hub::count_out("subscribed", 1);
         feed(
             sink,
             text(&ServerFrame::Subscribed {
@@ -228,6 +229,7 @@ impl Writer {
             let Some(last) = page.last().map(|m| m.seq) else {
                 break;
             };
+            crate::hub::count_out("message", page.len() as u64);
             for m in page {
                 feed(sink, text(&ServerFrame::Message(m))).await?;
             }
