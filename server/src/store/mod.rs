@@ -11,7 +11,9 @@ use yui_protocol::model::{
     Resident, RoomKind, RoomSummary, Timestamp, UserName, UserRef,
 };
 
+mod convert;
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 
 /// Why a store call failed. `Unavailable` is worth retrying (the database is down or

@@ -1,1 +1,62 @@
-//! SQLite store (embedded default).
+//! The embedded default store: one SQLite file in WAL mode with `synchronous=FULL`, one writer
+//! connection (so a group commit is one transaction on one connection) and a few readers.
+
+use super::sql::impl_sql_store;
+use super::*;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::time::Duration;
+
+pub struct SqliteStore {
+    reader: SqlitePool,
+    writer: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the database at `path` and applies the migrations.
+    pub async fn open(path: &Path) -> StoreResult<SqliteStore> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // Acked data is medical data: it must survive a power cut, not only a crash.
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        let store = SqliteStore {
+            reader: SqlitePoolOptions::new()
+                .max_connections(4)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options.read_only(true))
+                .await?,
+            writer,
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub async fn migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.writer)
+            .await
+            .map_err(|e| StoreError::Internal(e.into()))
+    }
+}
+
+impl_sql_store!(
+    SqliteStore,
+    sqlx::Sqlite,
+    // One writer connection: the transaction itself serializes posts.
+    "SELECT last_seq FROM rooms WHERE id = $1"
+);

@@ -52,7 +52,17 @@ impl Writer {
             loop {
                 tokio::select! {
                     biased;
-                    _ = self.conn.closer.closed() => return Ok(()),
+                    _ = self.conn.closer.closed() => {
+                        // Replies already queued (the error that explains the close) go first;
+                        // a connection closed for being too slow gets no more.
+                        if self.conn.closer.code() != Some(close::TOO_SLOW) {
+                            while let Ok(item) = rx.try_recv() {
+                                self.handle(&mut sink, &mut rooms, item).await?;
+                            }
+                            sink.flush().await.map_err(|_| WriteError::Socket)?;
+                        }
+                        return Ok(());
+                    }
                     item = rx.recv() => {
                         let Some(item) = item else { return Ok(()) };
                         self.handle(&mut sink, &mut rooms, item).await?;

@@ -1,0 +1,78 @@
+//! Turning stored values back into validated protocol types. A stored value that no longer
+//! validates is [`StoreError::Corrupt`], never a panic.
+
+use super::StoreError;
+use yui_protocol::error::Invalid;
+use yui_protocol::ids::{ClientId, Name, RoomId, Title, TownId, UserId};
+use yui_protocol::model::{MemberRole, MessageKind, Profession, RoomKind, Timestamp, UserRef};
+
+fn corrupt(what: &str) -> impl FnOnce(Invalid) -> StoreError + '_ {
+    move |e| StoreError::Corrupt(format!("{what}: {}", e.message))
+}
+
+pub fn room_id(s: String) -> Result<RoomId, StoreError> {
+    RoomId::parse(s).map_err(corrupt("room id"))
+}
+
+pub fn user_id(s: String) -> Result<UserId, StoreError> {
+    UserId::parse(s).map_err(corrupt("user id"))
+}
+
+pub fn town(s: String) -> Result<TownId, StoreError> {
+    TownId::parse(s).map_err(corrupt("town"))
+}
+
+pub fn name(s: String) -> Result<Name, StoreError> {
+    Name::parse(s).map_err(corrupt("name"))
+}
+
+pub fn title(s: String) -> Result<Title, StoreError> {
+    Title::parse(s).map_err(corrupt("title"))
+}
+
+pub fn client_id(s: String) -> Result<ClientId, StoreError> {
+    ClientId::parse(s).map_err(corrupt("client id"))
+}
+
+pub fn profession(s: &str) -> Result<Profession, StoreError> {
+    Profession::parse(s).ok_or_else(|| StoreError::Corrupt(format!("profession '{s}'")))
+}
+
+pub fn room_kind(s: &str) -> Result<RoomKind, StoreError> {
+    RoomKind::parse(s).ok_or_else(|| StoreError::Corrupt(format!("room kind '{s}'")))
+}
+
+pub fn message_kind(s: &str) -> Result<MessageKind, StoreError> {
+    MessageKind::parse(s).ok_or_else(|| StoreError::Corrupt(format!("message kind '{s}'")))
+}
+
+pub fn member_role(s: &str) -> Result<MemberRole, StoreError> {
+    MemberRole::parse(s).ok_or_else(|| StoreError::Corrupt(format!("member role '{s}'")))
+}
+
+pub fn seq(n: i64) -> u64 {
+    n.max(0) as u64
+}
+
+/// Seqs are stored as signed 64-bit integers; anything past `i64::MAX` is clamped.
+pub fn db_seq(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+pub fn time(ms: i64) -> Timestamp {
+    Timestamp::from_millis(ms)
+}
+
+pub fn user_ref(id: String, n: String, p: &str, org: String) -> Result<UserRef, StoreError> {
+    Ok(UserRef {
+        id: user_id(id)?,
+        name: name(n)?,
+        profession: profession(p)?,
+        org: self::name(org)?,
+    })
+}
+
+/// Placeholder profile for a member added without one: the id as name.
+pub fn placeholder_name(user: &UserId) -> String {
+    user.as_str().chars().take(100).collect()
+}
