@@ -94,7 +94,7 @@ pub async fn build(
     let (events, inbox) = Hub::inbox();
     let bus: Arc<dyn Bus> = match &args.redis_url {
         Some(url) => Arc::new(
-            RedisBus::connect(url, events.clone())
+            RedisBus::connect(url, &args.redis_prefix, events.clone())
                 .await
                 .context("connecting to Redis (REDIS_URL)")?,
         ),

@@ -82,6 +82,9 @@ pub struct ServeArgs {
     /// Redis URL: cluster mode (events between nodes over Redis pub/sub).
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Prefix of this deployment's Redis channels (deployments sharing a Redis need their own).
+    #[arg(long, env = "YUI_REDIS_PREFIX", default_value = "yui")]
+    pub redis_prefix: String,
     /// This node's name, shown in `welcome` (default: host name and port).
     #[arg(long, env = "YUI_NODE")]
     pub node: Option<String>,

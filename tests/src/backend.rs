@@ -65,6 +65,11 @@ fn uuid_like() -> String {
     )
 }
 
+/// Tests share one Redis: each test's hubs use their own channel prefix (its database's name).
+fn prefix(database_url: &str) -> String {
+    database_url.rsplit('/').next().unwrap_or("yui").to_string()
+}
+
 impl Backend {
     pub fn cluster_requested() -> bool {
         std::env::var("YUI_TEST_BACKEND").is_ok_and(|b| b == "cluster")
@@ -98,6 +103,8 @@ impl Backend {
                 database_url.clone(),
                 "--redis-url".into(),
                 redis_url.clone(),
+                "--redis-prefix".into(),
+                prefix(database_url),
                 "--db-pool".into(),
                 "4".into(),
             ],
@@ -114,6 +121,7 @@ impl Backend {
             } => vec![
                 ("DATABASE_URL".into(), database_url.clone()),
                 ("REDIS_URL".into(), redis_url.clone()),
+                ("YUI_REDIS_PREFIX".into(), prefix(database_url)),
             ],
         }
     }

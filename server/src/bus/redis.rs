@@ -1,1 +1,289 @@
-//! Redis pub/sub bus (cluster mode).
+//! Cluster bus: Redis pub/sub. Each node publishes on one multiplexed connection and listens on
+//! one dedicated subscriber connection, owned by one task.
+//!
+//! Channels (under a prefix, `yui` by default): `yui:room:{room}` carries a room's messages and receipts; a node subscribes to it
+//! only while it has local subscribers of the room. `yui:control` carries membership and room
+//! changes to every node (a user's connections elsewhere are not watching a room they were just
+//! added to). Payloads are JSON envelopes `{"o": node id, "e": event}`; a node ignores its own.
+//!
+//! Pub/sub may lose events (a reconnect, a Redis restart). When the subscriber connection comes
+//! back, the task re-subscribes and sends [`BusEvent::Resync`], and the hub back-fills every
+//! room it serves from the store. Publishing while Redis is down fails fast; other nodes repair
+//! from the store on their next event or resync.
+//!
+//! Past one Redis: Redis Cluster's sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`) maps directly. A
+//! room channel hashes to one shard by its name, so a node holds one subscriber connection per
+//! shard that owns a room it serves, and publishing goes to that shard only; the control channel
+//! is low-traffic and lives on one shard that every node subscribes to. Nothing else changes:
+//! the gap repair from the store already covers a shard failover.
+
+use super::{Bus, BusError, BusEvent, EventSink};
+use async_trait::async_trait;
+use futures::StreamExt;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use yui_protocol::ids::RoomId;
+
+const TIMEOUT: Duration = Duration::from_secs(2);
+
+/// Channel names under a deployment's prefix (several deployments may share one Redis).
+#[derive(Clone)]
+struct Channels {
+    prefix: String,
+}
+
+impl Channels {
+    fn room(&self, room: &RoomId) -> String {
+        format!("{}:room:{room}", self.prefix)
+    }
+
+    fn control(&self) -> String {
+        format!("{}:control", self.prefix)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    o: String,
+    e: BusEvent,
+}
+
+enum Command {
+    Watch(RoomId, oneshot::Sender<()>),
+    Unwatch(RoomId),
+}
+
+pub struct RedisBus {
+    node: String,
+    channels: Channels,
+    publisher: ConnectionManager,
+    commands: mpsc::Sender<Command>,
+    stop: CancellationToken,
+}
+
+impl RedisBus {
+    /// Connects the publisher and starts the subscriber task, which delivers other nodes'
+    /// events into `sink`.
+    pub async fn connect(url: &str, prefix: &str, sink: EventSink) -> Result<RedisBus, BusError> {
+        let channels = Channels {
+            prefix: prefix.to_string(),
+        };
+        let client = redis::Client::open(url).map_err(|e| BusError::Unavailable(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(TIMEOUT)
+            .set_response_timeout(TIMEOUT)
+            .set_number_of_retries(2)
+            .set_max_delay(1000);
+        let publisher = tokio::time::timeout(
+            TIMEOUT * 2,
+            ConnectionManager::new_with_config(client.clone(), config),
+        )
+        .await
+        .map_err(|_| BusError::Unavailable(format!("no answer from Redis at {url}")))?
+        .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        let (commands, rx) = mpsc::channel(1024);
+        let stop = CancellationToken::new();
+        let node = uuid::Uuid::now_v7().to_string();
+        let subscriber = Subscriber {
+            client,
+            node: node.clone(),
+            channels: channels.clone(),
+            sink,
+            watched: HashSet::new(),
+        };
+        let (ready_tx, ready_rx) = oneshot::channel();
+        tokio::spawn(subscriber.run(rx, stop.clone(), ready_tx));
+        // The first subscription (the control channel) is up before we return.
+        let _ = tokio::time::timeout(TIMEOUT * 2, ready_rx).await;
+        Ok(RedisBus {
+            node,
+            channels,
+            publisher,
+            commands,
+            stop,
+        })
+    }
+}
+
+impl Drop for RedisBus {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+#[async_trait]
+impl Bus for RedisBus {
+    async fn publish(&self, event: BusEvent) -> Result<(), BusError> {
+        let channel = match &event {
+            BusEvent::Message { message } => self.channels.room(&message.room),
+            BusEvent::Receipt { room, .. } => self.channels.room(room),
+            BusEvent::MemberAdded { .. }
+            | BusEvent::MemberRemoved { .. }
+            | BusEvent::RoomChanged { .. } => self.channels.control(),
+            BusEvent::Resync => return Ok(()),
+        };
+        let payload = serde_json::to_string(&Envelope {
+            o: self.node.clone(),
+            e: event,
+        })
+        .map_err(|e| BusError::Unavailable(e.to_string()))?;
+        let mut conn = self.publisher.clone();
+        let sent = tokio::time::timeout(
+            TIMEOUT,
+            redis::cmd("PUBLISH")
+                .arg(channel)
+                .arg(payload)
+                .query_async::<i64>(&mut conn),
+        )
+        .await;
+        match sent {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(BusError::Unavailable(e.to_string())),
+            Err(_) => Err(BusError::Unavailable(
+                "Redis did not answer PUBLISH in time".into(),
+            )),
+        }
+    }
+
+    async fn watch(&self, room: &RoomId) {
+        let (tx, rx) = oneshot::channel();
+        if self
+            .commands
+            .send(Command::Watch(room.clone(), tx))
+            .await
+            .is_ok()
+        {
+            // Wait until the SUBSCRIBE is in effect, so the caller's catch-up, read after this,
+            // cannot miss an event; give up after a while if Redis is down (resync covers it).
+            let _ = tokio::time::timeout(TIMEOUT, rx).await;
+        }
+    }
+
+    async fn unwatch(&self, room: &RoomId) {
+        let _ = self.commands.send(Command::Unwatch(room.clone())).await;
+    }
+
+    async fn ping(&self) -> Result<(), BusError> {
+        let mut conn = self.publisher.clone();
+        match tokio::time::timeout(TIMEOUT, redis::cmd("PING").query_async::<String>(&mut conn))
+            .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(BusError::Unavailable(e.to_string())),
+            Err(_) => Err(BusError::Unavailable(
+                "Redis did not answer PING in time".into(),
+            )),
+        }
+    }
+}
+
+/// The one owner of the subscriber connection and of the set of watched rooms.
+struct Subscriber {
+    client: redis::Client,
+    node: String,
+    channels: Channels,
+    sink: EventSink,
+    watched: HashSet<RoomId>,
+}
+
+impl Subscriber {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        stop: CancellationToken,
+        ready: oneshot::Sender<()>,
+    ) {
+        let mut ready = Some(ready);
+        let mut backoff = Duration::from_millis(100);
+        let mut first = true;
+        loop {
+            if stop.is_cancelled() {
+                return;
+            }
+            match self.session(&mut commands, &stop, &mut ready, first).await {
+                Ok(()) => return,
+                Err(e) => {
+                    metrics::counter!("yui_bus_reconnects_total").increment(1);
+                    tracing::warn!(error = %e, "Redis subscriber connection lost; reconnecting");
+                }
+            }
+            first = false;
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+        }
+    }
+
+    /// One subscriber connection's life. `Ok` when told to stop, `Err` when the connection is
+    /// lost (the caller reconnects).
+    async fn session(
+        &mut self,
+        commands: &mut mpsc::Receiver<Command>,
+        stop: &CancellationToken,
+        ready: &mut Option<oneshot::Sender<()>>,
+        first: bool,
+    ) -> Result<(), String> {
+        let pubsub = tokio::time::timeout(TIMEOUT, self.client.get_async_pubsub())
+            .await
+            .map_err(|_| "connect timed out".to_string())?
+            .map_err(|e| e.to_string())?;
+        let (mut subs, mut stream) = pubsub.split();
+        subs.subscribe(self.channels.control())
+            .await
+            .map_err(|e| e.to_string())?;
+        for room in &self.watched {
+            subs.subscribe(self.channels.room(room))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some(r) = ready.take() {
+            let _ = r.send(());
+        }
+        if !first {
+            // Events may have been lost while we were away.
+            let _ = self.sink.send(BusEvent::Resync).await;
+        }
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return Ok(()),
+                cmd = commands.recv() => match cmd {
+                    None => return Ok(()),
+                    Some(Command::Watch(room, done)) => {
+                        let channel = self.channels.room(&room);
+                        self.watched.insert(room);
+                        subs.subscribe(channel).await.map_err(|e| e.to_string())?;
+                        let _ = done.send(());
+                    }
+                    Some(Command::Unwatch(room)) => {
+                        let channel = self.channels.room(&room);
+                        if self.watched.remove(&room) {
+                            subs.unsubscribe(channel).await.map_err(|e| e.to_string())?;
+                        }
+                    }
+                },
+                msg = stream.next() => {
+                    let Some(msg) = msg else { return Err("connection closed".into()) };
+                    let envelope: Envelope = match serde_json::from_slice(msg.get_payload_bytes()) {
+                        Ok(e) => e,
+                        Err(e) => {
+                            tracing::warn!(error = %e, channel = msg.get_channel_name(), "unreadable bus payload skipped");
+                            continue;
+                        }
+                    };
+                    if envelope.o == self.node {
+                        continue;
+                    }
+                    if self.sink.send(envelope.e).await.is_err() {
+                        return Ok(());
+                    }
+                }
+            }
+        }
+    }
+}

@@ -38,11 +38,13 @@ impl From<sqlx::Error> for StoreError {
             E::WorkerCrashed => StoreError::Unavailable(e),
             E::Database(db) => {
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-                // Postgres: class 08 connection exceptions, 57P0x shutdown, 53xxx resources.
+                // Postgres: class 08 connection exceptions, 57P0x shutdown, 53xxx resources,
+                // 55000 a database not accepting connections.
                 // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED, 13 SQLITE_FULL.
                 if code.starts_with("08")
                     || code.starts_with("57P0")
                     || code.starts_with("53")
+                    || code == "55000"
                     || code == "5"
                     || code == "6"
                     || code == "13"
