@@ -14,6 +14,8 @@ use yui_protocol::model::{Message, Timestamp, UserName};
 
 pub mod local;
 pub mod redis;
+#[cfg(test)]
+mod redis_tests;
 
 /// An event carried between nodes. Serialized as JSON on Redis.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,6 +15,8 @@ mod convert;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
+#[cfg(test)]
+mod tests;
 
 /// Why a store call failed. `Unavailable` is worth retrying (the database is down or
 /// unreachable); `Internal` is a bug or a broken database.
