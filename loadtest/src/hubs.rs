@@ -1,0 +1,192 @@
+//! The hubs under test: spawned by the harness (and killed at the end) or already running,
+//! and their CPU time and memory read from /proc.
+
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::process::{Child, Command};
+
+/// CPU seconds (user + system) and resident memory of a process.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct ProcSample {
+    pub cpu_seconds: f64,
+    pub rss_kib: u64,
+    pub peak_rss_kib: u64,
+}
+
+pub fn sample(pid: u32) -> Result<ProcSample> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .with_context(|| format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat; here (after pid and comm) 11 and 12.
+    let hz = 100.0;
+    let cpu_seconds = (ticks(11) + ticks(12)) / hz;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |key: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Ok(ProcSample {
+        cpu_seconds,
+        rss_kib: kib("VmRSS:"),
+        peak_rss_kib: kib("VmHWM:"),
+    })
+}
+
+/// Where the hubs are and which processes to measure.
+pub struct Hubs {
+    pub urls: Vec<String>,
+    pub pids: Vec<u32>,
+    pub secret: String,
+    children: Vec<Child>,
+    _dir: Option<PathBuf>,
+    pub kind: &'static str,
+}
+
+pub struct SpawnSpec {
+    pub binary: PathBuf,
+    pub nodes: usize,
+    pub database_url: Option<String>,
+    pub redis_url: Option<String>,
+    pub floor: bool,
+    pub extra: Vec<String>,
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+impl Hubs {
+    pub fn existing(urls: Vec<String>, pids: Vec<u32>, secret: String) -> Hubs {
+        Hubs {
+            urls,
+            pids,
+            secret,
+            children: Vec::new(),
+            _dir: None,
+            kind: "external",
+        }
+    }
+
+    /// Starts `nodes` hubs (or one floor server) on free loopback ports.
+    pub async fn spawn(spec: SpawnSpec) -> Result<Hubs> {
+        let secret = format!("bench-{}", rand::random::<u64>());
+        let dir = std::env::temp_dir().join(format!(
+            "yui-bench-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let mut hubs = Hubs {
+            urls: Vec::new(),
+            pids: Vec::new(),
+            secret,
+            children: Vec::new(),
+            _dir: Some(dir.clone()),
+            kind: if spec.floor {
+                "floor"
+            } else if spec.database_url.is_some() {
+                "cluster"
+            } else {
+                "embedded"
+            },
+        };
+        for i in 0..spec.nodes.max(1) {
+            let port = free_port()?;
+            let addr = format!("127.0.0.1:{port}");
+            let mut cmd = Command::new(&spec.binary);
+            if spec.floor {
+                cmd.arg("--listen").arg(&addr);
+            } else {
+                cmd.arg("serve")
+                    .arg("--listen")
+                    .arg(&addr)
+                    .arg("--data-dir")
+                    .arg(dir.join(format!("node{i}")))
+                    .arg("--node")
+                    .arg(format!("bench-{i}"))
+                    .env("YUI_JWT_SECRET", &hubs.secret)
+                    .env("RUST_LOG", "warn");
+                if let Some(db) = &spec.database_url {
+                    cmd.env("DATABASE_URL", db);
+                }
+                if let Some(r) = &spec.redis_url {
+                    cmd.env("REDIS_URL", r)
+                        .env("YUI_REDIS_PREFIX", format!("bench{}", std::process::id()));
+                }
+            }
+            cmd.args(&spec.extra)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .kill_on_drop(true);
+            let child = cmd
+                .spawn()
+                .with_context(|| format!("starting {}", spec.binary.display()))?;
+            hubs.pids.push(child.id().unwrap_or(0));
+            hubs.children.push(child);
+            hubs.urls.push(format!("ws://{addr}/ws"));
+            wait_listening(&addr).await?;
+        }
+        Ok(hubs)
+    }
+
+    pub fn http_base(&self, i: usize) -> String {
+        let ws = &self.urls[i % self.urls.len()];
+        ws.replacen("ws://", "http://", 1)
+            .trim_end_matches("/ws")
+            .to_string()
+    }
+
+    pub fn samples(&self) -> Vec<ProcSample> {
+        self.pids
+            .iter()
+            .map(|p| sample(*p).unwrap_or_default())
+            .collect()
+    }
+
+    pub async fn stop(mut self) {
+        for c in &mut self.children {
+            let _ = c.start_kill();
+            let _ = c.wait().await;
+        }
+        if let Some(d) = &self._dir {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+async fn wait_listening(addr: &str) -> Result<()> {
+    for _ in 0..400 {
+        if tokio::net::TcpStream::connect(addr).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    bail!("nothing listening on {addr} after 10 s")
+}
+
+/// A fresh Postgres database for a cluster run.
+pub async fn fresh_database(admin: &str) -> Result<String> {
+    use sqlx::Connection;
+    let name = format!("yui_bench_{}", rand::random::<u32>());
+    let mut conn = sqlx::PgConnection::connect(admin)
+        .await
+        .context("connecting to Postgres")?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await?;
+    Ok(match admin.rsplit_once('/') {
+        Some((base, _)) => format!("{base}/{name}"),
+        None => format!("{admin}/{name}"),
+    })
+}

@@ -1,0 +1,285 @@
+//! The end of a run: a summary table on stdout, a JSON file for machines, and a Markdown report
+//! with SVG charts of latency over time and of the latency distribution.
+
+use crate::stats::{Stats, Summary, Violation};
+use anyhow::Result;
+use plotters::prelude::*;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HubFigures {
+    pub node: usize,
+    pub cpu_seconds: f64,
+    pub cpu_us_per_delivery: f64,
+    pub rss_kib: u64,
+    pub peak_rss_kib: u64,
+    pub kib_per_connection: f64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub target: String,
+    pub params: serde_json::Value,
+    pub seconds: f64,
+    pub connections: usize,
+    pub posts_sent: u64,
+    pub posts_acked: u64,
+    pub posts_per_second: f64,
+    pub deliveries: u64,
+    pub deliveries_per_second: f64,
+    pub reads_sent: u64,
+    pub errors: u64,
+    pub rate_limited: u64,
+    pub delivery: Summary,
+    pub ack: Summary,
+    pub connect: Summary,
+    pub last_reader: Option<Summary>,
+    pub hubs: Vec<HubFigures>,
+    pub timeline: Vec<(u64, f64, f64, u64)>,
+    pub distribution: Vec<(f64, f64)>,
+    pub violations: Vec<Violation>,
+    pub violation_count: u64,
+    pub extra: serde_json::Value,
+}
+
+impl Report {
+    pub fn new(
+        scenario: &str,
+        target: &str,
+        params: serde_json::Value,
+        stats: &Stats,
+        elapsed: Duration,
+    ) -> Report {
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        let deliveries = stats.deliveries.load(Ordering::Relaxed);
+        let acked = stats.posts_acked.load(Ordering::Relaxed);
+        Report {
+            scenario: scenario.into(),
+            target: target.into(),
+            params,
+            seconds: secs,
+            connections: 0,
+            posts_sent: stats.posts_sent.load(Ordering::Relaxed),
+            posts_acked: acked,
+            posts_per_second: acked as f64 / secs,
+            deliveries,
+            deliveries_per_second: deliveries as f64 / secs,
+            reads_sent: stats.reads_sent.load(Ordering::Relaxed),
+            errors: stats.errors.load(Ordering::Relaxed),
+            rate_limited: stats.rate_limited.load(Ordering::Relaxed),
+            delivery: stats.delivery(),
+            ack: stats.ack(),
+            connect: stats.connect(),
+            last_reader: None,
+            hubs: Vec::new(),
+            timeline: stats.timeline(),
+            distribution: stats.distribution(),
+            violations: stats.violations(),
+            violation_count: stats.violation_count(),
+            extra: serde_json::Value::Null,
+        }
+    }
+
+    pub fn ok(&self) -> bool {
+        self.violation_count == 0 && self.violations.is_empty()
+    }
+
+    pub fn table(&self) -> String {
+        let mut t = String::new();
+        let line =
+            |t: &mut String, k: &str, v: String| t.push_str(&format!("| {k:<28} | {v:<44} |\n"));
+        t.push_str(&format!(
+            "| {:<28} | {:<44} |\n|{}|{}|\n",
+            "figure",
+            "value",
+            "-".repeat(30),
+            "-".repeat(46)
+        ));
+        line(
+            &mut t,
+            "scenario / target",
+            format!("{} / {}", self.scenario, self.target),
+        );
+        line(&mut t, "connections", self.connections.to_string());
+        line(
+            &mut t,
+            "posts acked / sent",
+            format!(
+                "{} / {} ({:.0}/s)",
+                self.posts_acked, self.posts_sent, self.posts_per_second
+            ),
+        );
+        line(
+            &mut t,
+            "deliveries",
+            format!("{} ({:.0}/s)", self.deliveries, self.deliveries_per_second),
+        );
+        let s = |x: &Summary| {
+            format!(
+                "p50 {:.2} p90 {:.2} p99 {:.2} p99.9 {:.2} max {:.2}",
+                x.p50_ms, x.p90_ms, x.p99_ms, x.p999_ms, x.max_ms
+            )
+        };
+        line(&mut t, "delivery latency (ms)", s(&self.delivery));
+        line(&mut t, "ack latency (ms)", s(&self.ack));
+        line(&mut t, "connect latency (ms)", s(&self.connect));
+        if let Some(l) = &self.last_reader {
+            line(&mut t, "last reader latency (ms)", s(l));
+        }
+        for h in &self.hubs {
+            line(
+                &mut t,
+                &format!("node {} CPU µs / delivery", h.node),
+                format!("{:.1} ({:.2} CPU s)", h.cpu_us_per_delivery, h.cpu_seconds),
+            );
+            line(
+                &mut t,
+                &format!("node {} RSS", h.node),
+                format!(
+                    "{} KiB (peak {} KiB), {:.1} KiB/conn",
+                    h.rss_kib, h.peak_rss_kib, h.kib_per_connection
+                ),
+            );
+        }
+        line(
+            &mut t,
+            "reads sent / errors / 429",
+            format!(
+                "{} / {} / {}",
+                self.reads_sent, self.errors, self.rate_limited
+            ),
+        );
+        if !self.extra.is_null() {
+            line(
+                &mut t,
+                "more",
+                self.extra.to_string().chars().take(44).collect(),
+            );
+        }
+        line(
+            &mut t,
+            "correctness",
+            if self.ok() {
+                "no loss, no duplicate, no reorder".into()
+            } else {
+                format!(
+                    "{} VIOLATIONS",
+                    self.violation_count.max(self.violations.len() as u64)
+                )
+            },
+        );
+        t
+    }
+
+    /// Writes `<dir>/<name>.json`, `<name>.md`, `<name>-timeline.svg`, `<name>-distribution.svg`.
+    pub fn write(&self, dir: &Path, name: &str) -> Result<PathBuf> {
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(
+            dir.join(format!("{name}.json")),
+            serde_json::to_string_pretty(self)?,
+        )?;
+        let timeline = format!("{name}-timeline.svg");
+        let dist = format!("{name}-distribution.svg");
+        self.timeline_chart(&dir.join(&timeline))?;
+        self.distribution_chart(&dir.join(&dist))?;
+        let mut md = format!("# yui-loadtest: {} on {}\n\n", self.scenario, self.target);
+        md.push_str(&format!("Parameters: `{}`\n\n", self.params));
+        md.push_str(&self.table());
+        md.push_str(&format!("\n![delivery latency over time]({timeline})\n\n![delivery latency distribution]({dist})\n"));
+        if !self.violations.is_empty() {
+            md.push_str("\n## Violations (first 50)\n\n");
+            for v in &self.violations {
+                md.push_str(&format!(
+                    "- {} in `{}` (client {}): {}\n",
+                    v.kind, v.room, v.client, v.detail
+                ));
+            }
+        }
+        if !self.extra.is_null() {
+            md.push_str(&format!(
+                "\n```json\n{}\n```\n",
+                serde_json::to_string_pretty(&self.extra)?
+            ));
+        }
+        let path = dir.join(format!("{name}.md"));
+        std::fs::write(&path, md)?;
+        Ok(path)
+    }
+
+    fn timeline_chart(&self, path: &Path) -> Result<()> {
+        let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let max_x = self.timeline.last().map(|t| t.0 + 1).unwrap_or(1) as f64;
+        let max_y = self.timeline.iter().map(|t| t.2).fold(1.0f64, f64::max) * 1.1;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("delivery latency per second (ms)", ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..max_x, 0f64..max_y)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc("seconds since start")
+            .y_desc("ms")
+            .draw()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        chart
+            .draw_series(LineSeries::new(
+                self.timeline.iter().map(|t| (t.0 as f64, t.2)),
+                &RED,
+            ))
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .label("p99")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], RED));
+        chart
+            .draw_series(LineSeries::new(
+                self.timeline.iter().map(|t| (t.0 as f64, t.1)),
+                &BLUE,
+            ))
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .label("p50")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLUE));
+        chart
+            .configure_series_labels()
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    }
+
+    fn distribution_chart(&self, path: &Path) -> Result<()> {
+        let root = SVGBackend::new(path, (900, 420)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let max_x = self.distribution.iter().map(|d| d.0).fold(1.0f64, f64::max) * 1.05;
+        let mut chart = ChartBuilder::on(&root)
+            .caption("delivery latency distribution", ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0f64..max_x, 0f64..100f64)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc("latency (ms)")
+            .y_desc("percentile")
+            .draw()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        chart
+            .draw_series(LineSeries::new(self.distribution.iter().copied(), &BLUE))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        chart
+            .draw_series(
+                self.distribution
+                    .iter()
+                    .map(|p| Circle::new(*p, 3, BLUE.filled())),
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Ok(())
+    }
+}
