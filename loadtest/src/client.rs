@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::TcpSocket;
 use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -33,6 +34,8 @@ struct In<'a> {
     r: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     code: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    client_id: Option<Cow<'a, str>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -53,8 +56,21 @@ pub struct Shared {
 
 pub struct Client {
     pub id: usize,
+    /// The hub node this client is connected to (index into the URL list).
+    pub node: usize,
     pub tx: mpsc::Sender<String>,
     pub shared: Arc<Shared>,
+    run: u32,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Client {
+    /// Dropping a client closes its connection: both tasks end and the socket with them.
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
 }
 
 fn host_port(url: &str) -> Result<SocketAddr> {
@@ -79,7 +95,11 @@ pub async fn open(url: &str, token: &str, source: IpAddr) -> Result<Ws> {
         .await
         .with_context(|| format!("connect {addr}"))?;
     stream.set_nodelay(true)?;
-    let (mut ws, _) = tokio_tungstenite::client_async(url, stream)
+    // Small buffers: tens of thousands of client connections share this process.
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(4096);
+    let (mut ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
         .await
         .context("WebSocket upgrade")?;
     ws.send(Message::Text(
@@ -128,10 +148,11 @@ pub async fn subscribe(ws: &mut Ws, room: &str, since: Option<u64>) -> Result<u6
 
 impl Client {
     /// Splits a ready connection into its reader and writer tasks.
-    pub fn start(id: usize, ws: Ws, shared: Arc<Shared>, stats: Arc<Stats>) -> Client {
+    pub fn start(id: usize, node: usize, ws: Ws, shared: Arc<Shared>, stats: Arc<Stats>) -> Client {
         let (mut sink, mut stream) = ws.split();
         let (tx, mut rx) = mpsc::channel::<String>(256);
-        tokio::spawn(async move {
+        let run = stats.run;
+        let writer = tokio::spawn(async move {
             while let Some(text) = rx.recv().await {
                 if sink.send(Message::Text(text.into())).await.is_err() {
                     break;
@@ -141,7 +162,7 @@ impl Client {
         });
         let reader_tx = tx.clone();
         let sh = shared.clone();
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             let mut last_read = Instant::now();
             while let Some(msg) = stream.next().await {
                 let Ok(msg) = msg else { break };
@@ -159,12 +180,15 @@ impl Client {
                         let (Some(room), Some(seq)) = (f.room.as_deref(), f.seq) else {
                             continue;
                         };
-                        if let Some(sent) = f.body.as_deref().and_then(sent_at) {
+                        if let Some((sent, from)) = f.body.as_deref().and_then(sent_at) {
                             let latency = now_micros().saturating_sub(sent);
-                            stats.delivered(latency);
+                            stats.delivered(latency, from != node);
                             stats.delivered_seq(seq, latency);
                         }
                         lock(&sh.check).observe(&stats, id, room, seq);
+                        if let Some(cid) = f.client_id.as_deref() {
+                            stats.ledger.delivered(&stats, id, room, seq, cid);
+                        }
                         sh.note_progress(room, seq);
                         let ratio = *lock(&sh.read_ratio);
                         if ratio > 0.0
@@ -182,12 +206,15 @@ impl Client {
                         if let (Some(r), Some(room), Some(seq)) =
                             (f.r.as_deref(), f.room.as_deref(), f.seq)
                         {
-                            if let Some(sent) = r
-                                .strip_prefix('p')
-                                .and_then(|v| v.split(':').next())
-                                .and_then(|v| v.parse::<u64>().ok())
+                            // A post's ref is `p<send time>:<n>`; its client_id `lt<run>-<id>-<n>`.
+                            if let Some((sent, n)) =
+                                r.strip_prefix('p').and_then(|v| v.split_once(':'))
                             {
-                                stats.acked(room, seq, now_micros().saturating_sub(sent));
+                                if let Ok(sent) = sent.parse::<u64>() {
+                                    stats.acked(room, seq, now_micros().saturating_sub(sent));
+                                    let cid = format!("lt{run}-{id}-{n}");
+                                    stats.ledger.acked(&stats, id, room, seq, &cid);
+                                }
                             }
                         }
                     }
@@ -204,7 +231,14 @@ impl Client {
             sh.closed.store(true, Ordering::Release);
             stats.closes.fetch_add(1, Ordering::Relaxed);
         });
-        Client { id, tx, shared }
+        Client {
+            id,
+            node,
+            run,
+            tx,
+            shared,
+            tasks: vec![writer, reader],
+        }
     }
 
     /// Queues a post whose body carries its send time; false when the client is gone or its
@@ -212,8 +246,8 @@ impl Client {
     pub fn post(&self, room: &str, n: u64) -> bool {
         let t = now_micros();
         let frame = format!(
-            r#"{{"type":"post","room":"{room}","client_id":"lt-{}-{n}","body":"t={t} load-test note {n}","ref":"p{t}:{n}"}}"#,
-            self.id
+            r#"{{"type":"post","room":"{room}","client_id":"lt{}-{}-{n}","body":"t={t} n={} load-test note {n}","ref":"p{t}:{n}"}}"#,
+            self.run, self.id, self.node
         );
         self.tx.try_send(frame).is_ok()
     }
@@ -248,9 +282,16 @@ impl Shared {
     }
 }
 
-/// The send time written into a post's body.
-fn sent_at(body: &str) -> Option<u64> {
-    body.strip_prefix("t=")?.split(' ').next()?.parse().ok()
+/// The send time and the poster's node written into a post's body (`t=<µs> n=<node> ...`).
+fn sent_at(body: &str) -> Option<(u64, usize)> {
+    let mut words = body.split(' ');
+    let t = words.next()?.strip_prefix("t=")?.parse().ok()?;
+    let n = words
+        .next()
+        .and_then(|w| w.strip_prefix("n="))
+        .and_then(|w| w.parse().ok())
+        .unwrap_or(usize::MAX);
+    Some((t, n))
 }
 
 pub fn lock_check(s: &Shared) -> std::sync::MutexGuard<'_, SeqCheck> {

@@ -9,6 +9,7 @@
 //! - `stats`: histograms, timeline, counters, the seq checker.
 //! - `scenarios`: connect, fanout, broadcast, saturate, resume (any of them on several nodes).
 //! - `report`: table, JSON, Markdown and SVG charts.
+//! - `workers`: client worker processes (this binary re-executed) for big `connect` runs.
 
 mod client;
 mod hubs;
@@ -16,10 +17,12 @@ mod report;
 mod scenarios;
 mod setup;
 mod stats;
+mod workers;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use hubs::{Hubs, SpawnSpec};
+use report::Report;
 use scenarios::Load;
 use std::path::PathBuf;
 
@@ -64,6 +67,10 @@ struct Target {
     /// The JWT secret of running hubs.
     #[arg(long, global = true, env = "YUI_JWT_SECRET", hide_env_values = true)]
     secret: Option<String>,
+    /// Also run the same scenario against the floor (this `yui-floor` binary), after the hubs,
+    /// in the same run, and report the hub's CPU per delivery against the floor's.
+    #[arg(long, global = true)]
+    floor: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -101,16 +108,37 @@ enum Scenario {
     Connect {
         #[arg(long, default_value_t = 5000)]
         connections: usize,
+        /// Seconds to hold the connections before measuring and closing.
         #[arg(long, default_value_t = 5)]
         hold: u64,
+        /// Connections per worker process (a process may hold at most ~20,000 files here).
+        #[arg(long, default_value_t = 15_000)]
+        per_worker: usize,
+        /// Each connection subscribes to 1..=N (at most 3) town rooms.
+        #[arg(long, default_value_t = 3)]
+        subs: usize,
         #[command(flatten)]
         load: Load,
     },
+    /// Internal: a client worker process of `connect`.
+    #[command(hide = true)]
+    Worker(workers::WorkerArgs),
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    if let Scenario::Worker(args) = &cli.scenario {
+        let secret = cli.target.secret.clone().unwrap_or_default();
+        return match workers::run(args.clone(), secret).await {
+            Ok(()) => std::process::ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("yui-loadtest worker: {e:#}");
+                std::process::ExitCode::from(2)
+            }
+        };
+    }
+    match run(cli).await {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::from(1),
         Err(e) => {
@@ -151,32 +179,65 @@ async fn hubs(t: &Target) -> Result<Hubs> {
     .await
 }
 
-async fn run(cli: Cli) -> Result<bool> {
-    let hubs = hubs(&cli.target).await?;
+async fn scenario(hubs: &Hubs, scenario: &Scenario) -> Result<Report> {
     let floor = hubs.kind == "floor";
-    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
-    let result = match &cli.scenario {
-        Scenario::Fanout(load) => scenarios::fanout(&hubs, load, floor, "fanout").await,
+    match scenario {
+        Scenario::Fanout(load) => scenarios::fanout(hubs, load, floor, "fanout").await,
         Scenario::Broadcast {
             readers,
             notice_rate,
             load,
-        } => scenarios::broadcast(&hubs, *readers, *notice_rate, load.duration, load).await,
+        } => scenarios::broadcast(hubs, *readers, *notice_rate, load.duration, load, floor).await,
         Scenario::Saturate {
             step_secs,
             bound_ms,
             max_rate,
             load,
-        } => scenarios::saturate(&hubs, load, *step_secs, *bound_ms, *max_rate, floor).await,
-        Scenario::Resume { clients, load } => scenarios::resume(&hubs, load, *clients, floor).await,
+        } => scenarios::saturate(hubs, load, *step_secs, *bound_ms, *max_rate, floor).await,
+        Scenario::Resume { clients, load } => scenarios::resume(hubs, load, *clients, floor).await,
         Scenario::Connect {
             connections,
             hold,
+            per_worker,
+            subs,
             load,
-        } => scenarios::connect(&hubs, *connections, *hold, load).await,
-    };
+        } => scenarios::connect(hubs, *connections, *hold, *per_worker, *subs, load, floor).await,
+        Scenario::Worker(_) => bail!("worker is not a scenario"),
+    }
+}
+
+async fn run(cli: Cli) -> Result<bool> {
+    let hubs = hubs(&cli.target).await?;
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
+    let result = scenario(&hubs, &cli.scenario).await;
     hubs.stop().await;
-    let report = result?;
+    let mut report = result?;
+    if let Some(floor_bin) = &cli.target.floor {
+        if matches!(cli.scenario, Scenario::Resume { .. }) {
+            eprintln!("--floor: the floor keeps no history, so it cannot resume; skipped");
+        } else {
+            eprintln!(
+                "now the same scenario against the floor ({})",
+                floor_bin.display()
+            );
+            let floor = Hubs::spawn(SpawnSpec {
+                binary: floor_bin.clone(),
+                nodes: 1,
+                database_url: None,
+                redis_url: None,
+                floor: true,
+                extra: Vec::new(),
+            })
+            .await?;
+            let r = scenario(&floor, &cli.scenario).await;
+            floor.stop().await;
+            let r = r.context("the floor run")?;
+            report.floor = Some(report::FloorFigures::of(&r, &report));
+            if !r.ok() {
+                eprintln!("the floor run had {} violations", r.violation_count);
+            }
+        }
+    }
     let name = format!("{}-{}-{stamp}", report.scenario, report.target);
     let path = report.write(&cli.out, &name)?;
     println!("{}", report.table());

@@ -34,6 +34,8 @@ pub struct Report {
     pub errors: u64,
     pub rate_limited: u64,
     pub delivery: Summary,
+    /// Deliveries whose poster was on another node (cluster runs; empty on one node).
+    pub cross_node: Summary,
     pub ack: Summary,
     pub connect: Summary,
     pub last_reader: Option<Summary>,
@@ -43,6 +45,43 @@ pub struct Report {
     pub violations: Vec<Violation>,
     pub violation_count: u64,
     pub extra: serde_json::Value,
+    /// The same scenario against the floor (`--floor`), measured in the same run.
+    pub floor: Option<FloorFigures>,
+}
+
+/// The floor's figures beside the hub's, and how far apart they are.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FloorFigures {
+    pub deliveries: u64,
+    pub deliveries_per_second: f64,
+    pub delivery: Summary,
+    pub cpu_us_per_delivery: f64,
+    pub kib_per_connection: f64,
+    pub peak_rss_kib: u64,
+    /// Hub CPU per delivery (all nodes) over the floor's.
+    pub cpu_ratio: f64,
+    pub violation_count: u64,
+}
+
+impl FloorFigures {
+    pub fn of(floor: &Report, hub: &Report) -> FloorFigures {
+        let f = floor.hubs.first();
+        let f_cpu = f.map(|h| h.cpu_us_per_delivery).unwrap_or(0.0);
+        FloorFigures {
+            deliveries: floor.deliveries,
+            deliveries_per_second: floor.deliveries_per_second,
+            delivery: floor.delivery.clone(),
+            cpu_us_per_delivery: f_cpu,
+            kib_per_connection: f.map(|h| h.kib_per_connection).unwrap_or(0.0),
+            peak_rss_kib: f.map(|h| h.peak_rss_kib).unwrap_or(0),
+            cpu_ratio: if f_cpu > 0.0 {
+                hub.cpu_us_per_delivery_total() / f_cpu
+            } else {
+                0.0
+            },
+            violation_count: floor.violation_count,
+        }
+    }
 }
 
 impl Report {
@@ -71,6 +110,7 @@ impl Report {
             errors: stats.errors.load(Ordering::Relaxed),
             rate_limited: stats.rate_limited.load(Ordering::Relaxed),
             delivery: stats.delivery(),
+            cross_node: stats.cross_node(),
             ack: stats.ack(),
             connect: stats.connect(),
             last_reader: None,
@@ -80,6 +120,17 @@ impl Report {
             violations: stats.violations(),
             violation_count: stats.violation_count(),
             extra: serde_json::Value::Null,
+            floor: None,
+        }
+    }
+
+    /// CPU of every hub node per delivered message.
+    pub fn cpu_us_per_delivery_total(&self) -> f64 {
+        let cpu: f64 = self.hubs.iter().map(|h| h.cpu_seconds).sum();
+        if self.deliveries > 0 {
+            cpu * 1e6 / self.deliveries as f64
+        } else {
+            0.0
         }
     }
 
@@ -124,6 +175,9 @@ impl Report {
             )
         };
         line(&mut t, "delivery latency (ms)", s(&self.delivery));
+        if self.cross_node.count > 0 {
+            line(&mut t, "  of which cross-node (ms)", s(&self.cross_node));
+        }
         line(&mut t, "ack latency (ms)", s(&self.ack));
         line(&mut t, "connect latency (ms)", s(&self.connect));
         if let Some(l) = &self.last_reader {
@@ -141,6 +195,38 @@ impl Report {
                 format!(
                     "{} KiB (peak {} KiB), {:.1} KiB/conn",
                     h.rss_kib, h.peak_rss_kib, h.kib_per_connection
+                ),
+            );
+        }
+        if self.hubs.len() > 1 {
+            line(
+                &mut t,
+                "all nodes CPU µs / delivery",
+                format!("{:.1}", self.cpu_us_per_delivery_total()),
+            );
+        }
+        if let Some(f) = &self.floor {
+            line(
+                &mut t,
+                "floor CPU µs / delivery",
+                format!(
+                    "{:.1} (hub is {:.2}× the floor)",
+                    f.cpu_us_per_delivery, f.cpu_ratio
+                ),
+            );
+            line(&mut t, "floor delivery latency (ms)", s(&f.delivery));
+            line(
+                &mut t,
+                "floor RSS",
+                format!(
+                    "peak {} KiB, {:.1} KiB/conn{}",
+                    f.peak_rss_kib,
+                    f.kib_per_connection,
+                    if f.violation_count > 0 {
+                        " (VIOLATIONS)"
+                    } else {
+                        ""
+                    }
                 ),
             );
         }

@@ -6,6 +6,7 @@ use crate::hubs::{Hubs, ProcSample};
 use crate::report::{HubFigures, Report};
 use crate::setup;
 use crate::stats::{Stats, Violation};
+use crate::workers::{self as worker, Worker, WorkerArgs};
 use anyhow::{Context, Result};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -75,7 +76,8 @@ pub async fn connect_members(
 ) -> Result<Connected> {
     let pb = bar(count as u64, "connect");
     let jobs = (first_user..first_user + count).map(|i| {
-        let url = hubs.urls[i % hubs.urls.len()].clone();
+        let node = i % hubs.urls.len();
+        let url = hubs.urls[node].clone();
         let token = setup::token(&hubs.secret, &setup::user(i), None);
         let room = room_of(i);
         let stats = stats.clone();
@@ -91,7 +93,7 @@ pub async fn connect_members(
             lock_check(&shared).start(&room, last);
             set_read_ratio(&shared, ratio);
             pb.inc(1);
-            Ok::<_, anyhow::Error>((Client::start(i, ws, shared, stats), room))
+            Ok::<_, anyhow::Error>((Client::start(i, node, ws, shared, stats), room))
         }
     });
     let results: Vec<Result<(Client, String)>> = futures::stream::iter(jobs)
@@ -157,7 +159,11 @@ pub async fn settle(stats: &Stats, conns: &Connected, wait: Duration) {
                     && lock_check(&c.shared).last(room).unwrap_or(0) < stats.max_acked(room)
             })
             .count();
-        if behind == 0 || Instant::now() > deadline {
+        let unacked = stats
+            .posts_sent
+            .load(Ordering::Relaxed)
+            .saturating_sub(stats.posts_acked.load(Ordering::Relaxed));
+        if (behind == 0 && unacked == 0) || Instant::now() > deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -180,6 +186,25 @@ pub async fn settle(stats: &Stats, conns: &Connected, wait: Duration) {
                 ),
             });
         }
+    }
+}
+
+/// Every post sent must have been acked by the end of a run (after `settle`).
+pub fn check_unacked(stats: &Stats) {
+    let sent = stats.posts_sent.load(Ordering::Relaxed);
+    let acked = stats.posts_acked.load(Ordering::Relaxed);
+    if acked < sent {
+        stats.violation(Violation {
+            kind: "unacked",
+            room: String::new(),
+            client: 0,
+            detail: format!(
+                "{} of {sent} posts got no ack ({} errors, {} rate_limited)",
+                sent - acked,
+                stats.errors.load(Ordering::Relaxed),
+                stats.rate_limited.load(Ordering::Relaxed)
+            ),
+        });
     }
 }
 
@@ -241,6 +266,7 @@ pub async fn fanout(hubs: &Hubs, load: &Load, floor: bool, name: &str) -> Result
     )
     .await;
     settle(&stats, &conns, Duration::from_secs(10)).await;
+    check_unacked(&stats);
     let elapsed = started.elapsed();
     let after = hubs.samples();
     let deliveries = stats.deliveries.load(Ordering::Relaxed);
@@ -262,10 +288,13 @@ pub async fn broadcast(
     rate: f64,
     secs: u64,
     load: &Load,
+    floor: bool,
 ) -> Result<Report> {
     let stats = Arc::new(Stats::default());
     stats.track_last_reader.store(true, Ordering::Relaxed);
-    setup::rooms(&hubs.http_base(0), &hubs.secret, 0, 0).await?;
+    if !floor {
+        setup::rooms(&hubs.http_base(0), &hubs.secret, 0, 0).await?;
+    }
     let idle = hubs.samples();
     let conns = connect_members(hubs, &stats, load, 0, readers, |_| {
         setup::TOWN_ROOM.to_string()
@@ -281,7 +310,7 @@ pub async fn broadcast(
     let last = client::subscribe(&mut ws, setup::TOWN_ROOM, None).await?;
     let shared = Arc::new(Shared::default());
     lock_check(&shared).start(setup::TOWN_ROOM, last);
-    let poster = Client::start(usize::MAX, ws, shared, stats.clone());
+    let poster = Client::start(usize::MAX, 0, ws, shared, stats.clone());
     let before = hubs.samples();
     let started = Instant::now();
     let pb = bar(secs, "broadcast");
@@ -297,6 +326,7 @@ pub async fn broadcast(
     }
     pb.finish_and_clear();
     settle(&stats, &conns, Duration::from_secs(15)).await;
+    check_unacked(&stats);
     let after = hubs.samples();
     let deliveries = stats.deliveries.load(Ordering::Relaxed);
     let mut report = Report::new(
@@ -397,7 +427,8 @@ pub async fn resume(hubs: &Hubs, load: &Load, clients: usize, floor: bool) -> Re
     let poster_users: Vec<usize> = (0..rooms).map(|r| r * (per_room + 1) + per_room).collect();
     let mut posters = Vec::new();
     for (r, u) in poster_users.iter().enumerate() {
-        let url = &hubs.urls[hubs.urls.len() - 1];
+        let node = hubs.urls.len() - 1;
+        let url = &hubs.urls[node];
         let mut ws = client::open(
             url,
             &setup::token(&hubs.secret, &setup::user(*u), None),
@@ -408,7 +439,7 @@ pub async fn resume(hubs: &Hubs, load: &Load, clients: usize, floor: bool) -> Re
         let last = client::subscribe(&mut ws, &room, None).await?;
         let shared = Arc::new(Shared::default());
         lock_check(&shared).start(&room, last);
-        posters.push((Client::start(*u, ws, shared, stats.clone()), room));
+        posters.push((Client::start(*u, node, ws, shared, stats.clone()), room));
     }
     let reader_users: Vec<usize> = (0..clients)
         .map(|i| (i % rooms) * (per_room + 1) + i / rooms)
@@ -424,7 +455,8 @@ pub async fn resume(hubs: &Hubs, load: &Load, clients: usize, floor: bool) -> Re
         let _ = checks;
         async move {
             let jobs = reader_users.iter().enumerate().map(|(k, u)| {
-                let url = hubs_urls[k % hubs_urls.len().max(1)].clone();
+                let node = k % hubs_urls.len().max(1);
+                let url = hubs_urls[node].clone();
                 let token = setup::token(&secret, &setup::user(*u), None);
                 let room = setup::team_room(k % rooms);
                 let stats = stats.clone();
@@ -439,7 +471,7 @@ pub async fn resume(hubs: &Hubs, load: &Load, clients: usize, floor: bool) -> Re
                     if let Some(s) = since {
                         shared.expect_catch_up(&room, last, s);
                     }
-                    Ok::<_, anyhow::Error>((Client::start(k, ws, shared, stats), room))
+                    Ok::<_, anyhow::Error>((Client::start(k, node, ws, shared, stats), room))
                 }
             });
             let r: Vec<Result<(Client, String)>> = futures::stream::iter(jobs)
@@ -494,6 +526,7 @@ pub async fn resume(hubs: &Hubs, load: &Load, clients: usize, floor: bool) -> Re
     let all = Connected { clients: readers };
     settle(&stats, &all, Duration::from_secs(15)).await;
     settle(&stats, &poster_conns, Duration::from_secs(1)).await;
+    check_unacked(&stats);
     // Before the storm each reader saw a contiguous prefix (the first connection's checks
     // recorded any violation); the resumed stream continued from exactly there.
     drop(old_checks);
@@ -521,35 +554,107 @@ pub async fn resume(hubs: &Hubs, load: &Load, clients: usize, floor: bool) -> Re
             detail: format!("{still_behind} clients had not caught up after 60 s"),
         });
         report.violations = stats.violations();
+        report.violation_count = stats.violation_count();
     }
     Ok(report)
 }
 
-pub async fn connect(hubs: &Hubs, count: usize, hold: u64, load: &Load) -> Result<Report> {
+/// `connect`: ramps to `count` subscribed connections held by worker processes (at most
+/// `per_worker` each), holds them `hold` seconds, and reports the ramp rate and what each
+/// connection costs the hubs.
+pub async fn connect(
+    hubs: &Hubs,
+    count: usize,
+    hold: u64,
+    per_worker: usize,
+    subs: usize,
+    load: &Load,
+    floor: bool,
+) -> Result<Report> {
     let stats = Arc::new(Stats::default());
+    let subs = subs.clamp(1, 3);
+    if !floor {
+        setup::town_rooms(&hubs.http_base(0), &hubs.secret, subs).await?;
+    }
     let idle = hubs.samples();
-    setup::rooms(&hubs.http_base(0), &hubs.secret, 0, 0).await?;
+    let per_worker = per_worker.clamp(1, 18_000);
+    let mut workers = Vec::new();
+    let mut first = 0;
+    while first < count {
+        let n = per_worker.min(count - first);
+        let args = WorkerArgs {
+            first,
+            count: n,
+            urls: hubs.urls.join(","),
+            subs,
+            source_addrs: load.source_addrs,
+            concurrency: load
+                .connect_concurrency
+                .div_ceil(count.div_ceil(per_worker))
+                .max(8),
+            max_secs: 300 + hold,
+        };
+        workers.push(Worker::spawn(&args, &hubs.secret)?);
+        first += n;
+    }
+    let pb = bar(count as u64, "connect");
     let started = Instant::now();
-    let conns = connect_members(hubs, &stats, load, 0, count, |_| {
-        setup::TOWN_ROOM.to_string()
-    })
-    .await?;
+    let deadline = started + Duration::from_secs(240);
+    let mut progress = vec![0u64; workers.len()];
+    let mut ready = vec![false; workers.len()];
+    let mut failed = 0u64;
+    let mut first_error = None;
+    let mut peak_during_ramp = idle.clone();
+    while ready.iter().any(|r| !r) && Instant::now() < deadline {
+        for (k, w) in workers.iter_mut().enumerate() {
+            while let Ok(line) = w.lines.try_recv() {
+                match line {
+                    worker::Line::Progress { connected, .. } => progress[k] = connected,
+                    worker::Line::Ready {
+                        connected,
+                        failed: f,
+                        first_error: e,
+                        latencies_us,
+                    } => {
+                        progress[k] = connected;
+                        failed += f;
+                        if first_error.is_none() {
+                            first_error = e;
+                        }
+                        for us in latencies_us {
+                            stats.connected(us);
+                        }
+                        ready[k] = true;
+                    }
+                    worker::Line::Alive { .. } => {}
+                }
+            }
+        }
+        pb.set_position(progress.iter().sum());
+        for (p, s) in peak_during_ramp.iter_mut().zip(hubs.samples()) {
+            p.rss_kib = p.rss_kib.max(s.rss_kib);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    pb.finish_and_clear();
     let ramp = started.elapsed();
+    let connected: u64 = progress.iter().sum();
+    let ramp_samples = hubs.samples();
     tokio::time::sleep(Duration::from_secs(hold)).await;
     let held = hubs.samples();
-    let alive = conns
-        .clients
-        .iter()
-        .filter(|(c, _)| !c.shared.closed.load(Ordering::Acquire))
-        .count();
+    let mut alive = 0u64;
+    for w in &mut workers {
+        alive += w.stop().await.unwrap_or(0);
+    }
     let mut report = Report::new(
         "connect",
         hubs.kind,
-        serde_json::json!({"connections": count, "hold": hold}),
+        serde_json::json!({"connections": count, "hold": hold, "per_worker": per_worker, "subscriptions": format!("1-{subs} town rooms"), "source_addrs": load.source_addrs}),
         &stats,
         started.elapsed(),
     );
-    report.connections = count;
+    report.connections = connected as usize;
+    let per_node = connected as f64 / hubs.pids.len().max(1) as f64;
     report.hubs = idle
         .iter()
         .zip(&held)
@@ -560,24 +665,40 @@ pub async fn connect(hubs: &Hubs, count: usize, hold: u64, load: &Load) -> Resul
             cpu_us_per_delivery: 0.0,
             rss_kib: a.rss_kib,
             peak_rss_kib: a.peak_rss_kib,
-            kib_per_connection: a.rss_kib.saturating_sub(b.rss_kib) as f64
-                / (count as f64 / hubs.pids.len().max(1) as f64),
+            kib_per_connection: a.rss_kib.saturating_sub(b.rss_kib) as f64 / per_node.max(1.0),
         })
         .collect();
+    let ramp_cpu: f64 = idle
+        .iter()
+        .zip(&ramp_samples)
+        .map(|(b, a)| a.cpu_seconds - b.cpu_seconds)
+        .sum();
     report.extra = serde_json::json!({
+        "workers": workers.len(),
         "ramp_seconds": ramp.as_secs_f64(),
-        "connections_per_second": count as f64 / ramp.as_secs_f64().max(1e-9),
+        "connections_per_second": connected as f64 / ramp.as_secs_f64().max(1e-9),
+        "connected": connected,
+        "failed": failed,
+        "first_error": first_error,
         "alive_after_hold": alive,
-        "cpu_us_per_connection": idle.iter().zip(&held).map(|(b, a)| a.cpu_seconds - b.cpu_seconds).sum::<f64>() * 1e6 / count.max(1) as f64,
+        "hub_cpu_us_per_connection_ramp": ramp_cpu * 1e6 / (connected.max(1)) as f64,
+        "hub_rss_mib_held": held.iter().map(|s| s.rss_kib as f64 / 1024.0).collect::<Vec<_>>(),
     });
-    if alive < count {
+    if connected < count as u64 || alive < connected {
         stats.violation(Violation {
             kind: "dropped",
             room: String::new(),
             client: 0,
-            detail: format!("{} of {count} connections closed while held", count - alive),
+            detail: format!(
+                "{connected} of {count} connected ({failed} failed{}), {alive} still open after the hold",
+                first_error
+                    .as_deref()
+                    .map(|e| format!(", first: {e}"))
+                    .unwrap_or_default()
+            ),
         });
         report.violations = stats.violations();
+        report.violation_count = stats.violation_count();
     }
     Ok(report)
 }

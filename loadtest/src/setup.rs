@@ -40,6 +40,38 @@ pub fn team_room(r: usize) -> String {
 
 pub const TOWN_ROOM: &str = "lt-town";
 
+/// The k-th town notice room (k = 0 is [`TOWN_ROOM`]); `connect` subscribes to several.
+pub fn town_room(k: usize) -> String {
+    if k == 0 {
+        TOWN_ROOM.to_string()
+    } else {
+        format!("{TOWN_ROOM}-{k}")
+    }
+}
+
+/// Creates `n` town rooms of the bench town (every bench user reads them).
+pub async fn town_rooms(base: &str, secret: &str, n: usize) -> Result<()> {
+    let http = reqwest::Client::new();
+    let admin = token(secret, "lt-admin", Some("admin"));
+    for k in 0..n {
+        let url = format!("{base}/api/rooms/{}", town_room(k));
+        let r = http
+            .put(&url)
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"kind":"town","title":format!("bench notices {k}"),"town":TOWN}))
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!(
+                "PUT {url}: {} {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Creates `rooms` team rooms with `members` members each (user r*members+m), and the town
 /// room. Skipped for the floor, which has no rooms to create.
 pub async fn rooms(base: &str, secret: &str, rooms: usize, members: usize) -> Result<()> {

@@ -2,7 +2,7 @@
 //! correctness checker every receiving client feeds.
 
 use hdrhistogram::Histogram;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -61,7 +61,12 @@ pub struct Violation {
 
 pub struct Stats {
     pub started: Instant,
+    /// A random number of this run, in every `client_id`, so a rerun against the same hub
+    /// never collides with an earlier run's idempotency keys.
+    pub run: u32,
     delivery: Mutex<Histogram<u64>>,
+    /// Deliveries whose poster was connected to another node than the reader.
+    cross_node: Mutex<Histogram<u64>>,
     ack: Mutex<Histogram<u64>>,
     connect: Mutex<Histogram<u64>>,
     /// Per second since start: delivery latency histogram of that second.
@@ -80,13 +85,17 @@ pub struct Stats {
     /// Broadcast: the latency of each seq's last reader.
     pub track_last_reader: AtomicBool,
     last_reader: Mutex<HashMap<u64, u64>>,
+    /// Which post each (room, seq) is, as acks and deliveries say.
+    pub ledger: Ledger,
 }
 
 impl Default for Stats {
     fn default() -> Self {
         Stats {
             started: Instant::now(),
+            run: rand::random(),
             delivery: Mutex::new(hist()),
+            cross_node: Mutex::new(hist()),
             ack: Mutex::new(hist()),
             connect: Mutex::new(hist()),
             timeline: Mutex::new(BTreeMap::new()),
@@ -102,15 +111,19 @@ impl Default for Stats {
             violation_count: AtomicU64::new(0),
             track_last_reader: AtomicBool::new(false),
             last_reader: Mutex::new(HashMap::new()),
+            ledger: Ledger::default(),
         }
     }
 }
 
 impl Stats {
-    pub fn delivered(&self, latency_us: u64) {
+    pub fn delivered(&self, latency_us: u64, cross_node: bool) {
         self.deliveries.fetch_add(1, Ordering::Relaxed);
         let v = latency_us.clamp(1, 600_000_000);
         let _ = lock(&self.delivery).record(v);
+        if cross_node {
+            let _ = lock(&self.cross_node).record(v);
+        }
         let sec = self.started.elapsed().as_secs();
         let _ = lock(&self.timeline)
             .entry(sec)
@@ -171,6 +184,11 @@ impl Stats {
         Summary::of(&lock(&self.delivery))
     }
 
+    /// Deliveries from a poster on another node (cluster runs).
+    pub fn cross_node(&self) -> Summary {
+        Summary::of(&lock(&self.cross_node))
+    }
+
     pub fn ack(&self) -> Summary {
         Summary::of(&lock(&self.ack))
     }
@@ -211,20 +229,27 @@ impl Stats {
     /// Resets the delivery histograms (after a warm-up, or between saturate steps).
     pub fn reset_latency(&self) {
         lock(&self.delivery).reset();
+        lock(&self.cross_node).reset();
         lock(&self.ack).reset();
     }
 }
 
-/// One client's view of one room's seq stream.
+/// One client's view of its rooms' seq streams: the last seq seen, and the seqs it skipped
+/// (so a late one is told apart as a reorder from a duplicate).
 #[derive(Debug, Default)]
 pub struct SeqCheck {
     last: HashMap<String, u64>,
+    missing: HashMap<String, BTreeSet<u64>>,
 }
+
+/// At most this many skipped seqs are remembered per room and client.
+const MISSING_KEPT: usize = 10_000;
 
 impl SeqCheck {
     /// Starts (or restarts after a resume) a room at `seq`.
     pub fn start(&mut self, room: &str, seq: u64) {
         self.last.insert(room.to_string(), seq);
+        self.missing.remove(room);
     }
 
     pub fn last(&self, room: &str) -> Option<u64> {
@@ -245,11 +270,16 @@ impl SeqCheck {
         if seq == *last + 1 {
             *last = seq;
         } else if seq <= *last {
+            let late = self.missing.get_mut(room).is_some_and(|m| m.remove(&seq));
             stats.violation(Violation {
-                kind: "duplicate_or_reorder",
+                kind: if late { "reorder" } else { "duplicate" },
                 room: room.into(),
                 client,
-                detail: format!("seq {seq} after {last}"),
+                detail: if late {
+                    format!("seq {seq} arrived after {last}")
+                } else {
+                    format!("seq {seq} again (last {last})")
+                },
             });
         } else {
             stats.violation(Violation {
@@ -258,7 +288,121 @@ impl SeqCheck {
                 client,
                 detail: format!("seq {seq} after {last}: {} missing", seq - *last - 1),
             });
+            let m = self.missing.entry(room.to_string()).or_default();
+            for s in (*last + 1..seq).take(MISSING_KEPT.saturating_sub(m.len())) {
+                m.insert(s);
+            }
             *last = seq;
         }
+    }
+}
+
+/// Which post each (room, seq) is, from two sources that must agree: the acks posters get
+/// (seq of their `client_id`) and the `message` events every reader gets (`client_id` at a
+/// seq). Two posts at one seq, one post at two seqs, or an ack that disagrees with what was
+/// delivered is a violation.
+#[derive(Default)]
+pub struct Ledger {
+    shards: [Mutex<LedgerShard>; 16],
+}
+
+#[derive(Default)]
+struct LedgerShard {
+    /// room -> seq -> client_id, as first seen.
+    at: HashMap<String, HashMap<u64, String>>,
+    /// room -> client_id -> seq, as first seen.
+    of: HashMap<String, HashMap<String, u64>>,
+}
+
+impl Ledger {
+    fn shard(&self, room: &str) -> std::sync::MutexGuard<'_, LedgerShard> {
+        let h = room
+            .bytes()
+            .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize));
+        lock(&self.shards[h % self.shards.len()])
+    }
+
+    pub fn delivered(&self, stats: &Stats, client: usize, room: &str, seq: u64, cid: &str) {
+        self.record(stats, client, room, seq, cid, "delivered");
+    }
+
+    pub fn acked(&self, stats: &Stats, client: usize, room: &str, seq: u64, cid: &str) {
+        self.record(stats, client, room, seq, cid, "acked");
+    }
+
+    fn record(&self, stats: &Stats, client: usize, room: &str, seq: u64, cid: &str, how: &str) {
+        let mut s = self.shard(room);
+        let mut problem = None;
+        if !s.at.contains_key(room) {
+            s.at.insert(room.to_string(), HashMap::new());
+            s.of.insert(room.to_string(), HashMap::new());
+        }
+        if let Some(at) = s.at.get_mut(room) {
+            match at.get(&seq) {
+                Some(known) if known != cid => {
+                    problem = Some((
+                        "seq_conflict",
+                        format!("{how} {cid} at seq {seq}, where {known} was seen"),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    at.insert(seq, cid.to_string());
+                }
+            }
+        }
+        if let Some(of) = s.of.get_mut(room) {
+            match of.get(cid) {
+                Some(known) if *known != seq => {
+                    problem = Some((
+                        "post_twice",
+                        format!("{how} {cid} at seq {seq}, seen before at seq {known}"),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    of.insert(cid.to_string(), seq);
+                }
+            }
+        }
+        drop(s);
+        if let Some((kind, detail)) = problem {
+            stats.violation(Violation {
+                kind,
+                room: room.into(),
+                client,
+                detail,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seq_check_tells_gap_duplicate_and_reorder_apart() {
+        let stats = Stats::default();
+        let mut c = SeqCheck::default();
+        c.start("r", 0);
+        for s in [1, 2, 4, 3, 4, 5] {
+            c.observe(&stats, 0, "r", s);
+        }
+        let kinds: Vec<&str> = stats.violations().iter().map(|v| v.kind).collect();
+        assert_eq!(kinds, ["gap", "reorder", "duplicate"]);
+        assert_eq!(c.last("r"), Some(5));
+    }
+
+    #[test]
+    fn ledger_catches_two_posts_at_one_seq_and_a_post_at_two_seqs() {
+        let stats = Stats::default();
+        stats.ledger.delivered(&stats, 1, "r", 1, "a");
+        stats.ledger.acked(&stats, 0, "r", 1, "a");
+        assert_eq!(stats.violation_count(), 0);
+        stats.ledger.delivered(&stats, 1, "r", 1, "b");
+        stats.ledger.acked(&stats, 0, "r", 2, "a");
+        let kinds: Vec<&str> = stats.violations().iter().map(|v| v.kind).collect();
+        assert_eq!(kinds, ["seq_conflict", "post_twice"]);
     }
 }
