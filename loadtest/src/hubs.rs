@@ -41,6 +41,33 @@ pub fn sample(pid: u32) -> Result<ProcSample> {
     })
 }
 
+/// CPU seconds of every process whose command name is one of `names` (Postgres backends,
+/// redis-server): the shared services a cluster run also spends CPU in.
+pub fn services_cpu(names: &[&str]) -> f64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0.0;
+    };
+    let mut total = 0.0;
+    for e in dir.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let comm = stat
+            .split_once('(')
+            .and_then(|(_, r)| r.rsplit_once(')'))
+            .map(|(c, _)| c)
+            .unwrap_or("");
+        if names.iter().any(|n| comm.starts_with(n)) {
+            total += sample(pid).map(|s| s.cpu_seconds).unwrap_or(0.0);
+        }
+    }
+    total
+}
+
 /// Where the hubs are and which processes to measure.
 pub struct Hubs {
     pub urls: Vec<String>,
@@ -49,6 +76,10 @@ pub struct Hubs {
     children: Vec<Child>,
     _dir: Option<PathBuf>,
     pub kind: &'static str,
+    /// Postgres admin URL and the database made for this run, dropped at the end.
+    pub made_database: Option<(String, String)>,
+    /// Also measure the CPU of Postgres and Redis processes on this machine.
+    pub measure_services: bool,
 }
 
 pub struct SpawnSpec {
@@ -75,6 +106,8 @@ impl Hubs {
             children: Vec::new(),
             _dir: None,
             kind: "external",
+            made_database: None,
+            measure_services: false,
         }
     }
 
@@ -93,6 +126,8 @@ impl Hubs {
             secret,
             children: Vec::new(),
             _dir: Some(dir.clone()),
+            made_database: None,
+            measure_services: spec.database_url.is_some() || spec.redis_url.is_some(),
             kind: if spec.floor {
                 "floor"
             } else if spec.database_url.is_some() {
@@ -162,6 +197,17 @@ impl Hubs {
         if let Some(d) = &self._dir {
             let _ = std::fs::remove_dir_all(d);
         }
+        if let Some((admin, name)) = &self.made_database {
+            if let Err(e) = drop_database(admin, name).await {
+                eprintln!("could not drop the run's database {name}: {e:#}");
+            }
+        }
+    }
+
+    /// CPU seconds of Postgres and Redis on this machine, when this run measures them.
+    pub fn services_cpu(&self) -> Option<f64> {
+        self.measure_services
+            .then(|| services_cpu(&["postgres", "redis-server"]))
     }
 }
 
@@ -175,8 +221,17 @@ async fn wait_listening(addr: &str) -> Result<()> {
     bail!("nothing listening on {addr} after 10 s")
 }
 
-/// A fresh Postgres database for a cluster run.
-pub async fn fresh_database(admin: &str) -> Result<String> {
+async fn drop_database(admin: &str, name: &str) -> Result<()> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(admin).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await?;
+    Ok(())
+}
+
+/// A fresh Postgres database for a cluster run: its URL and its name.
+pub async fn fresh_database(admin: &str) -> Result<(String, String)> {
     use sqlx::Connection;
     let name = format!("yui_bench_{}", rand::random::<u32>());
     let mut conn = sqlx::PgConnection::connect(admin)
@@ -185,8 +240,9 @@ pub async fn fresh_database(admin: &str) -> Result<String> {
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .await?;
-    Ok(match admin.rsplit_once('/') {
+    let url = match admin.rsplit_once('/') {
         Some((base, _)) => format!("{base}/{name}"),
         None => format!("{admin}/{name}"),
-    })
+    };
+    Ok((url, name))
 }

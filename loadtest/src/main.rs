@@ -71,6 +71,13 @@ struct Target {
     /// in the same run, and report the hub's CPU per delivery against the floor's.
     #[arg(long, global = true)]
     floor: Option<PathBuf>,
+    /// Extra argument for spawned hubs (repeated), e.g. `--hub-arg=--rate-per-second=100`.
+    #[arg(long, global = true, allow_hyphen_values = true)]
+    hub_arg: Vec<String>,
+    /// Also measure the CPU of every postgres and redis-server process on this machine
+    /// (on by default when spawned hubs use them).
+    #[arg(long, global = true)]
+    measure_services: bool,
 }
 
 #[derive(Subcommand)]
@@ -158,25 +165,29 @@ async fn hubs(t: &Target) -> Result<Hubs> {
                 bail!("say which hubs: --spawn-hub PATH, --spawn-floor PATH, or --url ws://IP:PORT/ws");
             }
             let secret = t.secret.clone().unwrap_or_default();
-            return Ok(Hubs::existing(t.url.clone(), t.hub_pid.clone(), secret));
+            let mut hubs = Hubs::existing(t.url.clone(), t.hub_pid.clone(), secret);
+            hubs.measure_services = t.measure_services;
+            return Ok(hubs);
         }
     };
     if t.nodes > 1 && (t.database_url.is_none() || t.redis_url.is_none()) {
         bail!("{} nodes need --database-url and --redis-url", t.nodes);
     }
-    let database_url = match &t.database_url {
+    let made = match &t.database_url {
         Some(admin) if !floor => Some(hubs::fresh_database(admin).await?),
         _ => None,
     };
-    Hubs::spawn(SpawnSpec {
+    let mut hubs = Hubs::spawn(SpawnSpec {
         binary,
         nodes: if floor { 1 } else { t.nodes },
-        database_url,
+        database_url: made.as_ref().map(|(url, _)| url.clone()),
         redis_url: if floor { None } else { t.redis_url.clone() },
         floor,
-        extra: Vec::new(),
+        extra: if floor { Vec::new() } else { t.hub_arg.clone() },
     })
-    .await
+    .await?;
+    hubs.made_database = made.map(|(_, name)| (t.database_url.clone().unwrap_or_default(), name));
+    Ok(hubs)
 }
 
 async fn scenario(hubs: &Hubs, scenario: &Scenario) -> Result<Report> {

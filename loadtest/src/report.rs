@@ -40,6 +40,8 @@ pub struct Report {
     pub connect: Summary,
     pub last_reader: Option<Summary>,
     pub hubs: Vec<HubFigures>,
+    /// CPU of Postgres and Redis (all their processes on this machine) per delivery.
+    pub services_cpu_us_per_delivery: Option<f64>,
     pub timeline: Vec<(u64, f64, f64, u64)>,
     pub distribution: Vec<(f64, f64)>,
     pub violations: Vec<Violation>,
@@ -85,6 +87,16 @@ impl FloorFigures {
 }
 
 impl Report {
+    /// Sets the services' CPU per delivery from two readings of [`crate::hubs::Hubs::services_cpu`].
+    pub fn set_services_cpu(&mut self, before: Option<f64>, after: Option<f64>) {
+        if let (Some(b), Some(a)) = (before, after) {
+            if self.deliveries > 0 {
+                self.services_cpu_us_per_delivery =
+                    Some((a - b).max(0.0) * 1e6 / self.deliveries as f64);
+            }
+        }
+    }
+
     pub fn new(
         scenario: &str,
         target: &str,
@@ -115,6 +127,7 @@ impl Report {
             connect: stats.connect(),
             last_reader: None,
             hubs: Vec::new(),
+            services_cpu_us_per_delivery: None,
             timeline: stats.timeline(),
             distribution: stats.distribution(),
             violations: stats.violations(),
@@ -205,6 +218,13 @@ impl Report {
                 format!("{:.1}", self.cpu_us_per_delivery_total()),
             );
         }
+        if let Some(c) = self.services_cpu_us_per_delivery {
+            line(
+                &mut t,
+                "Postgres+Redis CPU µs / delivery",
+                format!("{c:.1}"),
+            );
+        }
         if let Some(f) = &self.floor {
             line(
                 &mut t,
@@ -238,12 +258,21 @@ impl Report {
                 self.reads_sent, self.errors, self.rate_limited
             ),
         );
-        if !self.extra.is_null() {
-            line(
-                &mut t,
-                "more",
-                self.extra.to_string().chars().take(44).collect(),
-            );
+        if let Some(extra) = self.extra.as_object() {
+            for (k, v) in extra {
+                let shown = match v {
+                    serde_json::Value::Number(n) => match n.as_f64() {
+                        Some(f) if n.is_f64() => format!("{f:.3}"),
+                        _ => n.to_string(),
+                    },
+                    serde_json::Value::Array(a) if a.len() > 4 => {
+                        format!("({} entries, see JSON)", a.len())
+                    }
+                    serde_json::Value::Null => continue,
+                    other => other.to_string(),
+                };
+                line(&mut t, k, shown);
+            }
         }
         line(
             &mut t,

@@ -254,6 +254,7 @@ pub async fn fanout(hubs: &Hubs, load: &Load, floor: bool, name: &str) -> Result
     })
     .await?;
     let before = hubs.samples();
+    let svc = hubs.services_cpu();
     let started = Instant::now();
     drive(
         &stats,
@@ -278,6 +279,7 @@ pub async fn fanout(hubs: &Hubs, load: &Load, floor: bool, name: &str) -> Result
         elapsed,
     );
     report.hubs = figures(&before, &after, deliveries, conns.clients.len(), &idle);
+    report.set_services_cpu(svc, hubs.services_cpu());
     report.connections = conns.clients.len();
     Ok(report)
 }
@@ -312,6 +314,7 @@ pub async fn broadcast(
     lock_check(&shared).start(setup::TOWN_ROOM, last);
     let poster = Client::start(usize::MAX, 0, ws, shared, stats.clone());
     let before = hubs.samples();
+    let svc = hubs.services_cpu();
     let started = Instant::now();
     let pb = bar(secs, "broadcast");
     let mut n = 0u64;
@@ -337,6 +340,7 @@ pub async fn broadcast(
         started.elapsed(),
     );
     report.hubs = figures(&before, &after, deliveries, readers, &idle);
+    report.set_services_cpu(svc, hubs.services_cpu());
     report.connections = readers + 1;
     report.last_reader = Some(stats.last_reader_summary());
     Ok(report)
@@ -365,6 +369,7 @@ pub async fn saturate(
     while rate <= max_rate {
         stats.reset_latency();
         let before = hubs.samples();
+        let svc0 = hubs.services_cpu();
         let d0 = stats.deliveries.load(Ordering::Relaxed);
         let sent0 = stats.posts_sent.load(Ordering::Relaxed);
         let acked0 = stats.posts_acked.load(Ordering::Relaxed);
@@ -391,10 +396,13 @@ pub async fn saturate(
             .zip(&after)
             .map(|(b, a)| a.cpu_seconds - b.cpu_seconds)
             .sum();
+        let svc =
+            svc0.zip(hubs.services_cpu())
+                .map(|(b, a)| if d > 0 { (a - b) * 1e6 / d as f64 } else { 0.0 });
         let ok = p99 <= bound_ms && stats.violation_count() == 0 && acked + acked / 100 >= sent;
         steps.push(serde_json::json!({
             "rate": rate, "p99_ms": p99, "p50_ms": stats.delivery().p50_ms, "deliveries_per_s": d as f64 / secs,
-            "posts_sent": sent, "posts_acked": acked, "cpu_us_per_delivery": if d > 0 { cpu * 1e6 / d as f64 } else { 0.0 }, "ok": ok,
+            "posts_sent": sent, "posts_acked": acked, "cpu_us_per_delivery": if d > 0 { cpu * 1e6 / d as f64 } else { 0.0 }, "services_cpu_us_per_delivery": svc, "ok": ok,
         }));
         println!("  step {rate:>8.0} posts/s: p99 {p99:>8.2} ms, {:>9.0} deliveries/s, acked {acked}/{sent} {}", d as f64 / secs, if ok { "ok" } else { "PAST THE BOUND" });
         if !ok {
@@ -484,6 +492,7 @@ pub async fn resume(hubs: &Hubs, load: &Load, clients: usize, floor: bool) -> Re
     let readers = open_readers(None).await.context("opening readers")?;
     let poster_conns = Connected { clients: posters };
     let before = hubs.samples();
+    let svc = hubs.services_cpu();
     // Posts go on throughout; the storm happens in the middle.
     let stats2 = stats.clone();
     let rate = load.rate;
@@ -540,6 +549,7 @@ pub async fn resume(hubs: &Hubs, load: &Load, clients: usize, floor: bool) -> Re
         stats.started.elapsed(),
     );
     report.hubs = figures(&before, &after, deliveries, clients, &before);
+    report.set_services_cpu(svc, hubs.services_cpu());
     report.connections = clients + rooms;
     report.extra = serde_json::json!({
         "reconnect_seconds": reconnected.as_secs_f64(),
