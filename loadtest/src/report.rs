@@ -187,20 +187,31 @@ impl Report {
                 x.p50_ms, x.p90_ms, x.p99_ms, x.p999_ms, x.max_ms
             )
         };
-        line(&mut t, "delivery latency (ms)", s(&self.delivery));
-        if self.cross_node.count > 0 {
-            line(&mut t, "  of which cross-node (ms)", s(&self.cross_node));
+        for (name, x) in [
+            ("delivery latency (ms)", &self.delivery),
+            ("  of which cross-node (ms)", &self.cross_node),
+            ("ack latency (ms)", &self.ack),
+            ("connect latency (ms)", &self.connect),
+        ] {
+            if x.count > 0 {
+                line(&mut t, name, s(x));
+            }
         }
-        line(&mut t, "ack latency (ms)", s(&self.ack));
-        line(&mut t, "connect latency (ms)", s(&self.connect));
         if let Some(l) = &self.last_reader {
             line(&mut t, "last reader latency (ms)", s(l));
         }
         for h in &self.hubs {
             line(
                 &mut t,
-                &format!("node {} CPU µs / delivery", h.node),
-                format!("{:.1} ({:.2} CPU s)", h.cpu_us_per_delivery, h.cpu_seconds),
+                &format!("node {} CPU", h.node),
+                if self.deliveries > 0 {
+                    format!(
+                        "{:.1} µs / delivery ({:.2} CPU s)",
+                        h.cpu_us_per_delivery, h.cpu_seconds
+                    )
+                } else {
+                    format!("{:.2} CPU s", h.cpu_seconds)
+                },
             );
             line(
                 &mut t,
@@ -226,15 +237,19 @@ impl Report {
             );
         }
         if let Some(f) = &self.floor {
-            line(
-                &mut t,
-                "floor CPU µs / delivery",
-                format!(
-                    "{:.1} (hub is {:.2}× the floor)",
-                    f.cpu_us_per_delivery, f.cpu_ratio
-                ),
-            );
-            line(&mut t, "floor delivery latency (ms)", s(&f.delivery));
+            if f.cpu_us_per_delivery > 0.0 {
+                line(
+                    &mut t,
+                    "floor CPU µs / delivery",
+                    format!(
+                        "{:.1} (hub is {:.2}× the floor)",
+                        f.cpu_us_per_delivery, f.cpu_ratio
+                    ),
+                );
+            }
+            if f.delivery.count > 0 {
+                line(&mut t, "floor delivery latency (ms)", s(&f.delivery));
+            }
             line(
                 &mut t,
                 "floor RSS",
