@@ -145,7 +145,24 @@ async fn main() -> std::process::ExitCode {
             }
         };
     }
-    match run(cli).await {
+    // On Ctrl-C or SIGTERM the run is dropped, and with it every spawned hub and worker
+    // (kill_on_drop).
+    let stop = async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
+        }
+    };
+    let outcome = tokio::select! {
+        r = run(cli) => r,
+        () = stop => {
+            eprintln!("yui-loadtest: interrupted; hubs and workers stopped");
+            return std::process::ExitCode::from(130);
+        }
+    };
+    match outcome {
         Ok(true) => std::process::ExitCode::SUCCESS,
         Ok(false) => std::process::ExitCode::from(1),
         Err(e) => {
@@ -246,6 +263,12 @@ async fn run(cli: Cli) -> Result<bool> {
             report.floor = Some(report::FloorFigures::of(&r, &report));
             if !r.ok() {
                 eprintln!("the floor run had {} violations", r.violation_count);
+                for v in r.violations.iter().take(5) {
+                    eprintln!(
+                        "  floor: {} in {} (client {}): {}",
+                        v.kind, v.room, v.client, v.detail
+                    );
+                }
             }
         }
     }

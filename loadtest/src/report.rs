@@ -49,6 +49,10 @@ pub struct Report {
     pub extra: serde_json::Value,
     /// The same scenario against the floor (`--floor`), measured in the same run.
     pub floor: Option<FloorFigures>,
+    /// This load generator's own CPU seconds (it shares the machine with the hubs).
+    pub loadgen_cpu_seconds: f64,
+    /// /proc/loadavg at the end of the run: other work on the machine skews every figure.
+    pub loadavg: String,
 }
 
 /// The floor's figures beside the hub's, and how far apart they are.
@@ -63,6 +67,8 @@ pub struct FloorFigures {
     /// Hub CPU per delivery (all nodes) over the floor's.
     pub cpu_ratio: f64,
     pub violation_count: u64,
+    /// The floor run's scenario-specific figures (saturate: its steps and last good rate).
+    pub extra: serde_json::Value,
 }
 
 impl FloorFigures {
@@ -82,6 +88,7 @@ impl FloorFigures {
                 0.0
             },
             violation_count: floor.violation_count,
+            extra: floor.extra.clone(),
         }
     }
 }
@@ -134,6 +141,12 @@ impl Report {
             violation_count: stats.violation_count(),
             extra: serde_json::Value::Null,
             floor: None,
+            loadgen_cpu_seconds: crate::hubs::sample(std::process::id())
+                .map(|s| s.cpu_seconds)
+                .unwrap_or(0.0),
+            loadavg: std::fs::read_to_string("/proc/loadavg")
+                .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default(),
         }
     }
 
@@ -250,6 +263,9 @@ impl Report {
             if f.delivery.count > 0 {
                 line(&mut t, "floor delivery latency (ms)", s(&f.delivery));
             }
+            if let Some(rate) = f.extra.get("last_good_rate") {
+                line(&mut t, "floor last_good_rate", rate.to_string());
+            }
             line(
                 &mut t,
                 "floor RSS",
@@ -265,6 +281,14 @@ impl Report {
                 ),
             );
         }
+        line(
+            &mut t,
+            "load generator CPU s",
+            format!(
+                "{:.2} (load average {})",
+                self.loadgen_cpu_seconds, self.loadavg
+            ),
+        );
         line(
             &mut t,
             "reads sent / errors / 429",

@@ -132,7 +132,7 @@ pub async fn drive(
             let r = (sent as usize) % rooms.max(1);
             let m = (sent as usize / rooms.max(1)) % members.max(1);
             if let Some((c, room)) = conns.clients.get(r * members + m) {
-                if c.post(room, sent) {
+                if c.post(room, stats.next_post.fetch_add(1, Ordering::Relaxed)) {
                     stats.posts_sent.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -317,14 +317,15 @@ pub async fn broadcast(
     let svc = hubs.services_cpu();
     let started = Instant::now();
     let pb = bar(secs, "broadcast");
-    let mut n = 0u64;
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate.max(0.01)));
     while started.elapsed() < Duration::from_secs(secs) {
         tick.tick().await;
-        if poster.post(setup::TOWN_ROOM, n) {
+        if poster.post(
+            setup::TOWN_ROOM,
+            stats.next_post.fetch_add(1, Ordering::Relaxed),
+        ) {
             stats.posts_sent.fetch_add(1, Ordering::Relaxed);
         }
-        n += 1;
         pb.set_position(started.elapsed().as_secs());
     }
     pb.finish_and_clear();

@@ -73,6 +73,9 @@ pub struct Stats {
     timeline: Mutex<BTreeMap<u64, Histogram<u64>>>,
     pub deliveries: AtomicU64,
     pub posts_sent: AtomicU64,
+    /// Number of the next post of this run (in its `client_id`): unique across `drive` calls,
+    /// or the hub would rightly take a later step's posts for retries of earlier ones.
+    pub next_post: AtomicU64,
     pub posts_acked: AtomicU64,
     pub reads_sent: AtomicU64,
     pub errors: AtomicU64,
@@ -101,6 +104,7 @@ impl Default for Stats {
             timeline: Mutex::new(BTreeMap::new()),
             deliveries: AtomicU64::new(0),
             posts_sent: AtomicU64::new(0),
+            next_post: AtomicU64::new(0),
             posts_acked: AtomicU64::new(0),
             reads_sent: AtomicU64::new(0),
             errors: AtomicU64::new(0),

@@ -21,16 +21,23 @@ type Rooms = Arc<Mutex<HashMap<String, Room>>>;
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let mut listen = "127.0.0.1:9000".to_string();
+    let mut nodelay = true;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         if a == "--listen" {
             listen = args.next().unwrap_or(listen);
+        } else if a == "--no-nodelay" {
+            // Leaves Nagle's algorithm on, as a server that never sets TCP_NODELAY has it.
+            nodelay = false;
         }
     }
     let listener = TcpListener::bind(&listen).await?;
     let rooms: Rooms = Arc::default();
     loop {
         let (stream, _) = listener.accept().await?;
+        if nodelay {
+            stream.set_nodelay(true)?;
+        }
         tokio::spawn(serve(stream, rooms.clone()));
     }
 }
@@ -92,26 +99,24 @@ async fn serve(stream: TcpStream, rooms: Rooms) {
                 )
             }
             "post" => {
-                let (frame, subs, seq) = {
-                    let mut rs = rooms.lock().unwrap_or_else(|p| p.into_inner());
-                    let entry = rs.entry(room.clone()).or_default();
-                    entry.seq += 1;
-                    let m = serde_json::json!({
-                        "type": "message", "room": room, "seq": entry.seq, "id": format!("{room}-{}", entry.seq),
-                        "client_id": f.client_id, "author": {"id": "floor", "name": "floor", "profession": "other", "org": "floor"},
-                        "kind": "note", "body": f.body, "at": "2026-01-01T00:00:00.000Z",
-                    });
-                    (
-                        Utf8Bytes::from(m.to_string()),
-                        entry.subscribers.clone(),
-                        entry.seq,
-                    )
-                };
-                for s in subs {
+                // Seq assignment and fan-out under one lock (try_send never waits), so two
+                // posters cannot interleave: a floor that reordered would be no floor.
+                let mut rs = rooms.lock().unwrap_or_else(|p| p.into_inner());
+                let entry = rs.entry(room.clone()).or_default();
+                entry.seq += 1;
+                let m = serde_json::json!({
+                    "type": "message", "room": room, "seq": entry.seq, "id": format!("{room}-{}", entry.seq),
+                    "client_id": f.client_id, "author": {"id": "floor", "name": "floor", "profession": "other", "org": "floor"},
+                    "kind": "note", "body": f.body, "at": "2026-01-01T00:00:00.000Z",
+                });
+                let frame = Utf8Bytes::from(m.to_string());
+                entry.subscribers.retain(|s| !s.is_closed());
+                for s in &entry.subscribers {
                     let _ = s.try_send(frame.clone());
                 }
                 format!(
-                    r#"{{"type":"ack","room":"{room}","seq":{seq},"id":"x","at":"2026-01-01T00:00:00.000Z"{r}}}"#
+                    r#"{{"type":"ack","room":"{room}","seq":{},"id":"x","at":"2026-01-01T00:00:00.000Z"{r}}}"#,
+                    entry.seq
                 )
             }
             _ => continue,
