@@ -89,6 +89,8 @@ pub struct SpawnSpec {
     pub redis_url: Option<String>,
     pub floor: bool,
     pub extra: Vec<String>,
+    /// Where each spawned process's stderr goes (`hub-node<i>.log`, `floor.log`).
+    pub log_dir: Option<PathBuf>,
 }
 
 fn free_port() -> Result<u16> {
@@ -160,9 +162,22 @@ impl Hubs {
                         .env("YUI_REDIS_PREFIX", format!("bench{}", std::process::id()));
                 }
             }
+            let stderr = match &spec.log_dir {
+                Some(d) => {
+                    std::fs::create_dir_all(d)?;
+                    let name = if spec.floor {
+                        "floor.log".to_string()
+                    } else {
+                        format!("hub-node{i}.log")
+                    };
+                    Stdio::from(std::fs::File::create(d.join(name))?)
+                }
+                None => Stdio::inherit(),
+            };
             cmd.args(&spec.extra)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
+                .stderr(stderr)
                 .kill_on_drop(true);
             let child = cmd
                 .spawn()

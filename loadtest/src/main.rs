@@ -172,7 +172,7 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn hubs(t: &Target) -> Result<Hubs> {
+async fn hubs(t: &Target, out: &std::path::Path) -> Result<Hubs> {
     let (binary, floor) = match (&t.spawn_hub, &t.spawn_floor) {
         (Some(b), None) => (b.clone(), false),
         (None, Some(b)) => (b.clone(), true),
@@ -201,6 +201,7 @@ async fn hubs(t: &Target) -> Result<Hubs> {
         redis_url: if floor { None } else { t.redis_url.clone() },
         floor,
         extra: if floor { Vec::new() } else { t.hub_arg.clone() },
+        log_dir: Some(out.to_path_buf()),
     })
     .await?;
     hubs.made_database = made.map(|(_, name)| (t.database_url.clone().unwrap_or_default(), name));
@@ -235,7 +236,7 @@ async fn scenario(hubs: &Hubs, scenario: &Scenario) -> Result<Report> {
 }
 
 async fn run(cli: Cli) -> Result<bool> {
-    let hubs = hubs(&cli.target).await?;
+    let hubs = hubs(&cli.target, &cli.out).await?;
     let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S");
     let result = scenario(&hubs, &cli.scenario).await;
     hubs.stop().await;
@@ -255,6 +256,7 @@ async fn run(cli: Cli) -> Result<bool> {
                 redis_url: None,
                 floor: true,
                 extra: Vec::new(),
+                log_dir: Some(cli.out.clone()),
             })
             .await?;
             let r = scenario(&floor, &cli.scenario).await;
