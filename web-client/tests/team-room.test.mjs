@@ -55,6 +55,8 @@ test('A posts, B sees it live and reads it, A sees 既読 1 with B\'s name', asy
 test('bad input is refused in the UI with a clear message and nothing is sent', async (t) => {
   const a = await signedIn(browser, hub, 'ph-suzuki');
   await openRoom(a, 'res-ikeda');
+  // The two seeded notes are there before anything is tried.
+  await a.locator('li.msg').nth(1).waitFor();
   const before = await a.locator('li.msg').count();
   await post(a, '   ');
   assert.equal(await a.locator('#compose-error').textContent(), '本文を入力してください。');
