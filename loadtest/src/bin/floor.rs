@@ -92,7 +92,8 @@ async fn serve(stream: TcpStream, rooms: Rooms) {
                 )
             }
             "post" => {
-                let (frame, subs, seq) = {
+                // Sent under the room's lock (try_send never waits), so seq order holds.
+                let seq = {
                     let mut rs = rooms.lock().unwrap_or_else(|p| p.into_inner());
                     let entry = rs.entry(room.clone()).or_default();
                     entry.seq += 1;
@@ -101,15 +102,12 @@ async fn serve(stream: TcpStream, rooms: Rooms) {
                         "client_id": f.client_id, "author": {"id": "floor", "name": "floor", "profession": "other", "org": "floor"},
                         "kind": "note", "body": f.body, "at": "2026-01-01T00:00:00.000Z",
                     });
-                    (
-                        Utf8Bytes::from(m.to_string()),
-                        entry.subscribers.clone(),
-                        entry.seq,
-                    )
+                    let frame = Utf8Bytes::from(m.to_string());
+                    for s in &entry.subscribers {
+                        let _ = s.try_send(frame.clone());
+                    }
+                    entry.seq
                 };
-                for s in subs {
-                    let _ = s.try_send(frame.clone());
-                }
                 format!(
                     r#"{{"type":"ack","room":"{room}","seq":{seq},"id":"x","at":"2026-01-01T00:00:00.000Z"{r}}}"#
                 )
