@@ -1,629 +1,451 @@
-// Yui browser client: sign-in, rooms, timelines, 既読, notices. Speaks only the public protocol.
-import { Connection, ProtocolError } from './connection.js';
-import { Room } from './state.js';
-import { t, profession, toggleLang, applyStatic, onLangChange } from './i18n.js';
-import { time, day, dayKey, dateTime, codePoints, isBlank } from './format.js';
+// The controller: signs in, runs the connection, keeps the store in step with the hub's frames,
+// and tells the views what changed. Everything here speaks PROTOCOL.md and nothing else.
+import { t, getLang, setLang, applyStatic, onLangChange, profession } from './i18n.js';
+import { Connection } from './connection.js';
+import { Store } from './store.js';
+import { api } from './api.js';
+import { takeTokenFromFragment, storedToken, storeToken, clearSession, claimsOf } from './auth.js';
+import { RoomListView } from './views/roomlist.js';
+import { RoomView } from './views/roomview.js';
+import { ReadersDialog } from './views/readers.js';
+import { SignInView } from './views/signin.js';
+import { el } from './views/dom.js';
+
+const TRANSIENT = new Set(['disconnected', 'timeout', 'unavailable', 'rate_limited', 'internal', 'stopped']);
+const HISTORY_PAGE = 50;
+
+const store = new Store();
+let conn = null;
+let token = null;
+let demoUsers = null;
+let refreshTimer = null;
+let bannerTimer = null;
+const detailsFetched = new Set();
+const sessionTag = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(36).padStart(2, '0')).join('').slice(0, 10);
+let clientCounter = 0;
 
 const $ = (id) => document.getElementById(id);
-const TOKEN_KEY = 'yui.token';
-const MAX_BODY = 4000;
 
-const app = {
-  conn: null,
-  me: null,
-  rooms: new Map(),
-  current: null,
-  posts: new Map(), // client_id -> { room, body, state, at }
-  clientPrefix: `web-${Math.random().toString(36).slice(2, 10)}`,
-  postCounter: 0,
-  demo: false,
-  readTimer: null,
+const actions = {
+  loadOlder,
+  send,
+  read: markRead,
+  showReaders(room, msg, btn) {
+    readers.open(room, msg, btn);
+    loadReceipts(room); // fresh positions, with each reader's profession and organization
+  },
+  retry(clientId) {
+    const item = store.outbox.get(clientId);
+    if (!item) return;
+    item.status = 'pending';
+    item.error = null;
+    store.saveOutbox();
+    renderRoom();
+    flush(item);
+  },
+  discard(clientId) {
+    store.outbox.delete(clientId);
+    store.saveOutbox();
+    renderRoom();
+    $('composer-input').focus();
+  },
 };
 
-// ---- sign-in -------------------------------------------------------------------------------
+const roomList = new RoomListView(store);
+const roomView = new RoomView(store, actions);
+const readers = new ReadersDialog(store);
+const signin = new SignInView((tok) => signIn(tok));
 
-function takeTokenFromUrl() {
-  const m = location.hash.match(/token=([^&]+)/);
-  if (m) {
-    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
-    // The token never stays in the URL (history, screenshots, referrers).
-    history.replaceState(null, '', location.pathname + location.search);
+// ---------------------------------------------------------------- session
+
+async function boot() {
+  applyStatic();
+  $('lang-toggle').addEventListener('click', () => setLang(getLang() === 'ja' ? 'en' : 'ja'));
+  $('signout').addEventListener('click', () => signOut());
+  $('back-link').addEventListener('click', (e) => { e.preventDefault(); location.hash = ''; });
+  onLangChange(relabel);
+  window.addEventListener('hashchange', onHashChange);
+
+  const fromFragment = takeTokenFromFragment();
+  if (fromFragment) {
+    const prev = storedToken();
+    if (prev && claimsOf(prev)?.sub !== claimsOf(fromFragment)?.sub) clearSession();
+    storeToken(fromFragment);
   }
+  token = storedToken();
+  try { demoUsers = await api.demoUsers(); } catch { demoUsers = null; }
+  if (token) startSession(); else showSignIn();
 }
 
-function tokenClaims(token) {
-  try {
-    const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-    return JSON.parse(decodeURIComponent(escape(atob(part))));
-  } catch {
-    return null;
-  }
-}
-
-async function loadDemoUsers() {
-  try {
-    const r = await fetch('/api/demo/users');
-    if (!r.ok) return null;
-    return (await r.json()).users;
-  } catch {
-    return null;
-  }
-}
-
-async function showSignIn(message) {
-  $('app').hidden = true;
-  $('signin').hidden = false;
+function showSignIn(message) {
+  $('app-view').hidden = true;
+  $('conn').hidden = true;
+  $('me').hidden = true;
   $('signout').hidden = true;
-  $('me').textContent = '';
-  $('signin-error').textContent = message ?? '';
-  const users = await loadDemoUsers();
-  app.demo = !!users;
-  const list = $('demo-list');
-  list.replaceChildren();
-  $('demo-users').hidden = !users;
-  for (const u of users ?? []) {
-    const li = document.createElement('li');
-    const b = document.createElement('button');
-    b.type = 'button';
-    b.className = 'demo-user';
-    b.dataset.user = u.id;
-    b.innerHTML = `<strong></strong><span></span>`;
-    b.querySelector('strong').textContent = u.name;
-    b.querySelector('span').textContent = `${profession(u.profession)} · ${u.org}${u.role !== 'member' ? ` · ${u.role}` : ''}`;
-    b.addEventListener('click', () => signIn(u.token));
-    li.append(b);
-    list.append(li);
-  }
+  signin.show(demoUsers, message);
 }
 
-function signIn(token) {
-  sessionStorage.setItem(TOKEN_KEY, token.trim());
-  start();
+function signIn(tok) {
+  clearSession();
+  token = tok;
+  storeToken(tok);
+  startSession();
+}
+
+function startSession() {
+  signin.hide();
+  $('app-view').hidden = false;
+  $('conn').hidden = false;
+  $('signout').hidden = false;
+  conn = new Connection({
+    getToken: () => token,
+    onWelcome,
+    onEvent,
+    onState: renderConnState,
+    onAuthFailure(reason) {
+      endSession();
+      showSignIn(reason === 'expired' ? t('session_expired') : t('token_invalid'));
+    },
+  });
+  conn.start();
+  route();
+}
+
+function endSession() {
+  if (conn) conn.stop();
+  conn = null;
+  clearTimeout(refreshTimer);
+  clearSession();
+  token = null;
+  store.user = null;
+  store.rooms.clear();
+  store.outbox.clear();
+  detailsFetched.clear();
+  roomView.close();
+  roomList.render();
+  if (location.hash) history.replaceState(null, '', location.pathname + location.search);
 }
 
 function signOut() {
-  sessionStorage.removeItem(TOKEN_KEY);
-  app.conn?.stop();
-  app.conn = null;
-  app.rooms.clear();
-  app.posts.clear();
-  app.current = null;
+  endSession();
   showSignIn();
 }
 
-// ---- connection ----------------------------------------------------------------------------
-
-function start() {
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  if (!token) {
-    showSignIn();
+/** A fresh token for the same user is swapped in with `refresh`; another user's starts over. */
+async function useNewToken(tok) {
+  const sub = claimsOf(tok)?.sub;
+  if (conn && store.user && sub === store.user.id && conn.connected) {
+    try {
+      await conn.request({ type: 'refresh', token: tok });
+      token = tok;
+      storeToken(tok);
+      scheduleRefresh();
+    } catch (e) {
+      showBanner(t('reload_needed'));
+    }
     return;
   }
-  $('signin').hidden = true;
-  $('app').hidden = false;
-  $('signout').hidden = false;
-  const proto = location.protocol === 'https:' ? 'wss' : 'ws';
-  const conn = new Connection(`${proto}://${location.host}/ws`, token);
-  app.conn = conn;
-  renderConn('connecting');
-  conn.addEventListener('state', (e) => renderConn(e.detail));
-  conn.addEventListener('unauthorized', () => {
-    sessionStorage.removeItem(TOKEN_KEY);
-    showSignIn(t('badToken'));
-  });
-  conn.addEventListener('expired', () => refreshToken(true));
-  conn.addEventListener('welcome', (e) => onWelcome(e.detail));
-  conn.addEventListener('message', (e) => onMessage(e.detail));
-  conn.addEventListener('receipt', (e) => onReceipt(e.detail));
-  conn.addEventListener('room_added', (e) => onRoomAdded(e.detail.room));
-  conn.addEventListener('unsubscribed', (e) => onRemoved(e.detail.room));
-  conn.start();
-  scheduleRefresh(token);
+  endSession();
+  signIn(tok);
 }
 
-function scheduleRefresh(token) {
-  const claims = tokenClaims(token);
-  if (!claims?.exp) return;
-  const ms = claims.exp * 1000 - Date.now() - 60_000;
-  setTimeout(() => refreshToken(false), Math.max(5_000, ms));
+function scheduleRefresh() {
+  clearTimeout(refreshTimer);
+  const exp = claimsOf(token)?.exp;
+  if (!exp) return;
+  const ms = exp * 1000 - Date.now() - 120000;
+  if (ms > 2 ** 31 - 1) return;
+  refreshTimer = setTimeout(async () => {
+    // In demo mode the hub hands out fresh tokens; a real identity provider would redirect back
+    // here with #token=…, which onHashChange turns into a `refresh`.
+    const users = await api.demoUsers().catch(() => null);
+    const mine = users?.find((u) => u.id === store.user?.id);
+    if (mine && mine.token !== token) useNewToken(mine.token);
+    else showBanner(t('refresh_prompt'));
+  }, Math.max(0, ms));
 }
 
-/** A fresh token: the demo hub hands them out; a town's identity provider would redirect. */
-async function refreshToken(expired) {
-  if (!app.demo || !app.me) {
-    if (expired) signOut();
-    return;
-  }
-  const users = await loadDemoUsers();
-  const fresh = users?.find((u) => u.id === app.me.id)?.token;
-  if (!fresh) return;
-  sessionStorage.setItem(TOKEN_KEY, fresh);
-  try {
-    await app.conn.refresh(fresh);
-  } catch {
-    // Reconnecting: the next hello uses the fresh token.
-  }
-  scheduleRefresh(fresh);
+function onHashChange() {
+  const tok = takeTokenFromFragment();
+  if (tok) { useNewToken(tok); return; }
+  route();
 }
 
-async function onWelcome(w) {
-  app.me = w.user;
-  $('me').textContent = `${w.user.name}（${profession(w.user.profession)}）`;
+// ---------------------------------------------------------------- hub frames
+
+function onWelcome(w) {
+  store.user = w.user;
+  renderMe();
   const listed = new Set(w.rooms.map((r) => r.room));
-  for (const id of [...app.rooms.keys()]) if (!listed.has(id)) app.rooms.delete(id);
-  for (const s of w.rooms) {
-    const room = app.rooms.get(s.room);
-    if (room) room.update(s);
-    else app.rooms.set(s.room, new Room(s));
+  for (const id of [...store.rooms.keys()]) {
+    if (!listed.has(id)) removedFromRoom(id); // removed while we were away
   }
-  renderRooms();
-  if (app.current && !app.rooms.has(app.current)) closeRoom();
-  await Promise.all([...app.rooms.values()].map((r) => subscribe(r)));
-  resendPosts();
-  if (app.current) {
-    await loadReceipts(app.rooms.get(app.current));
-    renderRoom();
-  }
+  for (const s of w.rooms) store.upsertRoom(s);
+  roomList.render();
+  for (const r of store.rooms.values()) subscribe(r);
+  for (const r of store.rooms.values()) fetchDetails(r);
+  for (const item of store.outbox.values()) if (item.status === 'sent' || item.status === 'waiting') item.status = 'pending';
+  for (const item of store.outbox.values()) flush(item);
+  if (roomView.roomId) loadReceipts(roomView.roomId);
+  route();
+  roomView.maybeMarkRead(); // a read that the outage interrupted
+  scheduleRefresh();
 }
 
-/** Subscribes (again): after a reconnect, from the last seq seen, so nothing is missed or doubled. */
-async function subscribe(room) {
-  const seen = room.seen;
-  const frame = { type: 'subscribe', room: room.id };
-  if (seen > 0) frame.since = seen;
-  try {
-    const s = await app.conn.request(frame);
-    room.subscribed = true;
-    room.lastSeq = Math.max(room.lastSeq, s.last_seq);
-    room.readSeq = Math.max(room.readSeq, s.read_seq);
-    if (s.members) room.members = s.members;
-    if (seen === 0 && s.last_seq > 0) await loadOlder(room, 30);
-    if (room.kind === 'team' && !room.resident) loadResident(room);
-  } catch (e) {
-    if (e instanceof ProtocolError && e.code === 'not_found') app.rooms.delete(room.id);
-  }
-  renderRooms();
+function subscribe(r) {
+  const since = store.sinceFor(r);
+  conn.request({ type: 'subscribe', room: r.id, since }).then((rep) => {
+    r.last_seq = Math.max(r.last_seq, rep.last_seq);
+    r.read_seq = Math.max(r.read_seq, rep.read_seq);
+    if (rep.members) r.members = rep.members;
+    roomList.render();
+    if (roomView.roomId === r.id) { roomView.renderHead(); roomView.render(); }
+  }).catch((e) => {
+    if (e.code === 'not_found' || e.code === 'forbidden') removedFromRoom(r.id);
+  });
 }
 
-async function loadResident(room) {
+async function fetchDetails(r) {
+  if (r.kind !== 'team' || detailsFetched.has(r.id)) return;
+  detailsFetched.add(r.id);
   try {
-    const r = await fetch(`/api/rooms/${encodeURIComponent(room.id)}`, { headers: { Authorization: `Bearer ${app.conn.token}` } });
-    if (!r.ok) return;
-    const info = await r.json();
-    room.resident = info.resident ?? null;
-    room.members = info.members ?? room.members;
-    renderRooms();
-    if (app.current === room.id) renderRoomHead();
+    const d = await api.room(token, r.id);
+    r.resident = d.resident ?? null;
+    if (!r.members) r.members = d.members;
+    roomList.render();
+    if (roomView.roomId === r.id) roomView.renderHead();
   } catch {
-    // Not essential: the title is shown instead.
+    detailsFetched.delete(r.id);
   }
 }
 
-async function loadOlder(room, limit = 50) {
-  const frame = { type: 'history', room: room.id, limit };
-  if (room.lowest !== null) frame.before = room.lowest;
-  const h = await app.conn.request(frame);
-  for (const m of h.messages) room.add(m);
-  room.more = h.more;
+function onEvent(ev) {
+  switch (ev.type) {
+    case 'message': return onMessage(ev);
+    case 'receipt': return onReceipt(ev);
+    case 'room_added': {
+      const r = store.upsertRoom(ev.room);
+      roomList.render();
+      subscribe(r);
+      fetchDetails(r);
+      return;
+    }
+    case 'unsubscribed':
+      if (ev.reason === 'removed') removedFromRoom(ev.room);
+      return;
+    case 'error':
+      console.warn('hub error', ev.code, ev.message);
+      return;
+    default:
+      return;
+  }
 }
 
-async function loadReceipts(room) {
-  if (!room) return;
+function onMessage(ev) {
+  const r = store.rooms.get(ev.room);
+  if (!r) return;
+  const { type, ...msg } = ev; // eslint-disable-line no-unused-vars
+  const gap = store.gapBefore(r, msg.seq);
+  const added = store.addMessages(r.id, [msg]);
+  if (gap) healGap(r, gap); // never expected (the hub is gapless); healed all the same
+  if (!added.length) return;
+  roomList.render();
+  if (roomView.roomId === r.id) {
+    roomView.render();
+    roomView.noticeNew(added);
+    readers.refresh(r.id);
+  }
+}
+
+async function healGap(r, gap) {
   try {
-    const r = await app.conn.request({ type: 'receipts', room: room.id });
-    room.audience = r.audience;
-    for (const x of r.readers) room.setReceipt(x.user, x.seq, x.at);
-  } catch {
-    // Shown again after the next receipt event or reconnect.
+    const rep = await conn.request({ type: 'history', room: r.id, before: gap.to + 1, limit: Math.min(200, gap.to - gap.from + 1) });
+    store.addMessages(r.id, rep.messages);
+    roomList.render();
+    if (roomView.roomId === r.id) roomView.render();
+  } catch { /* the next resume fills it */ }
+}
+
+function onReceipt(ev) {
+  const r = store.rooms.get(ev.room);
+  if (!r) return;
+  store.applyRead(r, ev.user, ev.seq, ev.at);
+  if (store.user && ev.user.id === store.user.id) {
+    r.read_seq = Math.max(r.read_seq, ev.seq);
+    roomList.render();
+  }
+  if (roomView.roomId === r.id) {
+    roomView.render();
+    readers.refresh(r.id);
   }
 }
 
-function onMessage(m) {
-  const room = app.rooms.get(m.room);
-  if (!room) return;
-  room.add(m);
-  if (m.author.id === app.me?.id) {
-    room.readSeq = Math.max(room.readSeq, m.seq);
-    room.setReceipt(m.author, m.seq, m.at);
-    for (const [cid, p] of app.posts) if (cid === m.client_id) app.posts.delete(cid);
-  }
-  renderRooms();
-  if (app.current === m.room) {
-    const nearBottom = isNearBottom();
-    renderMessages();
-    if (nearBottom || m.author.id === app.me?.id) scrollToBottom();
-    if (m.author.id !== app.me?.id) announce(t('newMessage', m.author.name));
+function removedFromRoom(id) {
+  const wasOpen = roomView.roomId === id;
+  store.removeRoom(id);
+  detailsFetched.delete(id);
+  roomList.render();
+  if (wasOpen) {
+    location.hash = '';
+    showBanner(t('room_removed'));
   }
 }
 
-function onReceipt(r) {
-  const room = app.rooms.get(r.room);
-  if (!room) return;
-  room.setReceipt(r.user, r.seq, r.at);
-  if (r.user.id === app.me?.id) room.readSeq = Math.max(room.readSeq, r.seq);
-  renderRooms();
-  if (app.current === r.room) renderMessages();
-}
-
-function onRoomAdded(s) {
-  if (!app.rooms.has(s.room)) {
-    const room = new Room(s);
-    app.rooms.set(s.room, room);
-    subscribe(room);
-  }
-  renderRooms();
-}
-
-function onRemoved(id) {
-  app.rooms.delete(id);
-  if (app.current === id) closeRoom();
-  renderRooms();
-}
-
-// ---- posting -------------------------------------------------------------------------------
-
-function validate(body) {
-  if (isBlank(body)) return t('empty');
-  const n = codePoints(body);
-  if (n > MAX_BODY) return t('tooLong', n);
-  return null;
-}
-
-function send(e) {
-  e?.preventDefault();
-  const room = app.rooms.get(app.current);
-  const input = $('body');
-  const body = input.value;
-  const problem = validate(body);
-  $('compose-error').textContent = problem ?? '';
-  if (problem || !room) {
-    input.setAttribute('aria-invalid', 'true');
-    input.focus();
-    return;
-  }
-  input.removeAttribute('aria-invalid');
-  const clientId = `${app.clientPrefix}-${++app.postCounter}`;
-  app.posts.set(clientId, { room: room.id, body, state: 'pending', at: new Date().toISOString() });
-  input.value = '';
-  updateCount();
-  renderMessages();
-  scrollToBottom();
-  deliver(clientId);
-}
-
-/** Sends (or re-sends, with the same client_id) until the hub acks. */
-async function deliver(clientId) {
-  const p = app.posts.get(clientId);
-  if (!p || p.inFlight) return;
-  p.inFlight = true;
+async function loadReceipts(roomId) {
+  if (!conn?.connected) return;
   try {
-    await app.conn.request({ type: 'post', room: p.room, client_id: clientId, body: p.body });
-    const still = app.posts.get(clientId);
-    if (still) still.state = 'sent';
+    const rep = await conn.request({ type: 'receipts', room: roomId });
+    store.setReceipts(roomId, rep.audience, rep.readers);
+    if (roomView.roomId === roomId) roomView.render();
+    readers.refresh(roomId);
+  } catch { /* shown again on the next receipt or reconnect */ }
+}
+
+async function loadOlder(roomId) {
+  const r = store.rooms.get(roomId);
+  if (!r || r.loadingOlder || !(r.lo > 1) || !conn?.connected) return;
+  r.loadingOlder = true;
+  roomView.render();
+  try {
+    const rep = await conn.request({ type: 'history', room: r.id, before: r.lo, limit: HISTORY_PAGE });
+    store.addMessages(r.id, rep.messages);
+    if (!rep.more) r.lo = Math.min(r.lo, 1);
+  } catch { /* the button stays for another try */ }
+  r.loadingOlder = false;
+  if (roomView.roomId === r.id) roomView.render();
+  roomList.render();
+}
+
+// ---------------------------------------------------------------- reading
+
+const readInFlight = new Map(); // room -> highest seq sent
+
+function markRead(roomId, seq) {
+  const r = store.rooms.get(roomId);
+  if (!r || !conn?.connected || !store.user) return;
+  if ((readInFlight.get(roomId) ?? 0) >= seq || r.read_seq >= seq) return;
+  readInFlight.set(roomId, seq);
+  conn.request({ type: 'read', room: roomId, seq }).then((ack) => {
+    r.read_seq = Math.max(r.read_seq, ack.seq);
+    store.applyRead(r, store.user, ack.seq, new Date().toISOString());
+    roomList.render();
+    if (roomView.roomId === roomId) roomView.render();
+  }).catch(() => {}).finally(() => {
+    if (readInFlight.get(roomId) === seq) readInFlight.delete(roomId);
+  });
+}
+
+// ---------------------------------------------------------------- posting
+
+function send(roomId, body) {
+  const r = store.rooms.get(roomId);
+  if (!r) return;
+  const item = {
+    client_id: `web-${sessionTag}-${++clientCounter}`,
+    room: roomId,
+    body,
+    kind: r.kind === 'town' ? 'notice' : 'note',
+    status: 'pending',
+    error: null,
+    attempts: 0,
+    created: Date.now(),
+  };
+  store.addOutbox(item);
+  renderRoom();
+  flush(item);
+}
+
+/** Posts an outbox item; transient failures retry by themselves with the same client_id. */
+async function flush(item) {
+  if (!store.outbox.has(item.client_id) || item.inflight) return;
+  if (item.status === 'failed' || item.status === 'sent') return;
+  if (!conn?.connected) { item.status = 'waiting'; renderRoom(); return; } // the next welcome flushes it
+  item.inflight = true;
+  try {
+    const ack = await conn.request({ type: 'post', room: item.room, client_id: item.client_id, body: item.body, kind: item.kind });
+    item.status = 'sent';
+    item.seq = ack.seq;
+    const r = store.rooms.get(item.room);
+    if (r?.messages.has(ack.seq)) store.outbox.delete(item.client_id);
   } catch (e) {
-    const retryable = !(e instanceof ProtocolError) || ['unavailable', 'internal', 'rate_limited'].includes(e.code);
-    if (retryable) {
-      p.state = 'failed';
-      setTimeout(() => deliver(clientId), 1500 + Math.random() * 1500);
+    if (TRANSIENT.has(e.code)) {
+      item.status = 'retrying';
+      item.attempts += 1;
+      if (e.code !== 'disconnected' && e.code !== 'stopped') {
+        const delay = Math.min(15000, 500 * 2 ** Math.min(item.attempts, 5)) * (0.5 + Math.random() / 2);
+        setTimeout(() => flush(item), delay);
+      } // else: the next welcome flushes the outbox
     } else {
-      app.posts.delete(clientId);
-      if (app.current === p.room) $('compose-error').textContent = e.message;
+      item.status = 'failed';
+      item.error = e.message || e.code;
     }
   } finally {
-    p.inFlight = false;
-  }
-  if (app.current === p.room) renderMessages();
-}
-
-function resendPosts() {
-  for (const id of app.posts.keys()) deliver(id);
-}
-
-// ---- reading -------------------------------------------------------------------------------
-
-const observer = new IntersectionObserver((entries) => {
-  if (entries.some((e) => e.isIntersecting)) scheduleRead();
-}, { threshold: 0.6 });
-
-/** Marks read what is actually on screen, while the page is visible. */
-function scheduleRead() {
-  clearTimeout(app.readTimer);
-  app.readTimer = setTimeout(markVisibleRead, 300);
-}
-
-async function markVisibleRead() {
-  const room = app.rooms.get(app.current);
-  if (!room || document.visibilityState !== 'visible' || app.conn?.state !== 'connected') return;
-  const box = $('timeline').getBoundingClientRect();
-  let max = 0;
-  for (const li of $('messages').querySelectorAll('li[data-seq]')) {
-    const r = li.getBoundingClientRect();
-    const visible = r.bottom > box.top && r.top < box.bottom && r.height > 0;
-    if (visible) max = Math.max(max, Number(li.dataset.seq));
-  }
-  if (max > room.readSeq) {
-    try {
-      const ack = await app.conn.request({ type: 'read', room: room.id, seq: max });
-      room.readSeq = Math.max(room.readSeq, ack.seq);
-      room.setReceipt(app.me, ack.seq, new Date().toISOString());
-      renderRooms();
-    } catch {
-      // Tried again when more becomes visible or after reconnect.
-    }
+    item.inflight = false;
+    store.saveOutbox();
+    renderRoom();
   }
 }
 
-document.addEventListener('visibilitychange', () => {
-  if (document.visibilityState === 'visible') scheduleRead();
-});
-
-// ---- views ---------------------------------------------------------------------------------
-
-function renderConn(state) {
-  const el = $('conn');
-  el.dataset.state = state;
-  el.textContent = t(state);
-}
-
-function roomName(room) {
-  return room.resident?.name ? `${room.resident.name}` : room.title;
-}
-
-function renderRooms() {
-  for (const [listId, kind] of [['town-rooms', 'town'], ['team-rooms', 'team']]) {
-    const ul = $(listId);
-    ul.replaceChildren();
-    const rooms = [...app.rooms.values()].filter((r) => r.kind === kind).sort((a, b) => (b.last()?.seq ? Date.parse(b.last().at) : 0) - (a.last()?.seq ? Date.parse(a.last().at) : 0) || a.id.localeCompare(b.id));
-    for (const room of rooms) {
-      const li = document.createElement('li');
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.className = 'room-item';
-      b.dataset.room = room.id;
-      if (app.current === room.id) b.setAttribute('aria-current', 'true');
-      const last = room.last();
-      b.innerHTML = '<span class="room-line"><strong class="room-name"></strong><time class="room-time"></time></span><span class="room-line"><span class="preview"></span><span class="badge"></span></span>';
-      b.querySelector('.room-name').textContent = room.title;
-      b.querySelector('.room-time').textContent = last ? time(last.at) : '';
-      b.querySelector('.preview').textContent = last ? `${last.author.name}: ${last.body.replace(/\s+/g, ' ')}` : t('noMessages');
-      const badge = b.querySelector('.badge');
-      if (room.unread > 0) {
-        badge.textContent = room.unread;
-        badge.setAttribute('aria-label', t('unread', room.unread));
-      } else badge.remove();
-      b.addEventListener('click', () => openRoom(room.id));
-      li.append(b);
-      ul.append(li);
-    }
-  }
-}
-
-async function openRoom(id) {
-  const room = app.rooms.get(id);
-  if (!room) return;
-  app.current = id;
-  $('app').classList.add('show-room');
-  $('room-pane').hidden = false;
-  $('placeholder').hidden = true;
-  $('compose-error').textContent = '';
-  renderRooms();
-  renderRoom();
-  scrollToBottom();
-  $('room-title').focus();
-  await loadReceipts(room);
-  if (app.current === id) {
-    renderMessages();
-    scheduleRead();
-  }
-}
-
-function closeRoom() {
-  app.current = null;
-  $('app').classList.remove('show-room');
-  $('room-pane').hidden = true;
-  $('placeholder').hidden = false;
-  renderRooms();
-}
-
-function canPost(room) {
-  if (room.kind === 'team') return true;
-  return app.me && (app.me.role === 'admin' || (app.me.role === 'coordinator' && app.me.town === room.town));
-}
-
-function renderRoomHead() {
-  const room = app.rooms.get(app.current);
-  if (!room) return;
-  $('room-title').textContent = room.title;
-  $('room-sub').textContent = room.kind === 'town' ? t('noticeBoard') : room.resident ? `${t('resident')}: ${room.resident.name}` : '';
-  const ul = $('member-list');
-  ul.replaceChildren();
-  for (const m of room.members) {
-    const li = document.createElement('li');
-    li.textContent = `${m.name}（${profession(m.profession)}・${m.org}）${m.role === 'owner' ? ` ★${t('owner')}` : ''}`;
-    ul.append(li);
-  }
-  $('members-toggle').hidden = room.kind !== 'team';
-}
+// ---------------------------------------------------------------- rendering
 
 function renderRoom() {
-  const room = app.rooms.get(app.current);
-  if (!room) return;
-  renderRoomHead();
-  const postable = canPost(room);
-  $('composer').hidden = !postable;
-  $('readonly-note').hidden = postable;
-  renderMessages();
+  if (roomView.roomId) roomView.render();
 }
 
-function readLabel(room, m) {
-  const n = room.readersOf(m).length;
-  if (room.kind === 'town') {
-    const m2 = Math.max(room.audience - 1, n);
-    return t('readOf', n, m2);
-  }
-  return t('read', n);
-}
-
-function renderMessages() {
-  const room = app.rooms.get(app.current);
-  if (!room) return;
-  const ol = $('messages');
-  ol.replaceChildren();
-  let lastDay = null;
-  for (const m of room.sorted()) {
-    const k = dayKey(m.at);
-    if (k !== lastDay) {
-      lastDay = k;
-      const sep = document.createElement('li');
-      sep.className = 'day';
-      sep.setAttribute('role', 'separator');
-      sep.textContent = day(m.at);
-      ol.append(sep);
+function route() {
+  const m = /^#room\/(.+)$/.exec(location.hash);
+  const id = m ? decodeURIComponent(m[1]) : null;
+  const layout = $('app-view');
+  if (id && store.rooms.has(id)) {
+    const fresh = roomView.roomId !== id;
+    layout.classList.add('in-room');
+    roomList.setCurrent(id);
+    if (fresh) {
+      roomView.open(id);
+      loadReceipts(id);
+      fetchDetails(store.rooms.get(id));
     }
-    const li = document.createElement('li');
-    li.className = `msg${m.author.id === app.me?.id ? ' mine' : ''}${m.kind === 'notice' ? ' notice' : ''}`;
-    li.dataset.seq = m.seq;
-    li.dataset.id = m.id;
-    li.innerHTML = '<div class="meta"><strong class="author"></strong><span class="who"></span><time></time></div><p class="body"></p><button type="button" class="read-count"></button>';
-    li.querySelector('.author').textContent = m.author.name;
-    li.querySelector('.who').textContent = `${profession(m.author.profession)}・${m.author.org}`;
-    const tm = li.querySelector('time');
-    tm.dateTime = m.at;
-    tm.textContent = time(m.at);
-    li.querySelector('.body').textContent = m.body;
-    const rc = li.querySelector('.read-count');
-    rc.textContent = readLabel(room, m);
-    rc.addEventListener('click', (e) => showReaders(room, m, e.currentTarget));
-    ol.append(li);
-    observer.observe(li);
+  } else if (id && !store.user) {
+    layout.classList.add('in-room'); // rooms are not known until welcome; route() runs again then
+  } else {
+    const was = roomView.roomId;
+    layout.classList.remove('in-room');
+    roomView.close();
+    roomList.setCurrent(null);
+    if (was) document.querySelector(`.room-item[data-room="${CSS.escape(was)}"]`)?.focus();
   }
-  for (const [cid, p] of app.posts) {
-    if (p.room !== room.id) continue;
-    const li = document.createElement('li');
-    li.className = `msg mine pending ${p.state}`;
-    li.dataset.clientId = cid;
-    li.innerHTML = '<div class="meta"><strong class="author"></strong><span class="state"></span></div><p class="body"></p>';
-    li.querySelector('.author').textContent = app.me?.name ?? '';
-    li.querySelector('.state').textContent = t(p.state === 'failed' ? 'failed' : p.state === 'sent' ? 'sent' : 'pending');
-    li.querySelector('.body').textContent = p.body;
-    ol.append(li);
-  }
-  $('history-status').textContent = room.more ? '' : room.messages.size ? t('allLoaded') : t('noMessages');
 }
 
-function showReaders(room, m, anchor) {
-  const list = $('readers-list');
-  list.replaceChildren();
-  const readers = room.readersOf(m);
-  if (!readers.length) {
-    const li = document.createElement('li');
-    li.textContent = t('noReaders');
-    list.append(li);
-  }
-  for (const r of readers) {
-    const li = document.createElement('li');
-    const p = r.user.profession ? `（${profession(r.user.profession)}）` : '';
-    li.textContent = `${r.user.name}${p} ${dateTime(r.at)}`;
-    list.append(li);
-  }
-  $('readers-title').textContent = readLabel(room, m);
-  const dlg = $('readers');
-  dlg.hidden = false;
-  const rect = anchor.getBoundingClientRect();
-  dlg.style.top = `${Math.min(window.innerHeight - 200, rect.bottom + 6)}px`;
-  dlg.style.left = `${Math.max(8, Math.min(window.innerWidth - 300, rect.left))}px`;
-  dlg.dataset.returnFocus = '1';
-  app.readersAnchor = anchor;
-  $('readers-close').focus();
+function renderConnState(state) {
+  const box = $('conn');
+  box.dataset.state = state;
+  box.querySelector('.conn-text').textContent = t(`state_${state === 'idle' ? 'connecting' : state}`);
 }
 
-function hideReaders() {
-  $('readers').hidden = true;
-  app.readersAnchor?.focus();
+function renderMe() {
+  const u = store.user;
+  const me = $('me');
+  if (!u) { me.hidden = true; return; }
+  me.hidden = false;
+  me.replaceChildren(el('span', {}, `${u.name} · ${profession(u.profession)}`));
+  if (u.role && u.role !== 'member') me.append(el('span', { class: 'role' }, t(`role_${u.role}`)));
 }
 
-function isNearBottom() {
-  const tl = $('timeline');
-  return tl.scrollHeight - tl.scrollTop - tl.clientHeight < 80;
+function showBanner(text) {
+  const b = $('banner');
+  b.textContent = text;
+  b.hidden = false;
+  clearTimeout(bannerTimer);
+  bannerTimer = setTimeout(() => { b.hidden = true; }, 10000);
 }
 
-function scrollToBottom() {
-  const tl = $('timeline');
-  tl.scrollTop = tl.scrollHeight;
-}
-
-function announce(text) {
-  // The timeline is an aria-live log; the connection badge a status. Nothing more needed here.
-  document.title = document.visibilityState === 'visible' ? 'Yui 結' : `● ${text}`;
-}
-
-function updateCount() {
-  const n = codePoints($('body').value);
-  const el = $('count');
-  el.textContent = `${n} / ${MAX_BODY}`;
-  el.classList.toggle('over', n > MAX_BODY);
-}
-
-async function onScroll() {
-  const room = app.rooms.get(app.current);
-  const tl = $('timeline');
-  if (!room || !room.more || room.loading || tl.scrollTop > 40) return;
-  room.loading = true;
-  $('history-status').textContent = t('loadingOlder');
-  const before = tl.scrollHeight;
-  try {
-    await loadOlder(room);
-  } catch {
-    // Next scroll tries again.
-  }
-  room.loading = false;
-  renderMessages();
-  tl.scrollTop = tl.scrollHeight - before;
-}
-
-// ---- wiring --------------------------------------------------------------------------------
-
-function wire() {
+function relabel() {
   applyStatic();
-  onLangChange(() => {
-    renderConn(app.conn?.state ?? 'offline');
-    renderRooms();
-    renderRoom();
-    if (app.me) $('me').textContent = `${app.me.name}（${profession(app.me.profession)}）`;
-  });
-  $('lang').addEventListener('click', toggleLang);
-  $('signout').addEventListener('click', signOut);
-  $('token-form').addEventListener('submit', (e) => {
-    e.preventDefault();
-    const v = $('token-input').value.trim();
-    if (v) signIn(v);
-  });
-  $('composer').addEventListener('submit', send);
-  $('body').addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) send(e);
-  });
-  $('body').addEventListener('input', () => {
-    updateCount();
-    const problem = codePoints($('body').value) > MAX_BODY ? t('tooLong', codePoints($('body').value)) : '';
-    $('compose-error').textContent = problem;
-  });
-  $('back').addEventListener('click', closeRoom);
-  $('members-toggle').addEventListener('click', () => {
-    const m = $('members');
-    m.hidden = !m.hidden;
-    $('members-toggle').setAttribute('aria-expanded', String(!m.hidden));
-  });
-  $('timeline').addEventListener('scroll', () => {
-    onScroll();
-    scheduleRead();
-  });
-  $('readers-close').addEventListener('click', hideReaders);
-  document.addEventListener('keydown', (e) => {
-    if (e.key === 'Escape' && !$('readers').hidden) hideReaders();
-  });
-  renderConn('offline');
-  takeTokenFromUrl();
-  start();
+  renderMe();
+  if (conn) renderConnState(conn.state);
+  roomList.render();
+  roomView.relabel();
+  if (!$('signin-view').hidden) signin.renderUsers();
 }
 
-wire();
+boot();
