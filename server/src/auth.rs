@@ -41,11 +41,9 @@ impl Verifier {
                 let secret = args
                     .jwt_secret
                     .as_deref()
+                    .filter(|s| !s.is_empty())
                     .or(demo_secret)
                     .ok_or(KeyError::Missing)?;
-                if secret.is_empty() {
-                    return Err(KeyError::Missing);
-                }
                 (
                     DecodingKey::from_secret(secret.as_bytes()),
                     Algorithm::HS256,
@@ -140,8 +138,8 @@ impl Minter {
         let secret = args
             .jwt_secret
             .as_deref()
-            .or(demo_secret)
             .filter(|s| !s.is_empty())
+            .or(demo_secret)
             .ok_or(KeyError::Missing)?;
         Ok(Minter {
             key: EncodingKey::from_secret(secret.as_bytes()),

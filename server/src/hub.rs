@@ -58,7 +58,8 @@ impl RoomAccess {
 
 struct RoomSubs {
     conns: HashMap<ConnId, ConnHandle>,
-    /// Last seq the dispatcher delivered here; 0 until the first message.
+    /// Last seq delivered here: the room's last seq when its first local subscriber came, then
+    /// each message fanned out.
     delivered: u64,
 }
 
@@ -187,6 +188,13 @@ impl Hub {
         };
         if first {
             self.bus.watch(room).await;
+            // Start the node's position at what is committed now (the subscriber's own
+            // catch-up covers what came before), so a resync never replays the whole history.
+            if let Ok(Some(info)) = self.store.room(room).await {
+                if let Some(mut subs) = self.rooms.get_mut(room) {
+                    subs.delivered = subs.delivered.max(info.last_seq);
+                }
+            }
         }
     }
 
@@ -228,13 +236,24 @@ impl Hub {
                 seq,
                 at,
             } => {
+                // A town room's readers are the whole town: its receipts go to those who post
+                // there (to see "read by N of M") and to the reader's own connections, not to
+                // thousands of readers each.
+                let town = match self.access(&room).await {
+                    Ok(Some(a)) if a.info.kind == RoomKind::Town => Some(a.info.town.clone()),
+                    _ => None,
+                };
+                let reader = user.id.clone();
                 let frame = ServerFrame::Receipt {
                     room: room.clone(),
                     user,
                     seq,
                     at,
                 };
-                self.fanout(&room, None, frame.kind(), text(&frame));
+                self.fanout(&room, None, frame.kind(), text(&frame), |c| {
+                    town.as_ref()
+                        .is_none_or(|t| c.user == reader || c.manages(t))
+                });
                 Ok(())
             }
             BusEvent::MemberAdded { room, user } => {
@@ -334,11 +353,18 @@ impl Hub {
     fn fanout_message(&self, m: &Message) {
         let frame = ServerFrame::Message(m.clone());
         let t = text(&frame);
-        self.fanout(&m.room, Some(m.seq), "message", t);
+        self.fanout(&m.room, Some(m.seq), "message", t, |_| true);
     }
 
     /// Queues one serialized event for every local subscriber of the room.
-    fn fanout(&self, room: &RoomId, seq: Option<u64>, kind: &'static str, text: Utf8Bytes) {
+    fn fanout(
+        &self,
+        room: &RoomId,
+        seq: Option<u64>,
+        kind: &'static str,
+        text: Utf8Bytes,
+        to: impl Fn(&ConnHandle) -> bool,
+    ) {
         let Some(mut subs) = self.rooms.get_mut(room) else {
             return;
         };
@@ -350,7 +376,7 @@ impl Hub {
         }
         let key: Arc<str> = Arc::from(room.as_str());
         let mut n = 0u64;
-        for c in subs.conns.values() {
+        for c in subs.conns.values().filter(|c| to(c)) {
             if c.push_live(Outbound::Room {
                 room: key.clone(),
                 seq,

@@ -41,12 +41,15 @@ impl From<sqlx::Error> for StoreError {
             E::Database(db) => {
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
                 // Postgres: class 08 connection exceptions, 57P0x shutdown, 53xxx resources,
-                // 55000 a database not accepting connections.
+                // 55000 a database not accepting connections, 40P01/40001 a deadlock or
+                // serialization failure (retrying succeeds).
                 // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED, 13 SQLITE_FULL.
                 if code.starts_with("08")
                     || code.starts_with("57P0")
                     || code.starts_with("53")
                     || code == "55000"
+                    || code == "40P01"
+                    || code == "40001"
                     || code == "5"
                     || code == "6"
                     || code == "13"

@@ -1,6 +1,7 @@
-//! The cluster store: Postgres, shared by every hub node. A post locks its room's row
-//! (`FOR UPDATE`) before it checks its idempotency key and takes the next seq, so commit order
-//! is seq order and a retry on another node finds the first commit.
+//! The cluster store: Postgres, shared by every hub node. A batch locks its rooms' rows
+//! (`FOR UPDATE`, in sorted order) before a post checks its idempotency key and takes the next
+//! seq, so commit order is seq order, a retry on another node finds the first commit, and
+//! nodes never deadlock.
 
 use super::sql::impl_sql_store;
 use super::*;
@@ -38,8 +39,20 @@ impl PostgresStore {
     }
 }
 
-impl_sql_store!(
-    PostgresStore,
-    sqlx::Postgres,
-    "SELECT last_seq FROM rooms WHERE id = $1 FOR UPDATE"
-);
+impl PostgresStore {
+    /// Row locks on the batch's rooms, taken in sorted order: a post then checks its idempotency
+    /// key and takes the next seq while no other node can, and two nodes' batches never
+    /// deadlock.
+    async fn lock_rooms(conn: &mut sqlx::PgConnection, rooms: &[&str]) -> StoreResult<()> {
+        if rooms.is_empty() {
+            return Ok(());
+        }
+        sqlx::query("SELECT id FROM rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            .bind(rooms)
+            .fetch_all(conn)
+            .await?;
+        Ok(())
+    }
+}
+
+impl_sql_store!(PostgresStore, sqlx::Postgres);

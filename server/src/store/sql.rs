@@ -3,10 +3,11 @@
 //! once, as a macro over the two concrete sqlx drivers; each store only says how it connects
 //! and how it locks a room row for a post.
 
-/// Implements `Store` for `$store`, which has fields `reader` and `writer` (`sqlx::Pool<$db>`).
-/// `$lock_room` selects `last_seq` of room `$1`, locking the row where the database can.
+/// Implements `Store` for `$store`, which has fields `reader` and `writer` (`sqlx::Pool<$db>`)
+/// and an associated `lock_rooms(conn, sorted room ids)` that locks those rooms' rows for the
+/// rest of the transaction where the database needs it.
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty, $lock_room:literal) => {
+    ($store:ty, $db:ty) => {
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             async fn ping(&self) -> $crate::store::StoreResult<()> {
@@ -273,17 +274,22 @@ macro_rules! impl_sql_store {
             async fn commit(&self, batch: &[Write]) -> StoreResult<Vec<WriteOutcome>> {
                 let now = Timestamp::now();
                 let mut tx = self.writer.begin().await?;
+                // Every room this batch writes to is locked first, in one sorted order, so that
+                // batches of different nodes never wait on each other in a cycle.
+                let mut rooms: Vec<&str> = batch
+                    .iter()
+                    .filter_map(|w| match w {
+                        Write::Post { room, .. } | Write::Read { room, .. } => Some(room.as_str()),
+                        Write::Audit(_) => None,
+                    })
+                    .collect();
+                rooms.sort_unstable();
+                rooms.dedup();
+                Self::lock_rooms(&mut *tx, &rooms).await?;
                 let mut out = Vec::with_capacity(batch.len());
                 for w in batch {
                     out.push(match w {
                         Write::Post { room, author, client_id, kind, body } => {
-                            let last: Option<i64> = sqlx::query_scalar($lock_room)
-                                .bind(room.as_str())
-                                .fetch_optional(&mut *tx)
-                                .await?;
-                            if last.is_none() {
-                                return Err(StoreError::Corrupt(format!("post to room {room}, which does not exist")));
-                            }
                             let existing = sqlx::query(MESSAGE_BY_CLIENT_ID)
                                 .bind(room.as_str())
                                 .bind(author.id.as_str())
@@ -293,10 +299,13 @@ macro_rules! impl_sql_store {
                             if let Some(row) = existing {
                                 WriteOutcome::Posted { message: message(&row)?, new: false }
                             } else {
-                                let seq: i64 = sqlx::query_scalar("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
+                                let seq: Option<i64> = sqlx::query_scalar("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
                                     .bind(room.as_str())
-                                    .fetch_one(&mut *tx)
+                                    .fetch_optional(&mut *tx)
                                     .await?;
+                                let Some(seq) = seq else {
+                                    return Err(StoreError::Corrupt(format!("post to room {room}, which does not exist")));
+                                };
                                 let id = uuid::Uuid::now_v7().to_string();
                                 sqlx::query(
                                     "INSERT INTO messages (room, seq, id, client_id, author_id, author_name, author_profession, \

@@ -54,9 +54,11 @@ impl SqliteStore {
     }
 }
 
-impl_sql_store!(
-    SqliteStore,
-    sqlx::Sqlite,
-    // One writer connection: the transaction itself serializes posts.
-    "SELECT last_seq FROM rooms WHERE id = $1"
-);
+impl SqliteStore {
+    /// One writer connection: its transaction already excludes every other writer.
+    async fn lock_rooms(_conn: &mut sqlx::SqliteConnection, _rooms: &[&str]) -> StoreResult<()> {
+        Ok(())
+    }
+}
+
+impl_sql_store!(SqliteStore, sqlx::Sqlite);

@@ -57,7 +57,13 @@ async fn run(state: AppState, mut socket: WebSocket) {
         tracing::Span::current().record("user", identity.user.id.as_str());
         tracing::debug!("connected");
         let (tx, rx) = mpsc::channel(state.limits.outbound_queue);
-        let conn = ConnHandle::new(id, identity.user.id.clone(), tx);
+        let conn = ConnHandle::new(
+            id,
+            identity.user.id.clone(),
+            identity.role,
+            identity.town.clone(),
+            tx,
+        );
         let missed_pongs = Arc::new(AtomicU32::new(0));
         let (sink, stream) = socket.split();
         state.hub.connect(&conn);

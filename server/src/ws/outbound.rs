@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use yui_protocol::ids::{Ref, RoomId, UserId};
+use yui_protocol::ids::{Ref, RoomId, TownId, UserId};
+use yui_protocol::model::UserRole;
 
 pub type ConnId = u64;
 
@@ -69,6 +70,9 @@ impl Closer {
 pub struct ConnHandle {
     pub id: ConnId,
     pub user: UserId,
+    /// The user's role and town, for who gets a town room's receipts.
+    pub role: UserRole,
+    pub town: TownId,
     tx: mpsc::Sender<Outbound>,
     pub closer: Arc<Closer>,
     /// Rooms this connection is subscribed to. A std mutex: never held across an await.
@@ -76,14 +80,27 @@ pub struct ConnHandle {
 }
 
 impl ConnHandle {
-    pub fn new(id: ConnId, user: UserId, tx: mpsc::Sender<Outbound>) -> Self {
+    pub fn new(
+        id: ConnId,
+        user: UserId,
+        role: UserRole,
+        town: TownId,
+        tx: mpsc::Sender<Outbound>,
+    ) -> Self {
         ConnHandle {
             id,
             user,
+            role,
+            town,
             tx,
             closer: Arc::new(Closer::default()),
             subs: Arc::default(),
         }
+    }
+
+    /// Coordinator of `town`, or admin.
+    pub fn manages(&self, town: &TownId) -> bool {
+        self.role == UserRole::Admin || (self.role == UserRole::Coordinator && &self.town == town)
     }
 
     fn with_subs<T>(&self, f: impl FnOnce(&mut HashSet<RoomId>) -> T) -> T {

@@ -1,0 +1,451 @@
+// The controller: signs in, runs the connection, keeps the store in step with the hub's frames,
+// and tells the views what changed. Everything here speaks PROTOCOL.md and nothing else.
+import { t, getLang, setLang, applyStatic, onLangChange, profession } from './i18n.js';
+import { Connection } from './connection.js';
+import { Store } from './store.js';
+import { api } from './api.js';
+import { takeTokenFromFragment, storedToken, storeToken, clearSession, claimsOf } from './auth.js';
+import { RoomListView } from './views/roomlist.js';
+import { RoomView } from './views/roomview.js';
+import { ReadersDialog } from './views/readers.js';
+import { SignInView } from './views/signin.js';
+import { el } from './views/dom.js';
+
+const TRANSIENT = new Set(['disconnected', 'timeout', 'unavailable', 'rate_limited', 'internal', 'stopped']);
+const HISTORY_PAGE = 50;
+
+const store = new Store();
+let conn = null;
+let token = null;
+let demoUsers = null;
+let refreshTimer = null;
+let bannerTimer = null;
+const detailsFetched = new Set();
+const sessionTag = Array.from(crypto.getRandomValues(new Uint8Array(6)), (b) => b.toString(36).padStart(2, '0')).join('').slice(0, 10);
+let clientCounter = 0;
+
+const $ = (id) => document.getElementById(id);
+
+const actions = {
+  loadOlder,
+  send,
+  read: markRead,
+  showReaders(room, msg, btn) {
+    readers.open(room, msg, btn);
+    loadReceipts(room); // fresh positions, with each reader's profession and organization
+  },
+  retry(clientId) {
+    const item = store.outbox.get(clientId);
+    if (!item) return;
+    item.status = 'pending';
+    item.error = null;
+    store.saveOutbox();
+    renderRoom();
+    flush(item);
+  },
+  discard(clientId) {
+    store.outbox.delete(clientId);
+    store.saveOutbox();
+    renderRoom();
+    $('composer-input').focus();
+  },
+};
+
+const roomList = new RoomListView(store);
+const roomView = new RoomView(store, actions);
+const readers = new ReadersDialog(store);
+const signin = new SignInView((tok) => signIn(tok));
+
+// ---------------------------------------------------------------- session
+
+async function boot() {
+  applyStatic();
+  $('lang-toggle').addEventListener('click', () => setLang(getLang() === 'ja' ? 'en' : 'ja'));
+  $('signout').addEventListener('click', () => signOut());
+  $('back-link').addEventListener('click', (e) => { e.preventDefault(); location.hash = ''; });
+  onLangChange(relabel);
+  window.addEventListener('hashchange', onHashChange);
+
+  const fromFragment = takeTokenFromFragment();
+  if (fromFragment) {
+    const prev = storedToken();
+    if (prev && claimsOf(prev)?.sub !== claimsOf(fromFragment)?.sub) clearSession();
+    storeToken(fromFragment);
+  }
+  token = storedToken();
+  try { demoUsers = await api.demoUsers(); } catch { demoUsers = null; }
+  if (token) startSession(); else showSignIn();
+}
+
+function showSignIn(message) {
+  $('app-view').hidden = true;
+  $('conn').hidden = true;
+  $('me').hidden = true;
+  $('signout').hidden = true;
+  signin.show(demoUsers, message);
+}
+
+function signIn(tok) {
+  clearSession();
+  token = tok;
+  storeToken(tok);
+  startSession();
+}
+
+function startSession() {
+  signin.hide();
+  $('app-view').hidden = false;
+  $('conn').hidden = false;
+  $('signout').hidden = false;
+  conn = new Connection({
+    getToken: () => token,
+    onWelcome,
+    onEvent,
+    onState: renderConnState,
+    onAuthFailure(reason) {
+      endSession();
+      showSignIn(reason === 'expired' ? t('session_expired') : t('token_invalid'));
+    },
+  });
+  conn.start();
+  route();
+}
+
+function endSession() {
+  if (conn) conn.stop();
+  conn = null;
+  clearTimeout(refreshTimer);
+  clearSession();
+  token = null;
+  store.user = null;
+  store.rooms.clear();
+  store.outbox.clear();
+  detailsFetched.clear();
+  roomView.close();
+  roomList.render();
+  if (location.hash) history.replaceState(null, '', location.pathname + location.search);
+}
+
+function signOut() {
+  endSession();
+  showSignIn();
+}
+
+/** A fresh token for the same user is swapped in with `refresh`; another user's starts over. */
+async function useNewToken(tok) {
+  const sub = claimsOf(tok)?.sub;
+  if (conn && store.user && sub === store.user.id && conn.connected) {
+    try {
+      await conn.request({ type: 'refresh', token: tok });
+      token = tok;
+      storeToken(tok);
+      scheduleRefresh();
+    } catch (e) {
+      showBanner(t('reload_needed'));
+    }
+    return;
+  }
+  endSession();
+  signIn(tok);
+}
+
+function scheduleRefresh() {
+  clearTimeout(refreshTimer);
+  const exp = claimsOf(token)?.exp;
+  if (!exp) return;
+  const ms = exp * 1000 - Date.now() - 120000;
+  if (ms > 2 ** 31 - 1) return;
+  refreshTimer = setTimeout(async () => {
+    // In demo mode the hub hands out fresh tokens; a real identity provider would redirect back
+    // here with #token=…, which onHashChange turns into a `refresh`.
+    const users = await api.demoUsers().catch(() => null);
+    const mine = users?.find((u) => u.id === store.user?.id);
+    if (mine && mine.token !== token) useNewToken(mine.token);
+    else showBanner(t('refresh_prompt'));
+  }, Math.max(0, ms));
+}
+
+function onHashChange() {
+  const tok = takeTokenFromFragment();
+  if (tok) { useNewToken(tok); return; }
+  route();
+}
+
+// ---------------------------------------------------------------- hub frames
+
+function onWelcome(w) {
+  store.user = w.user;
+  renderMe();
+  const listed = new Set(w.rooms.map((r) => r.room));
+  for (const id of [...store.rooms.keys()]) {
+    if (!listed.has(id)) removedFromRoom(id); // removed while we were away
+  }
+  for (const s of w.rooms) store.upsertRoom(s);
+  roomList.render();
+  for (const r of store.rooms.values()) subscribe(r);
+  for (const r of store.rooms.values()) fetchDetails(r);
+  for (const item of store.outbox.values()) if (item.status === 'sent' || item.status === 'waiting') item.status = 'pending';
+  for (const item of store.outbox.values()) flush(item);
+  if (roomView.roomId) loadReceipts(roomView.roomId);
+  route();
+  roomView.maybeMarkRead(); // a read that the outage interrupted
+  scheduleRefresh();
+}
+
+function subscribe(r) {
+  const since = store.sinceFor(r);
+  conn.request({ type: 'subscribe', room: r.id, since }).then((rep) => {
+    r.last_seq = Math.max(r.last_seq, rep.last_seq);
+    r.read_seq = Math.max(r.read_seq, rep.read_seq);
+    if (rep.members) r.members = rep.members;
+    roomList.render();
+    if (roomView.roomId === r.id) { roomView.renderHead(); roomView.render(); }
+  }).catch((e) => {
+    if (e.code === 'not_found' || e.code === 'forbidden') removedFromRoom(r.id);
+  });
+}
+
+async function fetchDetails(r) {
+  if (r.kind !== 'team' || detailsFetched.has(r.id)) return;
+  detailsFetched.add(r.id);
+  try {
+    const d = await api.room(token, r.id);
+    r.resident = d.resident ?? null;
+    if (!r.members) r.members = d.members;
+    roomList.render();
+    if (roomView.roomId === r.id) roomView.renderHead();
+  } catch {
+    detailsFetched.delete(r.id);
+  }
+}
+
+function onEvent(ev) {
+  switch (ev.type) {
+    case 'message': return onMessage(ev);
+    case 'receipt': return onReceipt(ev);
+    case 'room_added': {
+      const r = store.upsertRoom(ev.room);
+      roomList.render();
+      subscribe(r);
+      fetchDetails(r);
+      return;
+    }
+    case 'unsubscribed':
+      if (ev.reason === 'removed') removedFromRoom(ev.room);
+      return;
+    case 'error':
+      console.warn('hub error', ev.code, ev.message);
+      return;
+    default:
+      return;
+  }
+}
+
+function onMessage(ev) {
+  const r = store.rooms.get(ev.room);
+  if (!r) return;
+  const { type, ...msg } = ev; // eslint-disable-line no-unused-vars
+  const gap = store.gapBefore(r, msg.seq);
+  const added = store.addMessages(r.id, [msg]);
+  if (gap) healGap(r, gap); // never expected (the hub is gapless); healed all the same
+  if (!added.length) return;
+  roomList.render();
+  if (roomView.roomId === r.id) {
+    roomView.render();
+    roomView.noticeNew(added);
+    readers.refresh(r.id);
+  }
+}
+
+async function healGap(r, gap) {
+  try {
+    const rep = await conn.request({ type: 'history', room: r.id, before: gap.to + 1, limit: Math.min(200, gap.to - gap.from + 1) });
+    store.addMessages(r.id, rep.messages);
+    roomList.render();
+    if (roomView.roomId === r.id) roomView.render();
+  } catch { /* the next resume fills it */ }
+}
+
+function onReceipt(ev) {
+  const r = store.rooms.get(ev.room);
+  if (!r) return;
+  store.applyRead(r, ev.user, ev.seq, ev.at);
+  if (store.user && ev.user.id === store.user.id) {
+    r.read_seq = Math.max(r.read_seq, ev.seq);
+    roomList.render();
+  }
+  if (roomView.roomId === r.id) {
+    roomView.render();
+    readers.refresh(r.id);
+  }
+}
+
+function removedFromRoom(id) {
+  const wasOpen = roomView.roomId === id;
+  store.removeRoom(id);
+  detailsFetched.delete(id);
+  roomList.render();
+  if (wasOpen) {
+    location.hash = '';
+    showBanner(t('room_removed'));
+  }
+}
+
+async function loadReceipts(roomId) {
+  if (!conn?.connected) return;
+  try {
+    const rep = await conn.request({ type: 'receipts', room: roomId });
+    store.setReceipts(roomId, rep.audience, rep.readers);
+    if (roomView.roomId === roomId) roomView.render();
+    readers.refresh(roomId);
+  } catch { /* shown again on the next receipt or reconnect */ }
+}
+
+async function loadOlder(roomId) {
+  const r = store.rooms.get(roomId);
+  if (!r || r.loadingOlder || !(r.lo > 1) || !conn?.connected) return;
+  r.loadingOlder = true;
+  roomView.render();
+  try {
+    const rep = await conn.request({ type: 'history', room: r.id, before: r.lo, limit: HISTORY_PAGE });
+    store.addMessages(r.id, rep.messages);
+    if (!rep.more) r.lo = Math.min(r.lo, 1);
+  } catch { /* the button stays for another try */ }
+  r.loadingOlder = false;
+  if (roomView.roomId === r.id) roomView.render();
+  roomList.render();
+}
+
+// ---------------------------------------------------------------- reading
+
+const readInFlight = new Map(); // room -> highest seq sent
+
+function markRead(roomId, seq) {
+  const r = store.rooms.get(roomId);
+  if (!r || !conn?.connected || !store.user) return;
+  if ((readInFlight.get(roomId) ?? 0) >= seq || r.read_seq >= seq) return;
+  readInFlight.set(roomId, seq);
+  conn.request({ type: 'read', room: roomId, seq }).then((ack) => {
+    r.read_seq = Math.max(r.read_seq, ack.seq);
+    store.applyRead(r, store.user, ack.seq, new Date().toISOString());
+    roomList.render();
+    if (roomView.roomId === roomId) roomView.render();
+  }).catch(() => {}).finally(() => {
+    if (readInFlight.get(roomId) === seq) readInFlight.delete(roomId);
+  });
+}
+
+// ---------------------------------------------------------------- posting
+
+function send(roomId, body) {
+  const r = store.rooms.get(roomId);
+  if (!r) return;
+  const item = {
+    client_id: `web-${sessionTag}-${++clientCounter}`,
+    room: roomId,
+    body,
+    kind: r.kind === 'town' ? 'notice' : 'note',
+    status: 'pending',
+    error: null,
+    attempts: 0,
+    created: Date.now(),
+  };
+  store.addOutbox(item);
+  renderRoom();
+  flush(item);
+}
+
+/** Posts an outbox item; transient failures retry by themselves with the same client_id. */
+async function flush(item) {
+  if (!store.outbox.has(item.client_id) || item.inflight) return;
+  if (item.status === 'failed' || item.status === 'sent') return;
+  if (!conn?.connected) { item.status = 'waiting'; renderRoom(); return; } // the next welcome flushes it
+  item.inflight = true;
+  try {
+    const ack = await conn.request({ type: 'post', room: item.room, client_id: item.client_id, body: item.body, kind: item.kind });
+    item.status = 'sent';
+    item.seq = ack.seq;
+    const r = store.rooms.get(item.room);
+    if (r?.messages.has(ack.seq)) store.outbox.delete(item.client_id);
+  } catch (e) {
+    if (TRANSIENT.has(e.code)) {
+      item.status = 'retrying';
+      item.attempts += 1;
+      if (e.code !== 'disconnected' && e.code !== 'stopped') {
+        const delay = Math.min(15000, 500 * 2 ** Math.min(item.attempts, 5)) * (0.5 + Math.random() / 2);
+        setTimeout(() => flush(item), delay);
+      } // else: the next welcome flushes the outbox
+    } else {
+      item.status = 'failed';
+      item.error = e.message || e.code;
+    }
+  } finally {
+    item.inflight = false;
+    store.saveOutbox();
+    renderRoom();
+  }
+}
+
+// ---------------------------------------------------------------- rendering
+
+function renderRoom() {
+  if (roomView.roomId) roomView.render();
+}
+
+function route() {
+  const m = /^#room\/(.+)$/.exec(location.hash);
+  const id = m ? decodeURIComponent(m[1]) : null;
+  const layout = $('app-view');
+  if (id && store.rooms.has(id)) {
+    const fresh = roomView.roomId !== id;
+    layout.classList.add('in-room');
+    roomList.setCurrent(id);
+    if (fresh) {
+      roomView.open(id);
+      loadReceipts(id);
+      fetchDetails(store.rooms.get(id));
+    }
+  } else if (id && !store.user) {
+    layout.classList.add('in-room'); // rooms are not known until welcome; route() runs again then
+  } else {
+    const was = roomView.roomId;
+    layout.classList.remove('in-room');
+    roomView.close();
+    roomList.setCurrent(null);
+    if (was) document.querySelector(`.room-item[data-room="${CSS.escape(was)}"]`)?.focus();
+  }
+}
+
+function renderConnState(state) {
+  const box = $('conn');
+  box.dataset.state = state;
+  box.querySelector('.conn-text').textContent = t(`state_${state === 'idle' ? 'connecting' : state}`);
+}
+
+function renderMe() {
+  const u = store.user;
+  const me = $('me');
+  if (!u) { me.hidden = true; return; }
+  me.hidden = false;
+  me.replaceChildren(el('span', {}, `${u.name} · ${profession(u.profession)}`));
+  if (u.role && u.role !== 'member') me.append(el('span', { class: 'role' }, t(`role_${u.role}`)));
+}
+
+function showBanner(text) {
+  const b = $('banner');
+  b.textContent = text;
+  b.hidden = false;
+  clearTimeout(bannerTimer);
+  bannerTimer = setTimeout(() => { b.hidden = true; }, 10000);
+}
+
+function relabel() {
+  applyStatic();
+  renderMe();
+  if (conn) renderConnState(conn.state);
+  roomList.render();
+  roomView.relabel();
+  if (!$('signin-view').hidden) signin.renderUsers();
+}
+
+boot();

@@ -1,0 +1,95 @@
+// The room list: the town's notice board(s) and the user's team rooms, with unread badges,
+// the last message's preview and time. Updated in place, so keyboard focus survives updates.
+import { t } from '../i18n.js';
+import { listTime } from '../format.js';
+import { el } from './dom.js';
+
+export class RoomListView {
+  constructor(store) {
+    this.store = store;
+    this.noticeList = document.getElementById('notice-rooms');
+    this.teamList = document.getElementById('team-rooms');
+    this.empty = document.getElementById('no-rooms');
+    this.items = new Map(); // room id -> <li>
+    this.current = null;
+  }
+
+  setCurrent(id) {
+    this.current = id;
+    this.render();
+  }
+
+  displayName(r) {
+    if (r.kind === 'team' && r.resident?.name) return r.resident.name;
+    return r.title;
+  }
+
+  render() {
+    const rooms = [...this.store.rooms.values()];
+    const notices = rooms.filter((r) => r.kind === 'town').sort((a, b) => a.title.localeCompare(b.title));
+    const teams = rooms.filter((r) => r.kind === 'team').sort((a, b) => {
+      const ta = a.lastMsg?.at ?? '';
+      const tb = b.lastMsg?.at ?? '';
+      if (ta !== tb) return ta < tb ? 1 : -1;
+      return this.displayName(a).localeCompare(this.displayName(b), 'ja');
+    });
+    for (const id of [...this.items.keys()]) {
+      if (!this.store.rooms.has(id)) { this.items.get(id).remove(); this.items.delete(id); }
+    }
+    const active = document.activeElement;
+    this.place(this.noticeList, notices);
+    this.place(this.teamList, teams);
+    if (active && active !== document.activeElement && active.isConnected) active.focus();
+    this.empty.hidden = teams.length > 0;
+    const total = rooms.reduce((n, r) => n + this.store.unread(r), 0);
+    document.title = total > 0 ? `(${total}) Yui 結` : 'Yui 結';
+  }
+
+  place(list, rooms) {
+    let prev = null;
+    for (const r of rooms) {
+      let li = this.items.get(r.id);
+      if (!li) {
+        li = this.create(r);
+        this.items.set(r.id, li);
+      }
+      this.update(li, r);
+      const want = prev ? prev.nextSibling : list.firstChild;
+      if (li.parentNode !== list || want !== li) list.insertBefore(li, want);
+      prev = li;
+    }
+  }
+
+  create(r) {
+    const a = el('a', { class: 'room-item', href: `#room/${encodeURIComponent(r.id)}`, 'data-room': r.id });
+    a.append(
+      el('span', { class: 'room-name' }),
+      el('span', { class: 'room-time' }),
+      el('span', { class: 'room-title-sub' }),
+      el('span', { class: 'room-preview' }),
+      el('span', { class: 'unread-badge' }),
+    );
+    return el('li', {}, a);
+  }
+
+  update(li, r) {
+    const a = li.firstChild;
+    const unread = this.store.unread(r);
+    const name = this.displayName(r);
+    const [nameEl, timeEl, subEl, prevEl, badge] = a.children;
+    nameEl.textContent = name;
+    const last = r.lastMsg;
+    timeEl.textContent = last ? listTime(last.at) : '';
+    if (last) timeEl.setAttribute('title', last.at); else timeEl.removeAttribute('title');
+    const sub = r.kind === 'team' && r.title !== name ? r.title : '';
+    subEl.textContent = sub;
+    subEl.hidden = !sub;
+    prevEl.textContent = last ? `${last.author.name}: ${last.body.replace(/\s+/g, ' ').slice(0, 80)}` : t('no_messages');
+    badge.textContent = unread > 99 ? '99+' : String(unread);
+    badge.hidden = unread === 0;
+    badge.setAttribute('aria-hidden', 'true');
+    a.classList.toggle('has-unread', unread > 0);
+    a.setAttribute('aria-label', [name, sub, unread ? t('unread_count', { n: unread }) : '', prevEl.textContent].filter(Boolean).join('、'));
+    if (this.current === r.id) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
+  }
+}

@@ -1,0 +1,343 @@
+// One room: header with the resident and the members, the timeline (day separators, 既読 counts,
+// pending posts), history on scrolling up, the composer, and marking read what is really shown.
+import { t, profession } from '../i18n.js';
+import { dayKey, dayLabel, timeOf, fullTime, codePoints, validateBody, MAX_BODY } from '../format.js';
+import { el } from './dom.js';
+
+export class RoomView {
+  /**
+   * @param {import('../store.js').Store} store
+   * @param {object} actions {loadOlder(room), send(room, body), read(room, seq), showReaders(room, msg, btn),
+   *                          retry(client_id), discard(client_id)}
+   */
+  constructor(store, actions) {
+    this.store = store;
+    this.actions = actions;
+    this.roomId = null;
+    this.nodes = new Map(); // key -> element, for the open room
+    this.visible = new Set(); // seqs shown on screen now
+    this.$ = (id) => document.getElementById(id);
+    this.pane = this.$('room-pane');
+    this.timeline = this.$('timeline');
+    this.list = this.$('messages');
+    this.input = this.$('composer-input');
+    this.count = this.$('composer-count');
+    this.error = this.$('composer-error');
+    this.jump = this.$('jump-new');
+    this.olderBtn = this.$('load-older');
+    this.historyState = this.$('history-state');
+    this.announcer = this.$('announcer');
+
+    this.observer = new IntersectionObserver((entries) => this.onIntersect(entries), {
+      root: this.timeline,
+      threshold: [0, 0.5, 1],
+    });
+    this.timeline.addEventListener('scroll', () => this.onScroll(), { passive: true });
+    document.addEventListener('visibilitychange', () => this.maybeMarkRead());
+    window.addEventListener('focus', () => this.maybeMarkRead());
+    this.olderBtn.addEventListener('click', () => this.actions.loadOlder(this.roomId));
+    this.jump.addEventListener('click', () => {
+      this.scrollToBottom();
+      this.jump.hidden = true;
+      this.timeline.focus();
+    });
+
+    const form = this.$('composer');
+    form.addEventListener('submit', (e) => { e.preventDefault(); this.submit(); });
+    this.input.addEventListener('keydown', (e) => {
+      // Enter sends; Shift+Enter is a new line; never while an IME is composing (Japanese input).
+      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+        e.preventDefault();
+        this.submit();
+      }
+    });
+    this.input.addEventListener('input', () => { this.updateCount(); if (this.error.textContent) this.showError(''); });
+  }
+
+  get room() { return this.roomId ? this.store.rooms.get(this.roomId) : null; }
+
+  open(roomId) {
+    if (this.roomId !== roomId) {
+      for (const n of this.nodes.values()) this.observer.unobserve(n);
+      this.nodes.clear();
+      this.visible.clear();
+      this.list.replaceChildren();
+      this.roomId = roomId;
+      this.input.value = '';
+      this.showError('');
+      this.jump.hidden = true;
+      this.firstRender = true;
+    }
+    this.pane.hidden = false;
+    this.renderHead();
+    this.render();
+    this.$('room-title').focus();
+  }
+
+  close() {
+    for (const n of this.nodes.values()) this.observer.unobserve(n);
+    this.nodes.clear();
+    this.visible.clear();
+    this.list.replaceChildren();
+    this.roomId = null;
+    this.pane.hidden = true;
+  }
+
+  /** Language switched: rebuild the nodes (labels, dates), keeping the scroll position. */
+  relabel() {
+    if (!this.roomId) return;
+    const top = this.timeline.scrollTop;
+    for (const n of this.nodes.values()) this.observer.unobserve(n);
+    this.nodes.clear();
+    this.list.replaceChildren();
+    this.renderHead();
+    this.render();
+    this.timeline.scrollTop = top;
+  }
+
+  isShown() {
+    return this.roomId !== null && !this.pane.hidden && this.pane.offsetParent !== null;
+  }
+
+  // ---- header and members ----
+
+  renderHead() {
+    const r = this.room;
+    if (!r) return;
+    const me = this.store.user;
+    const title = r.kind === 'team' && r.resident?.name ? r.resident.name : r.title;
+    this.$('room-title').textContent = title;
+    this.$('room-sub').textContent = r.kind === 'team'
+      ? [r.title !== title ? r.title : '', r.resident?.id ? `${t('resident')} ${r.resident.id}` : ''].filter(Boolean).join(' · ')
+      : t('notice_kind');
+    this.timeline.setAttribute('aria-label', t('timeline_label', { room: title }));
+
+    const members = this.$('members');
+    members.hidden = r.kind !== 'team' || !r.members;
+    if (r.kind === 'team' && r.members) {
+      this.$('members-summary').textContent = t('members_count', { n: r.members.length });
+      const items = [...r.members].sort((a, b) => a.name.localeCompare(b.name, 'ja')).map((m) => el('li', {},
+        el('span', { class: 'who' }, m.name, m.id === me?.id ? ` (${t('you')})` : ''),
+        el('span', { class: 'prof' }, profession(m.profession)),
+        m.role === 'owner' ? el('span', { class: 'badge-role' }, t('role_owner')) : null,
+        el('span', { class: 'org' }, m.org)));
+      this.$('member-list').replaceChildren(...items);
+    }
+
+    const canPost = r.kind === 'team' || me?.role === 'coordinator' || me?.role === 'admin';
+    this.$('composer').hidden = !canPost;
+    this.$('readonly-note').hidden = canPost;
+    this.$('readonly-note').textContent = canPost ? '' : t('notice_readonly');
+    this.input.placeholder = r.kind === 'town' ? t('notice_placeholder') : t('composer_placeholder');
+    this.updateCount();
+  }
+
+  // ---- timeline ----
+
+  render() {
+    const r = this.room;
+    if (!r) return;
+    const wasAtBottom = this.atBottom();
+    const anchor = wasAtBottom ? null : this.topAnchor();
+
+    const msgs = this.store.sortedMessages(r);
+    const pending = this.store.outboxFor(r.id);
+    const want = [];
+    let lastDay = null;
+    for (const m of msgs) {
+      const d = dayKey(m.at);
+      if (d !== lastDay) { want.push([`d:${d}`, () => this.dayNode(m.at)]); lastDay = d; }
+      want.push([`m:${m.seq}`, () => this.messageNode(r, m), (n) => this.updateMessage(n, r, m)]);
+    }
+    for (const p of pending) {
+      want.push([`p:${p.client_id}`, () => this.pendingNode(p), (n) => this.updatePending(n, p)]);
+    }
+    const keep = new Set(want.map((w) => w[0]));
+    for (const [k, n] of this.nodes) {
+      if (!keep.has(k)) { this.observer.unobserve(n); n.remove(); this.nodes.delete(k); }
+    }
+    let prev = null;
+    for (const [key, make, update] of want) {
+      let n = this.nodes.get(key);
+      if (!n) {
+        n = make();
+        this.nodes.set(key, n);
+        if (key.startsWith('m:')) this.observer.observe(n);
+      }
+      if (update) update(n);
+      const next = prev ? prev.nextSibling : this.list.firstChild;
+      if (next !== n) this.list.insertBefore(n, next);
+      prev = n;
+    }
+
+    const older = r.lo !== null && r.lo > 1;
+    this.olderBtn.hidden = !older || r.loadingOlder;
+    this.historyState.textContent = r.loadingOlder ? t('loading') : (!older && msgs.length ? t('beginning') : (!msgs.length && !older ? t('no_messages') : ''));
+
+    if (this.firstRender && msgs.length) {
+      this.firstRender = false;
+      const firstUnread = msgs.find((m) => m.seq > r.read_seq && m.author.id !== this.store.user?.id);
+      const n = firstUnread && this.nodes.get(`m:${firstUnread.seq}`);
+      if (n && firstUnread.seq !== msgs[0].seq) this.timeline.scrollTop = n.offsetTop - this.timeline.offsetTop - 40;
+      else if (!n) this.scrollToBottom();
+      else this.timeline.scrollTop = 0;
+    } else if (wasAtBottom) {
+      this.scrollToBottom();
+    } else if (anchor) {
+      const n = this.nodes.get(anchor.key);
+      if (n) this.timeline.scrollTop = n.offsetTop - anchor.offset;
+    }
+    // Not enough to scroll: fetch older messages so the user can see some context.
+    if (older && !r.loadingOlder && this.timeline.scrollHeight <= this.timeline.clientHeight + 40) {
+      this.actions.loadOlder(r.id);
+    }
+  }
+
+  atBottom() {
+    const tl = this.timeline;
+    return tl.scrollHeight - tl.scrollTop - tl.clientHeight < 48;
+  }
+
+  scrollToBottom() { this.timeline.scrollTop = this.timeline.scrollHeight; }
+
+  topAnchor() {
+    const top = this.timeline.scrollTop;
+    for (const [key, n] of this.nodes) {
+      if (n.offsetTop >= top) return { key, offset: n.offsetTop - top };
+    }
+    return null;
+  }
+
+  onScroll() {
+    const r = this.room;
+    if (!r) return;
+    if (this.timeline.scrollTop < 80 && r.lo > 1 && !r.loadingOlder) this.actions.loadOlder(r.id);
+    if (this.atBottom()) this.jump.hidden = true;
+  }
+
+  dayNode(at) {
+    return el('li', { class: 'day' }, el('h3', {}, dayLabel(at)));
+  }
+
+  messageNode(r, m) {
+    const mine = m.author.id === this.store.user?.id;
+    const li = el('li', {
+      class: `msg${mine ? ' mine' : ''}${r.kind === 'town' ? ' notice' : ''}`,
+      'data-seq': m.seq, 'data-id': m.id, 'data-client-id': m.client_id, 'data-status': 'sent',
+      'data-author': m.author.id,
+    });
+    const time = el('time', { class: 'msg-time', datetime: m.at, title: fullTime(m.at) }, timeOf(m.at));
+    const meta = el('div', { class: 'msg-meta' },
+      el('span', { class: 'msg-author' }, m.author.name),
+      el('span', { class: 'msg-prof' }, profession(m.author.profession)),
+      el('span', { class: 'msg-org' }, m.author.org),
+      time);
+    const body = el('div', { class: 'msg-body' }, m.body);
+    const btn = el('button', { type: 'button', class: 'receipt-btn' });
+    btn.addEventListener('click', () => this.actions.showReaders(r.id, m, btn));
+    const foot = el('div', { class: 'msg-foot' }, btn);
+    if (mine) foot.append(el('span', { class: 'msg-status' }, t('status_sent')));
+    li.append(meta, body, foot);
+    return li;
+  }
+
+  updateMessage(li, r, m) {
+    const btn = li.querySelector('.receipt-btn');
+    const n = this.store.readersOf(r, m).length;
+    const total = this.store.audienceFor(r, m);
+    const text = r.kind === 'town' && total !== null ? t('read_by_of', { n, m: total }) : t('read_by', { n });
+    if (btn.textContent !== text) {
+      btn.textContent = text;
+      btn.dataset.count = String(n);
+      btn.setAttribute('aria-label', r.kind === 'town' && total !== null ? `${text}。${t('read_by_label', { n })}` : t('read_by_label', { n }));
+    }
+  }
+
+  pendingNode(p) {
+    const me = this.store.user;
+    const li = el('li', { class: `msg mine${this.room?.kind === 'town' ? ' notice' : ''}`, 'data-client-id': p.client_id });
+    li.append(
+      el('div', { class: 'msg-meta' },
+        el('span', { class: 'msg-author' }, me?.name ?? ''),
+        el('span', { class: 'msg-prof' }, profession(me?.profession)),
+        el('span', { class: 'msg-org' }, me?.org ?? '')),
+      el('div', { class: 'msg-body' }, p.body),
+      el('div', { class: 'msg-foot' }, el('span', { class: 'msg-status', role: 'status' }), el('span', { class: 'msg-actions' })));
+    return li;
+  }
+
+  updatePending(li, p) {
+    if (li.dataset.status === p.status && li.dataset.err === (p.error ?? '')) return;
+    li.dataset.status = p.status;
+    li.dataset.err = p.error ?? '';
+    const status = li.querySelector('.msg-status');
+    status.textContent = t(`status_${p.status}`) + (p.status === 'failed' && p.error ? `: ${p.error}` : '');
+    const actions = li.querySelector('.msg-actions');
+    actions.replaceChildren();
+    if (p.status === 'failed') {
+      actions.append(
+        el('button', { type: 'button', class: 'btn-link', onclick: () => this.actions.retry(p.client_id) }, t('retry')),
+        el('button', { type: 'button', class: 'btn-link', onclick: () => this.actions.discard(p.client_id) }, t('discard')));
+    }
+  }
+
+  /** New messages from others in the open room: told to screen readers, and offered below. */
+  noticeNew(added) {
+    const me = this.store.user?.id;
+    const others = added.filter((m) => m.author.id !== me);
+    if (!others.length) return;
+    const last = others[others.length - 1];
+    this.announcer.textContent = t('announce_new', { name: last.author.name, body: last.body.slice(0, 140) });
+    if (!this.atBottom()) this.jump.hidden = false;
+  }
+
+  // ---- read marking: only what is on screen, in a visible tab ----
+
+  onIntersect(entries) {
+    for (const e of entries) {
+      const seq = Number(e.target.dataset.seq);
+      const root = e.rootBounds;
+      const enough = e.isIntersecting && (e.intersectionRatio >= 0.5 || (root && e.intersectionRect.height >= root.height * 0.5));
+      if (enough) this.visible.add(seq); else this.visible.delete(seq);
+    }
+    this.maybeMarkRead();
+  }
+
+  maybeMarkRead() {
+    const r = this.room;
+    if (!r || document.visibilityState !== 'visible' || !this.isShown() || !this.visible.size) return;
+    const max = Math.max(...this.visible);
+    if (max > r.read_seq) this.actions.read(r.id, max);
+  }
+
+  // ---- composer ----
+
+  updateCount() {
+    const n = codePoints(this.input.value);
+    this.count.textContent = t('char_count', { n, max: MAX_BODY });
+    this.count.classList.toggle('over', n > MAX_BODY);
+  }
+
+  showError(msg) {
+    this.error.textContent = msg;
+    if (msg) this.input.setAttribute('aria-invalid', 'true'); else this.input.removeAttribute('aria-invalid');
+  }
+
+  submit() {
+    const r = this.room;
+    if (!r) return;
+    const body = this.input.value;
+    const err = validateBody(body);
+    if (err) {
+      this.showError(err);
+      this.input.focus();
+      return;
+    }
+    this.showError('');
+    this.actions.send(r.id, body);
+    this.input.value = '';
+    this.updateCount();
+    this.input.focus();
+    this.scrollToBottom();
+  }
+}
