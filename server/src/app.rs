@@ -12,6 +12,7 @@ use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::future::Future;
 use std::path::PathBuf;
@@ -162,6 +163,13 @@ pub async fn serve(
             token.cancel();
         }
     };
+    // Small frames must leave at once: without TCP_NODELAY a reply can wait ~40 ms for the
+    // client's delayed ACK (Nagle), which is all of the tail latency.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
+    });
     let server = axum::serve(listener, router).with_graceful_shutdown(signal);
     let result = server.await;
     token.cancel();
