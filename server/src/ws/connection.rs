@@ -51,7 +51,9 @@ async fn run(state: AppState, mut socket: WebSocket) {
     let span =
         tracing::info_span!("conn", conn = id, node = %state.node, user = tracing::field::Empty);
     async move {
-        let Some(identity) = hello(&state, &mut socket).await else {
+        // Boxed: the handshake's state is freed once it is done, so an idle connection's task
+        // does not keep room for it.
+        let Some(identity) = Box::pin(hello(&state, &mut socket)).await else {
             return;
         };
         tracing::Span::current().record("user", identity.user.id.as_str());
@@ -203,7 +205,8 @@ impl Session {
 
     async fn read_loop(&mut self, mut stream: futures::stream::SplitStream<WebSocket>) {
         let shutdown = self.state.shutdown.clone();
-        let closer = self.conn.closer.clone();
+        let conn = self.conn.clone();
+        let closer = &conn.closer;
         loop {
             let expiry = self.expiry();
             tokio::select! {
@@ -239,7 +242,9 @@ impl Session {
                             continue;
                         }
                         match parse_frame(t.as_str()) {
-                            Ok(frame) => self.handle(frame).await,
+                            // Boxed: the largest state (a commit, a history page) lives only while
+                            // a frame is handled, not in every idle connection's task.
+                            Ok(frame) => Box::pin(self.handle(frame)).await,
                             Err(e) => self.reply_error(e.r#ref, ApiError::from(e.invalid)).await,
                         }
                     }

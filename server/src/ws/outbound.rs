@@ -65,18 +65,31 @@ impl Closer {
     }
 }
 
-/// A handle to one connection, held by the hub's registries.
+/// A handle to one connection, held by the hub's registries. Cheap to clone: every registry
+/// entry is one pointer to the same [`Conn`].
 #[derive(Debug, Clone)]
-pub struct ConnHandle {
+pub struct ConnHandle(Arc<Conn>);
+
+/// What the hub knows of one connection.
+#[derive(Debug)]
+pub struct Conn {
     pub id: ConnId,
     pub user: UserId,
     /// The user's role and town, for who gets a town room's receipts.
     pub role: UserRole,
     pub town: TownId,
     tx: mpsc::Sender<Outbound>,
-    pub closer: Arc<Closer>,
+    pub closer: Closer,
     /// Rooms this connection is subscribed to. A std mutex: never held across an await.
-    subs: Arc<Mutex<HashSet<RoomId>>>,
+    subs: Mutex<HashSet<RoomId>>,
+}
+
+impl std::ops::Deref for ConnHandle {
+    type Target = Conn;
+
+    fn deref(&self) -> &Conn {
+        &self.0
+    }
 }
 
 impl ConnHandle {
@@ -87,17 +100,19 @@ impl ConnHandle {
         town: TownId,
         tx: mpsc::Sender<Outbound>,
     ) -> Self {
-        ConnHandle {
+        ConnHandle(Arc::new(Conn {
             id,
             user,
             role,
             town,
             tx,
-            closer: Arc::new(Closer::default()),
-            subs: Arc::default(),
-        }
+            closer: Closer::default(),
+            subs: Mutex::default(),
+        }))
     }
+}
 
+impl Conn {
     /// Coordinator of `town`, or admin.
     pub fn manages(&self, town: &TownId) -> bool {
         self.role == UserRole::Admin || (self.role == UserRole::Coordinator && &self.town == town)

@@ -127,7 +127,7 @@ impl Writer {
                     Some(seq) => {
                         let room_id = RoomId::parse(room.as_ref())
                             .map_err(|e| crate::store::StoreError::Corrupt(e.message))?;
-                        let last = self.fill(sink, &room_id, sent, seq - 1).await?;
+                        let last = Box::pin(self.fill(sink, &room_id, sent, seq - 1)).await?;
                         if last + 1 == seq {
                             feed(sink, text).await?;
                             rooms.insert(room, seq);
@@ -144,8 +144,10 @@ impl Writer {
                     }
                 }
             }
+            // Boxed, like the gap fill below: rare paths that hold store queries do not enlarge
+            // every connection's write loop.
             Outbound::Subscribe { room, since, r#ref } => {
-                self.subscribe(sink, rooms, room, since, r#ref).await
+                Box::pin(self.subscribe(sink, rooms, room, since, r#ref)).await
             }
             Outbound::Unsubscribed { room, text } => {
                 rooms.remove(room.as_str());
