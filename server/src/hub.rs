@@ -8,7 +8,7 @@
 
 use crate::bus::{Bus, BusEvent};
 use crate::store::{RoomInfo, Store, StoreResult};
-use crate::ws::outbound::{ConnHandle, ConnId, Outbound};
+use crate::ws::outbound::{ConnHandle, ConnId, Outbound, RoomEvent, Unsubscribed};
 use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use std::collections::HashMap;
@@ -283,10 +283,10 @@ impl Hub {
                 for c in conns {
                     c.remove_sub(&room);
                     self.unsubscribe(&room, c.id).await;
-                    c.push_live(Outbound::Unsubscribed {
+                    c.push_live(Outbound::Unsubscribed(Box::new(Unsubscribed {
                         room: room.clone(),
                         text: t.clone(),
-                    });
+                    })));
                 }
                 Ok(())
             }
@@ -374,14 +374,14 @@ impl Hub {
             }
             subs.delivered = seq;
         }
-        let key: Arc<str> = Arc::from(room.as_str());
+        let event = Arc::new(RoomEvent {
+            room: room.clone(),
+            seq,
+            text,
+        });
         let mut n = 0u64;
         for c in subs.conns.values().filter(|c| to(c)) {
-            if c.push_live(Outbound::Room {
-                room: key.clone(),
-                seq,
-                text: text.clone(),
-            }) {
+            if c.push_live(Outbound::Room(event.clone())) {
                 n += 1;
             }
         }

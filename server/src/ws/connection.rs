@@ -4,7 +4,7 @@ use crate::error::ApiError;
 use crate::hub::text;
 use crate::service::user_name;
 use crate::state::AppState;
-use crate::ws::outbound::{ConnHandle, Outbound};
+use crate::ws::outbound::{ConnHandle, Outbound, SubscribeRequest, Unsubscribed};
 use crate::ws::rate::{RateLimit, Verdict};
 use crate::ws::writer::Writer;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
@@ -353,7 +353,11 @@ impl Session {
                 // Register first, then queue the catch-up: it reads the store after this point.
                 state.hub.subscribe(&room, &self.conn).await;
                 self.conn
-                    .send(Outbound::Subscribe { room, since, r#ref })
+                    .send(Outbound::Subscribe(Box::new(SubscribeRequest {
+                        room,
+                        since,
+                        r#ref,
+                    })))
                     .await;
                 return Ok(None);
             }
@@ -367,7 +371,10 @@ impl Session {
                     reason: None,
                 });
                 self.conn
-                    .send(Outbound::Unsubscribed { room, text: t })
+                    .send(Outbound::Unsubscribed(Box::new(Unsubscribed {
+                        room,
+                        text: t,
+                    })))
                     .await;
                 return Ok(None);
             }

@@ -11,26 +11,40 @@ use yui_protocol::model::UserRole;
 
 pub type ConnId = u64;
 
-/// One item of a connection's bounded outbound queue.
+/// One item of a connection's bounded outbound queue. Kept small (a pointer or a `Bytes`): the
+/// queue's blocks are allocated per connection.
 #[derive(Debug)]
 pub enum Outbound {
     /// A reply, or an event not tied to a subscription (`room_added`).
     Text(Utf8Bytes),
-    /// A live event of a room: a `message` (with its seq) or a `receipt`. Dropped unless the
-    /// room is subscribed; messages are de-duplicated and gaps filled by seq.
-    Room {
-        room: Arc<str>,
-        seq: Option<u64>,
-        text: Utf8Bytes,
-    },
+    /// A live event of a room, shared by every recipient on this node.
+    Room(Arc<RoomEvent>),
     /// Start (or restart) a subscription: reply `subscribed`, stream catch-up, go live.
-    Subscribe {
-        room: RoomId,
-        since: Option<u64>,
-        r#ref: Option<Ref>,
-    },
+    Subscribe(Box<SubscribeRequest>),
     /// Stop a subscription and send `text` (an `unsubscribed` frame).
-    Unsubscribed { room: RoomId, text: Utf8Bytes },
+    Unsubscribed(Box<Unsubscribed>),
+}
+
+/// A `message` (with its seq) or a `receipt` of a room. Dropped by a write loop unless the room
+/// is subscribed there; messages are de-duplicated and gaps filled by seq.
+#[derive(Debug)]
+pub struct RoomEvent {
+    pub room: RoomId,
+    pub seq: Option<u64>,
+    pub text: Utf8Bytes,
+}
+
+#[derive(Debug)]
+pub struct SubscribeRequest {
+    pub room: RoomId,
+    pub since: Option<u64>,
+    pub r#ref: Option<Ref>,
+}
+
+#[derive(Debug)]
+pub struct Unsubscribed {
+    pub room: RoomId,
+    pub text: Utf8Bytes,
 }
 
 /// Why and how a connection is being closed; the first reason wins.

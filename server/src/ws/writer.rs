@@ -8,7 +8,7 @@
 use crate::hub::{text, FILL_PAGE};
 use crate::state::AppState;
 use crate::store::{AuditRecord, Write};
-use crate::ws::outbound::{ConnHandle, Outbound};
+use crate::ws::outbound::{ConnHandle, Outbound, SubscribeRequest};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures::stream::SplitSink;
 use futures::SinkExt;
@@ -45,7 +45,7 @@ pub struct Writer {
 
 impl Writer {
     pub async fn run(self, mut sink: Sink, mut rx: mpsc::Receiver<Outbound>) {
-        let mut rooms: HashMap<Arc<str>, u64> = HashMap::new();
+        let mut rooms: HashMap<RoomId, u64> = HashMap::new();
         let mut heartbeat = tokio::time::interval(self.state.limits.heartbeat);
         heartbeat.tick().await;
         let outcome: Result<(), WriteError> = async {
@@ -112,46 +112,48 @@ impl Writer {
     async fn handle(
         &self,
         sink: &mut Sink,
-        rooms: &mut HashMap<Arc<str>, u64>,
+        rooms: &mut HashMap<RoomId, u64>,
         item: Outbound,
     ) -> Result<(), WriteError> {
         match item {
             Outbound::Text(t) => feed(sink, t).await,
-            Outbound::Room { room, seq, text } => {
-                let Some(sent) = rooms.get(&room).copied() else {
+            Outbound::Room(event) => {
+                let Some(sent) = rooms.get(&event.room).copied() else {
                     return Ok(());
                 };
-                match seq {
-                    None => feed(sink, text).await,
+                match event.seq {
+                    None => feed(sink, event.text.clone()).await,
                     Some(seq) if seq <= sent => Ok(()),
                     Some(seq) => {
-                        let room_id = RoomId::parse(room.as_ref())
-                            .map_err(|e| crate::store::StoreError::Corrupt(e.message))?;
-                        let last = Box::pin(self.fill(sink, &room_id, sent, seq - 1)).await?;
-                        if last + 1 == seq {
-                            feed(sink, text).await?;
-                            rooms.insert(room, seq);
-                        } else {
-                            // The store does not have what the event says was committed:
-                            // never deliver past a gap; the client resumes instead.
-                            rooms.insert(room, last);
-                            return Err(crate::store::StoreError::Corrupt(format!(
-                                "room {room_id}: seq {seq} announced, store ends at {last}"
-                            ))
-                            .into());
+                        if seq > sent + 1 {
+                            let last =
+                                Box::pin(self.fill(sink, &event.room, sent, seq - 1)).await?;
+                            if last + 1 != seq {
+                                // The store does not have what the event says was committed:
+                                // never deliver past a gap; the client resumes instead.
+                                rooms.insert(event.room.clone(), last);
+                                return Err(crate::store::StoreError::Corrupt(format!(
+                                    "room {}: seq {seq} announced, store ends at {last}",
+                                    event.room
+                                ))
+                                .into());
+                            }
                         }
+                        feed(sink, event.text.clone()).await?;
+                        rooms.insert(event.room.clone(), seq);
                         Ok(())
                     }
                 }
             }
-            // Boxed, like the gap fill below: rare paths that hold store queries do not enlarge
+            // Boxed, like the gap fill above: rare paths that hold store queries do not enlarge
             // every connection's write loop.
-            Outbound::Subscribe { room, since, r#ref } => {
+            Outbound::Subscribe(req) => {
+                let SubscribeRequest { room, since, r#ref } = *req;
                 Box::pin(self.subscribe(sink, rooms, room, since, r#ref)).await
             }
-            Outbound::Unsubscribed { room, text } => {
-                rooms.remove(room.as_str());
-                feed(sink, text).await
+            Outbound::Unsubscribed(u) => {
+                rooms.remove(&u.room);
+                feed(sink, u.text).await
             }
         }
     }
@@ -160,7 +162,7 @@ impl Writer {
     async fn subscribe(
         &self,
         sink: &mut Sink,
-        rooms: &mut HashMap<Arc<str>, u64>,
+        rooms: &mut HashMap<RoomId, u64>,
         room: RoomId,
         since: Option<u64>,
         r#ref: Option<Ref>,
@@ -205,7 +207,7 @@ impl Writer {
                 };
                 self.conn.remove_sub(&room);
                 self.state.hub.unsubscribe(&room, self.conn.id).await;
-                rooms.remove(room.as_str());
+                rooms.remove(&room);
                 return feed(sink, text(&ServerFrame::error(r#ref, code, message))).await;
             }
         };
@@ -223,7 +225,7 @@ impl Writer {
         )
         .await?;
         let sent = self.fill(sink, &room, start, last_seq).await?;
-        rooms.insert(Arc::from(room.as_str()), sent);
+        rooms.insert(room, sent);
         Ok(())
     }
 
