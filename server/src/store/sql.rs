@@ -105,8 +105,9 @@ macro_rules! impl_sql_store {
 
             async fn members(&self, room: &RoomId) -> StoreResult<Vec<Member>> {
                 let rows = sqlx::query(
-                    "SELECT m.user_id, u.name, u.profession, u.org, m.role, COALESCE(p.seq, 0) AS read_seq \
-                     FROM members m JOIN users u ON u.id = m.user_id \
+                    "SELECT m.user_id, COALESCE(u.name, m.user_id) AS name, COALESCE(u.profession, 'other') AS profession, \
+                     COALESCE(u.org, '-') AS org, m.role, COALESCE(p.seq, 0) AS read_seq \
+                     FROM members m LEFT JOIN users u ON u.id = m.user_id \
                      LEFT JOIN read_positions p ON p.room = m.room AND p.user_id = m.user_id \
                      WHERE m.room = $1 ORDER BY m.user_id",
                 )
@@ -353,7 +354,8 @@ macro_rules! impl_sql_store {
                                 .await?;
                             let (cur_seq, cur_at): (i64, i64) = match &current {
                                 Some(r) => (r.try_get("seq")?, r.try_get("at")?),
-                                None => (0, now.millis()),
+                                // Never moved: at 0 says so.
+                                None => (0, 0),
                             };
                             if target > cur_seq {
                                 move_read_position(&mut *tx, room, user, target, now.millis()).await?;
@@ -397,8 +399,9 @@ macro_rules! impl_sql_store {
 
             async fn receipts(&self, room: &RoomId) -> StoreResult<Vec<Reader>> {
                 let rows = sqlx::query(
-                    "SELECT p.user_id, u.name, u.profession, u.org, p.seq, p.at \
-                     FROM read_positions p JOIN users u ON u.id = p.user_id \
+                    "SELECT p.user_id, COALESCE(u.name, p.user_id) AS name, COALESCE(u.profession, 'other') AS profession, \
+                     COALESCE(u.org, '-') AS org, p.seq, p.at \
+                     FROM read_positions p LEFT JOIN users u ON u.id = p.user_id \
                      WHERE p.room = $1 AND p.seq > 0 ORDER BY p.user_id",
                 )
                 .bind(room.as_str())

@@ -46,6 +46,17 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Closes both pools (the WAL is checkpointed when the last connection closes).
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    #[cfg(test)]
+    pub(crate) fn write_pool_for_tests(&self) -> SqlitePool {
+        self.writer.clone()
+    }
+
     pub async fn migrate(&self) -> StoreResult<()> {
         sqlx::migrate!("./migrations/sqlite")
             .run(&self.writer)
