@@ -27,6 +27,15 @@ pub enum KeyError {
     CannotMint,
 }
 
+/// The configured HS256 secret (an empty one counts as none), else the demo secret in `--demo`.
+fn hs256_secret<'a>(args: &'a JwtArgs, demo_secret: Option<&'a str>) -> Result<&'a str, KeyError> {
+    args.jwt_secret
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .or(demo_secret)
+        .ok_or(KeyError::Missing)
+}
+
 /// Checks tokens. Cheap to share (`Arc`).
 pub struct Verifier {
     key: DecodingKey,
@@ -38,12 +47,7 @@ impl Verifier {
     pub fn from_args(args: &JwtArgs, demo_secret: Option<&str>) -> Result<Self, KeyError> {
         let (key, alg) = match args.jwt_algorithm {
             JwtAlgorithm::Hs256 => {
-                let secret = args
-                    .jwt_secret
-                    .as_deref()
-                    .filter(|s| !s.is_empty())
-                    .or(demo_secret)
-                    .ok_or(KeyError::Missing)?;
+                let secret = hs256_secret(args, demo_secret)?;
                 (
                     DecodingKey::from_secret(secret.as_bytes()),
                     Algorithm::HS256,
@@ -135,12 +139,7 @@ impl Minter {
         if args.jwt_algorithm != JwtAlgorithm::Hs256 {
             return Err(KeyError::CannotMint);
         }
-        let secret = args
-            .jwt_secret
-            .as_deref()
-            .filter(|s| !s.is_empty())
-            .or(demo_secret)
-            .ok_or(KeyError::Missing)?;
+        let secret = hs256_secret(args, demo_secret)?;
         Ok(Minter {
             key: EncodingKey::from_secret(secret.as_bytes()),
             audience: args.jwt_audience.clone(),

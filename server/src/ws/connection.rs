@@ -120,18 +120,7 @@ async fn hello(state: &AppState, socket: &mut WebSocket) -> Option<Identity> {
     metrics::counter!("yui_frames_in_total", "type" => "hello").increment(1);
     let identity = match result {
         Ok(identity) => identity,
-        Err(e) => {
-            e.log();
-            let _ = socket
-                .send(Message::Text(text(&ServerFrame::error(
-                    r#ref,
-                    e.code(),
-                    e.to_string(),
-                ))))
-                .await;
-            close_with(socket, close::UNAUTHORIZED).await;
-            return None;
-        }
+        Err(e) => return refuse(socket, r#ref, e, close::UNAUTHORIZED).await,
     };
     let rooms = async {
         state.remember(&identity).await?;
@@ -145,18 +134,7 @@ async fn hello(state: &AppState, socket: &mut WebSocket) -> Option<Identity> {
     .await;
     let rooms = match rooms {
         Ok(rooms) => rooms,
-        Err(e) => {
-            e.log();
-            let _ = socket
-                .send(Message::Text(text(&ServerFrame::error(
-                    r#ref,
-                    e.code(),
-                    e.to_string(),
-                ))))
-                .await;
-            close_with(socket, close::GOING_AWAY).await;
-            return None;
-        }
+        Err(e) => return refuse(socket, r#ref, e, close::GOING_AWAY).await,
     };
     let welcome = ServerFrame::Welcome {
         r#ref,
@@ -174,6 +152,20 @@ async fn hello(state: &AppState, socket: &mut WebSocket) -> Option<Identity> {
     };
     socket.send(Message::Text(text(&welcome))).await.ok()?;
     Some(identity)
+}
+
+/// Answers the handshake with an error, then closes with `code`.
+async fn refuse(
+    socket: &mut WebSocket,
+    r#ref: Option<Ref>,
+    e: ApiError,
+    code: u16,
+) -> Option<Identity> {
+    e.log();
+    let frame = ServerFrame::error(r#ref, e.code(), e.to_string());
+    let _ = socket.send(Message::Text(text(&frame))).await;
+    close_with(socket, code).await;
+    None
 }
 
 async fn close_with(socket: &mut WebSocket, code: u16) {
