@@ -11,6 +11,7 @@ use yui_protocol::model::{
     Resident, RoomKind, RoomSummary, Timestamp, UserName, UserRef,
 };
 
+mod batch;
 mod convert;
 pub mod postgres;
 mod sql;

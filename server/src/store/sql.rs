@@ -277,101 +277,10 @@ macro_rules! impl_sql_store {
                 let mut tx = self.writer.begin().await?;
                 // Every room this batch writes to is locked first, in one sorted order, so that
                 // batches of different nodes never wait on each other in a cycle.
-                let mut rooms: Vec<&str> = batch
-                    .iter()
-                    .filter_map(|w| match w {
-                        Write::Post { room, .. } | Write::Read { room, .. } => Some(room.as_str()),
-                        Write::Audit(_) => None,
-                    })
-                    .collect();
-                rooms.sort_unstable();
-                rooms.dedup();
-                Self::lock_rooms(&mut *tx, &rooms).await?;
-                let mut out = Vec::with_capacity(batch.len());
-                for w in batch {
-                    out.push(match w {
-                        Write::Post { room, author, client_id, kind, body } => {
-                            let existing = sqlx::query(MESSAGE_BY_CLIENT_ID)
-                                .bind(room.as_str())
-                                .bind(author.id.as_str())
-                                .bind(client_id.as_str())
-                                .fetch_optional(&mut *tx)
-                                .await?;
-                            if let Some(row) = existing {
-                                WriteOutcome::Posted { message: message(&row)?, new: false }
-                            } else {
-                                let seq: Option<i64> = sqlx::query_scalar("UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq")
-                                    .bind(room.as_str())
-                                    .fetch_optional(&mut *tx)
-                                    .await?;
-                                let Some(seq) = seq else {
-                                    return Err(StoreError::Corrupt(format!("post to room {room}, which does not exist")));
-                                };
-                                let id = uuid::Uuid::now_v7().to_string();
-                                sqlx::query(
-                                    "INSERT INTO messages (room, seq, id, client_id, author_id, author_name, author_profession, \
-                                     author_org, kind, body, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-                                )
-                                .bind(room.as_str())
-                                .bind(seq)
-                                .bind(&id)
-                                .bind(client_id.as_str())
-                                .bind(author.id.as_str())
-                                .bind(author.name.as_str())
-                                .bind(author.profession.as_str())
-                                .bind(author.org.as_str())
-                                .bind(kind.as_str())
-                                .bind(body.as_str())
-                                .bind(now.millis())
-                                .execute(&mut *tx)
-                                .await?;
-                                move_read_position(&mut *tx, room, &author.id, seq, now.millis()).await?;
-                                WriteOutcome::Posted {
-                                    message: Message {
-                                        room: room.clone(),
-                                        seq: convert::seq(seq),
-                                        id,
-                                        client_id: client_id.clone(),
-                                        author: author.clone(),
-                                        kind: *kind,
-                                        body: body.as_str().to_owned(),
-                                        at: now,
-                                    },
-                                    new: true,
-                                }
-                            }
-                        }
-                        Write::Read { room, user, seq } => {
-                            let last: Option<i64> = sqlx::query_scalar("SELECT last_seq FROM rooms WHERE id = $1")
-                                .bind(room.as_str())
-                                .fetch_optional(&mut *tx)
-                                .await?;
-                            let target = convert::db_seq(*seq).min(last.unwrap_or(0));
-                            let current = sqlx::query("SELECT seq, at FROM read_positions WHERE room = $1 AND user_id = $2")
-                                .bind(room.as_str())
-                                .bind(user.as_str())
-                                .fetch_optional(&mut *tx)
-                                .await?;
-                            let (cur_seq, cur_at): (i64, i64) = match &current {
-                                Some(r) => (r.try_get("seq")?, r.try_get("at")?),
-                                // Never moved: at 0 says so.
-                                None => (0, 0),
-                            };
-                            if target > cur_seq {
-                                move_read_position(&mut *tx, room, user, target, now.millis()).await?;
-                                WriteOutcome::Read { seq: convert::seq(target), moved: true, at: now }
-                            } else {
-                                WriteOutcome::Read { seq: convert::seq(cur_seq), moved: false, at: convert::time(cur_at) }
-                            }
-                        }
-                        Write::Audit(record) => {
-                            insert_audit(&mut *tx, now.millis(), &record.actor.id, &record.actor.name, record.action, &record.room, record.target.as_ref()).await?;
-                            WriteOutcome::Audited
-                        }
-                    });
-                }
+                Self::lock_rooms(&mut *tx, &batch::rooms(batch)).await?;
+                let outcomes = commit_batch(&mut *tx, batch, now).await?;
                 tx.commit().await?;
-                Ok(out)
+                Ok(outcomes)
             }
 
             async fn messages_after(&self, room: &RoomId, after: u64, limit: u32) -> StoreResult<Vec<Message>> {
@@ -468,8 +377,6 @@ macro_rules! impl_sql_store {
 
         const ROOM_SELECT: &str = "SELECT id, kind, title, town, resident_id, resident_name, last_seq FROM rooms WHERE id = $1";
         const MESSAGE_COLUMNS: &str = "room, seq, id, client_id, author_id, author_name, author_profession, author_org, kind, body, at";
-        const MESSAGE_BY_CLIENT_ID: &str = "SELECT room, seq, id, client_id, author_id, author_name, author_profession, author_org, kind, body, at \
-             FROM messages WHERE room = $1 AND author_id = $2 AND client_id = $3";
         const MESSAGES_AFTER: &str = "SELECT room, seq, id, client_id, author_id, author_name, author_profession, author_org, kind, body, at \
              FROM messages WHERE room = $1 AND seq > $2 ORDER BY seq LIMIT $3";
         const MESSAGES_BEFORE: &str = "SELECT room, seq, id, client_id, author_id, author_name, author_profession, author_org, kind, body, at \
@@ -508,7 +415,6 @@ macro_rules! impl_sql_store {
         }
 
         fn message(r: &DbRow) -> StoreResult<Message> {
-            let _ = MESSAGE_COLUMNS;
             Ok(Message {
                 room: convert::room_id(r.try_get("room")?)?,
                 seq: convert::seq(r.try_get("seq")?),
@@ -526,24 +432,196 @@ macro_rules! impl_sql_store {
             })
         }
 
-        async fn move_read_position(
-            conn: &mut <$db as sqlx::Database>::Connection,
-            room: &RoomId,
-            user: &UserId,
-            seq: i64,
-            at: i64,
-        ) -> StoreResult<()> {
-            sqlx::query(
-                "INSERT INTO read_positions (room, user_id, seq, at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (room, user_id) DO UPDATE SET seq = excluded.seq, at = excluded.at \
-                 WHERE excluded.seq > read_positions.seq",
-            )
-            .bind(room.as_str())
-            .bind(user.as_str())
-            .bind(seq)
-            .bind(at)
-            .execute(conn)
-            .await?;
+        type DbConn = <$db as sqlx::Database>::Connection;
+
+        /// The group commit inside its transaction, the batch's rooms already locked. Set-based:
+        /// each statement below runs once per chunk of rows (one chunk for a batch of the
+        /// default size), and not at all when the batch has nothing for it, so a batch costs
+        /// the same few round trips (to sqlx's SQLite worker thread, or to Postgres) whatever
+        /// its size.
+        async fn commit_batch(conn: &mut DbConn, batch: &[Write], now: Timestamp) -> StoreResult<Vec<WriteOutcome>> {
+            // Idempotent retries: which posts an earlier batch already committed.
+            let committed = select_committed(conn, &batch::post_keys(batch)).await?;
+            let fates = batch::post_fates(batch, &committed);
+            // Seqs: each room advances by its number of new posts at once; the new last_seq is
+            // the end of that room's run of seqs, handed out in batch order by `apply`.
+            let counts = batch::new_posts_per_room(batch, &fates);
+            let advanced = advance_rooms(conn, &counts).await?;
+            let mut last_seq = std::collections::HashMap::with_capacity(counts.len());
+            for (room, n) in &counts {
+                let Some(end) = advanced.get(*room) else {
+                    return Err(StoreError::Corrupt(format!("post to room {room}, which does not exist")));
+                };
+                last_seq.insert(*room, end - n);
+            }
+            // Reads clamp to their room's last_seq at their point of the batch: rooms only read
+            // in need theirs looked up (a room that does not exist clamps to 0).
+            let read_rooms = batch::rooms_to_look_up(batch, &last_seq);
+            let found = select_last_seqs(conn, &read_rooms).await?;
+            for room in read_rooms {
+                if let Some(seq) = found.get(room) {
+                    last_seq.insert(room, *seq);
+                }
+            }
+            let positions = select_read_positions(conn, &batch::read_pairs(batch)).await?;
+
+            let applied = batch::apply(batch, &fates, &committed, last_seq, &positions, now)?;
+
+            let new_messages: Vec<&Message> = applied
+                .outcomes
+                .iter()
+                .filter_map(|o| match o {
+                    WriteOutcome::Posted { message, new: true } => Some(message),
+                    _ => None,
+                })
+                .collect();
+            insert_messages(conn, &new_messages).await?;
+            upsert_read_positions(conn, &applied.moved, now.millis()).await?;
+            let audits: Vec<&AuditRecord> = batch
+                .iter()
+                .filter_map(|w| match w {
+                    Write::Audit(record) => Some(record),
+                    _ => None,
+                })
+                .collect();
+            insert_audits(conn, &audits, now.millis()).await?;
+            Ok(applied.outcomes)
+        }
+
+        /// The committed messages with any of these (room, author id, client id) keys.
+        async fn select_committed(conn: &mut DbConn, keys: &[batch::PostKey<'_>]) -> StoreResult<batch::Committed> {
+            let mut found = batch::Committed::new();
+            for chunk in keys.chunks(batch::rows_per_statement(3)) {
+                // A join with the keys as a VALUES list, so each key is one lookup in the
+                // (room, author_id, client_id) unique index. VALUES columns are named column1..
+                // in both databases (SQLite cannot rename them).
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT m.room, m.seq, m.id, m.client_id, m.author_id, m.author_name, m.author_profession, \
+                     m.author_org, m.kind, m.body, m.at FROM (",
+                );
+                q.push_values(chunk, |mut row, (room, author, client_id)| {
+                    row.push_bind(*room).push_bind(*author).push_bind(*client_id);
+                });
+                q.push(
+                    ") AS k JOIN messages m \
+                     ON m.room = k.column1 AND m.author_id = k.column2 AND m.client_id = k.column3",
+                );
+                for row in q.build().fetch_all(&mut *conn).await? {
+                    let m = message(&row)?;
+                    found.insert(batch::message_key(&m), m);
+                }
+            }
+            Ok(found)
+        }
+
+        /// Advances each room's last_seq by its count; the new last_seq by room id. A room that
+        /// does not exist is missing from the answer.
+        async fn advance_rooms(conn: &mut DbConn, counts: &[(&str, i64)]) -> StoreResult<std::collections::HashMap<String, i64>> {
+            let mut advanced = std::collections::HashMap::with_capacity(counts.len());
+            for chunk in counts.chunks(batch::rows_per_statement(2)) {
+                // Each room appears once (`counts` has no repeats): an UPDATE ... FROM that
+                // matched a row twice would apply only one of the increments on Postgres.
+                let mut q = sqlx::QueryBuilder::<$db>::new("UPDATE rooms SET last_seq = last_seq + v.column2 FROM (");
+                q.push_values(chunk, |mut row, (room, n)| {
+                    // Postgres types a VALUES column from its first row: the cast keeps it BIGINT.
+                    row.push_bind(*room).push("CAST(").push_bind_unseparated(*n).push_unseparated(" AS BIGINT)");
+                });
+                q.push(") AS v WHERE rooms.id = v.column1 RETURNING id, last_seq");
+                for row in q.build().fetch_all(&mut *conn).await? {
+                    advanced.insert(row.try_get("id")?, row.try_get("last_seq")?);
+                }
+            }
+            Ok(advanced)
+        }
+
+        /// The last_seq of each of these rooms that exists, by room id.
+        async fn select_last_seqs(conn: &mut DbConn, rooms: &[&str]) -> StoreResult<std::collections::HashMap<String, i64>> {
+            let mut found = std::collections::HashMap::with_capacity(rooms.len());
+            for chunk in rooms.chunks(batch::rows_per_statement(1)) {
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT id, last_seq FROM rooms WHERE id IN (");
+                let mut ids = q.separated(", ");
+                for room in chunk {
+                    ids.push_bind(*room);
+                }
+                q.push(")");
+                for row in q.build().fetch_all(&mut *conn).await? {
+                    found.insert(row.try_get("id")?, row.try_get("last_seq")?);
+                }
+            }
+            Ok(found)
+        }
+
+        /// The stored read positions of these (room, user id) pairs; a pair that never moved is
+        /// missing.
+        async fn select_read_positions(conn: &mut DbConn, pairs: &[(&str, &str)]) -> StoreResult<batch::Positions> {
+            let mut found = batch::Positions::with_capacity(pairs.len());
+            for chunk in pairs.chunks(batch::rows_per_statement(2)) {
+                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT p.room, p.user_id, p.seq, p.at FROM (");
+                q.push_values(chunk, |mut row, (room, user)| {
+                    row.push_bind(*room).push_bind(*user);
+                });
+                q.push(") AS k JOIN read_positions p ON p.room = k.column1 AND p.user_id = k.column2");
+                for row in q.build().fetch_all(&mut *conn).await? {
+                    found.insert((row.try_get("room")?, row.try_get("user_id")?), (row.try_get("seq")?, row.try_get("at")?));
+                }
+            }
+            Ok(found)
+        }
+
+        async fn insert_messages(conn: &mut DbConn, messages: &[&Message]) -> StoreResult<()> {
+            for chunk in messages.chunks(batch::rows_per_statement(11)) {
+                let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO messages (");
+                q.push(MESSAGE_COLUMNS).push(") ");
+                q.push_values(chunk, |mut row, m| {
+                    row.push_bind(m.room.as_str())
+                        .push_bind(convert::db_seq(m.seq))
+                        .push_bind(m.id.as_str())
+                        .push_bind(m.client_id.as_str())
+                        .push_bind(m.author.id.as_str())
+                        .push_bind(m.author.name.as_str())
+                        .push_bind(m.author.profession.as_str())
+                        .push_bind(m.author.org.as_str())
+                        .push_bind(m.kind.as_str())
+                        .push_bind(m.body.as_str())
+                        .push_bind(m.at.millis());
+                });
+                q.build().execute(&mut *conn).await?;
+            }
+            Ok(())
+        }
+
+        /// Moves each (room, user id) to its seq, never backwards. `moved` has each pair once:
+        /// Postgres refuses an ON CONFLICT that touches one row twice in a statement.
+        async fn upsert_read_positions(conn: &mut DbConn, moved: &[(&str, &str, i64)], at: i64) -> StoreResult<()> {
+            for chunk in moved.chunks(batch::rows_per_statement(4)) {
+                let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO read_positions (room, user_id, seq, at) ");
+                q.push_values(chunk, |mut row, (room, user, seq)| {
+                    row.push_bind(*room).push_bind(*user).push_bind(*seq).push_bind(at);
+                });
+                q.push(
+                    " ON CONFLICT (room, user_id) DO UPDATE SET seq = excluded.seq, at = excluded.at \
+                     WHERE excluded.seq > read_positions.seq",
+                );
+                q.build().execute(&mut *conn).await?;
+            }
+            Ok(())
+        }
+
+        /// Appends the entries in their order: rows of one INSERT take ids in VALUES order, and
+        /// chunks run in order, so audit ids follow the batch.
+        async fn insert_audits(conn: &mut DbConn, records: &[&AuditRecord], at: i64) -> StoreResult<()> {
+            for chunk in records.chunks(batch::rows_per_statement(6)) {
+                let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO audit (at, actor_id, actor_name, action, room, target) ");
+                q.push_values(chunk, |mut row, r| {
+                    row.push_bind(at)
+                        .push_bind(r.actor.id.as_str())
+                        .push_bind(r.actor.name.as_str())
+                        .push_bind(r.action.as_str())
+                        .push_bind(r.room.as_str())
+                        .push_bind(r.target.as_ref().map(|t| t.as_str()));
+                });
+                q.build().execute(&mut *conn).await?;
+            }
             Ok(())
         }
 

@@ -144,6 +144,14 @@ conformance!(
     audit_entries_and_filters,
     concurrent_commits_are_contiguous,
     post_to_unknown_room_fails_cleanly,
+    batch_mixes_rooms_posts_and_reads,
+    duplicate_client_id_within_one_batch,
+    retry_of_committed_post_in_batch_with_new_posts,
+    repeated_reads_of_one_pair_in_a_batch,
+    author_reads_around_own_posts_in_a_batch,
+    audit_entries_keep_batch_order,
+    batch_larger_than_one_chunk,
+    batch_equals_one_write_at_a_time,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -953,6 +961,506 @@ async fn post_to_unknown_room_fails_cleanly(s: Arc<dyn Store>) {
     assert!(all_messages(s, "a").await.is_empty());
     let (m, new) = posted(&commit_one(s, post("a", &ann, "c1", "ok")).await);
     assert_eq!((m.seq, new), (1, true));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Set-based group commit: one batch must answer exactly as its writes committed one at a time.
+
+fn audit_write(actor: &str, room: &str, target: &str) -> Write {
+    Write::Audit(AuditRecord {
+        actor: UserName {
+            id: uid(actor),
+            name: Name::parse(format!("{actor} san")).unwrap(),
+        },
+        action: AuditAction::ReadHistory,
+        room: rid(room),
+        target: Some(uid(target)),
+    })
+}
+
+async fn batch_mixes_rooms_posts_and_reads(s: Arc<dyn Store>) {
+    let s = &*s;
+    let (ann, ben) = (user("ann"), user("ben"));
+    team_room(s, "a", &ann).await;
+    team_room(s, "b", &ann).await;
+    team_room(s, "c", &ann).await;
+    s.commit(&[post("a", &ann, "old1", "x"), post("a", &ann, "old2", "y")])
+        .await
+        .unwrap(); // a: last_seq 2
+    let out = s
+        .commit(&[
+            read("a", "bo", 99), // clamped to a's last_seq before this batch's posts: 2
+            read("b", "bo", 5),  // b is empty so far: nothing moves
+            post("a", &ben, "p1", "a3"),
+            post("b", &ben, "p2", "b1"),
+            read("a", "cy", 99), // after one post of this batch: 3
+            post("a", &ann, "p3", "a4"),
+            post("b", &ann, "p4", "b2"),
+            post("a", &ben, "p5", "a5"),
+            read("b", "bo", 99), // b after both its posts: 2
+            read("a", "bo", 4),
+            read("c", "bo", 7), // a room without messages: clamped to 0
+            read("nowhere", "bo", 7),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(out.len(), 12);
+    let r = |i: usize| {
+        let (seq, moved, at) = read_outcome(&out[i]);
+        (seq, moved, at.millis() > 0)
+    };
+    let p = |i: usize| {
+        let (m, new) = posted(&out[i]);
+        (m.room.as_str().to_owned(), m.seq, m.body, new)
+    };
+    assert_eq!(r(0), (2, true, true));
+    assert_eq!(r(1), (0, false, false));
+    assert_eq!(p(2), ("a".into(), 3, "a3".into(), true));
+    assert_eq!(p(3), ("b".into(), 1, "b1".into(), true));
+    assert_eq!(r(4), (3, true, true));
+    assert_eq!(p(5), ("a".into(), 4, "a4".into(), true));
+    assert_eq!(p(6), ("b".into(), 2, "b2".into(), true));
+    assert_eq!(p(7), ("a".into(), 5, "a5".into(), true));
+    assert_eq!(r(8), (2, true, true));
+    assert_eq!(r(9), (4, true, true));
+    assert_eq!(r(10), (0, false, false));
+    assert_eq!(r(11), (0, false, false));
+    // One `now` per batch: every move and message of it carries the same time.
+    let at = posted(&out[2]).0.at;
+    assert!(out.iter().all(|o| match o {
+        WriteOutcome::Posted { message, .. } => message.at == at,
+        WriteOutcome::Read { moved, at: t, .. } => !moved || *t == at,
+        WriteOutcome::Audited => true,
+    }));
+
+    let a = all_messages(s, "a").await;
+    assert_contiguous(&a, 5);
+    let bodies: Vec<&str> = a.iter().map(|m| m.body.as_str()).collect();
+    assert_eq!(bodies, vec!["x", "y", "a3", "a4", "a5"]);
+    assert_contiguous(&all_messages(s, "b").await, 2);
+    assert_eq!(s.room(&rid("a")).await.unwrap().unwrap().last_seq, 5);
+    assert_eq!(s.room(&rid("b")).await.unwrap().unwrap().last_seq, 2);
+    assert_eq!(s.room(&rid("c")).await.unwrap().unwrap().last_seq, 0);
+    let pos = |room: &str, u: &str| {
+        let (room, u) = (rid(room), uid(u));
+        async move { s.read_seq(&room, &u).await.unwrap() }
+    };
+    assert_eq!(pos("a", "bo").await, 4);
+    assert_eq!(pos("b", "bo").await, 2);
+    assert_eq!(pos("c", "bo").await, 0);
+    assert_eq!(pos("a", "cy").await, 3);
+    // Authors: to their last post of the batch in each room.
+    assert_eq!(pos("a", "ben").await, 5);
+    assert_eq!(pos("a", "ann").await, 4);
+    assert_eq!(pos("b", "ben").await, 1);
+    assert_eq!(pos("b", "ann").await, 2);
+    // Nothing recorded for rooms only clamped to 0.
+    let receipts = s.receipts(&rid("c")).await.unwrap();
+    assert!(receipts.is_empty(), "{receipts:?}");
+}
+
+async fn duplicate_client_id_within_one_batch(s: Arc<dyn Store>) {
+    let s = &*s;
+    let (ann, ben) = (user("ann"), user("ben"));
+    team_room(s, "a", &ann).await;
+    team_room(s, "b", &ann).await;
+    let out = s
+        .commit(&[
+            post("a", &ann, "k", "first"),
+            post("b", &ann, "k", "other room"), // another key: new
+            post("a", &ben, "k", "other author"), // another key: new
+            read("a", "ann", 0),
+            post("a", &ann, "k", "second"), // the same key: the first's answer
+            post("a", &ann, "k", "third"),
+            post("a", &ann, "k2", "next"),
+        ])
+        .await
+        .unwrap();
+    let (first, new) = posted(&out[0]);
+    assert_eq!((first.seq, first.body.as_str(), new), (1, "first", true));
+    assert_eq!(
+        (posted(&out[1]).0.room.as_str(), posted(&out[1]).0.seq),
+        ("b", 1)
+    );
+    assert_eq!(posted(&out[2]).0.seq, 2);
+    assert_eq!(posted(&out[2]).0.author, ben);
+    assert_eq!(read_outcome(&out[3]), (1, false, first.at));
+    assert_eq!(posted(&out[4]), (first.clone(), false));
+    assert_eq!(posted(&out[5]), (first.clone(), false));
+    let (next, new) = posted(&out[6]);
+    assert_eq!((next.seq, new), (3, true));
+    let a = all_messages(s, "a").await;
+    assert_contiguous(&a, 3);
+    assert_eq!(a[0], first, "stored as answered");
+    assert_eq!(s.read_seq(&rid("a"), &ann.id).await.unwrap(), 3);
+    assert_eq!(s.read_seq(&rid("a"), &ben.id).await.unwrap(), 2);
+}
+
+async fn retry_of_committed_post_in_batch_with_new_posts(s: Arc<dyn Store>) {
+    let s = &*s;
+    let (ann, ben) = (user("ann"), user("ben"));
+    team_room(s, "a", &ann).await;
+    team_room(s, "b", &ann).await;
+    let (c1, _) = posted(&commit_one(s, post("a", &ann, "c1", "one")).await);
+    let (d1, _) = posted(&commit_one(s, post("b", &ben, "d1", "b one")).await);
+    commit_one(s, post("a", &ben, "c2", "two")).await;
+    let out = s
+        .commit(&[
+            post("a", &ann, "c3", "three"),
+            post("a", &ann, "c1", "one again"),
+            post("b", &ben, "d1", "b again"),
+            post("b", &ann, "d2", "b two"),
+            post("a", &ann, "c1", "and again"),
+            post("a", &ben, "c4", "four"),
+        ])
+        .await
+        .unwrap();
+    let (m, new) = posted(&out[0]);
+    assert_eq!((m.seq, new), (3, true));
+    assert_eq!(posted(&out[1]), (c1.clone(), false));
+    assert_eq!(posted(&out[2]), (d1.clone(), false));
+    let (m, new) = posted(&out[3]);
+    assert_eq!((m.room.as_str(), m.seq, new), ("b", 2, true));
+    assert_eq!(posted(&out[4]), (c1.clone(), false));
+    let (m, new) = posted(&out[5]);
+    assert_eq!((m.seq, new), (4, true));
+    assert_contiguous(&all_messages(s, "a").await, 4);
+    assert_contiguous(&all_messages(s, "b").await, 2);
+    // A retry moves no read position (not back to the retried post's seq either).
+    assert_eq!(s.read_seq(&rid("a"), &ann.id).await.unwrap(), 3);
+    assert_eq!(s.read_seq(&rid("b"), &ben.id).await.unwrap(), 1);
+    // A batch of retries only: no seq is taken.
+    let out = s
+        .commit(&[post("a", &ann, "c1", "x"), post("b", &ben, "d1", "y")])
+        .await
+        .unwrap();
+    assert_eq!(posted(&out[0]), (c1, false));
+    assert_eq!(posted(&out[1]), (d1, false));
+    assert_eq!(s.room(&rid("a")).await.unwrap().unwrap().last_seq, 4);
+    assert_eq!(s.room(&rid("b")).await.unwrap().unwrap().last_seq, 2);
+}
+
+async fn repeated_reads_of_one_pair_in_a_batch(s: Arc<dyn Store>) {
+    let s = &*s;
+    let ann = user("ann");
+    team_room(s, "a", &ann).await;
+    let writes: Vec<Write> = (0..5)
+        .map(|i| post("a", &ann, &format!("c{i}"), "x"))
+        .collect();
+    s.commit(&writes).await.unwrap();
+    let (_, _, before) = read_outcome(&commit_one(s, read("a", "bo", 2)).await);
+    // Apart, so that this batch's `now` differs from the first move's.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let out = s
+        .commit(&[
+            read("a", "bo", 1), // behind the stored position
+            read("a", "bo", 2), // at it
+            read("a", "bo", 4),
+            read("a", "bo", 4), // not further
+            read("a", "bo", 3), // backwards
+            read("a", "bo", 5),
+        ])
+        .await
+        .unwrap();
+    let outs: Vec<(u64, bool, Timestamp)> = out.iter().map(read_outcome).collect();
+    let now = outs[2].2;
+    assert!(now > before, "{now:?} {before:?}");
+    assert_eq!(
+        outs,
+        vec![
+            (2, false, before),
+            (2, false, before),
+            (4, true, now),
+            (4, false, now),
+            (4, false, now),
+            (5, true, now)
+        ]
+    );
+    assert_eq!(s.read_seq(&rid("a"), &uid("bo")).await.unwrap(), 5);
+    let receipts = s.receipts(&rid("a")).await.unwrap();
+    let bo = receipts
+        .iter()
+        .find(|r| r.user.id.as_str() == "bo")
+        .unwrap();
+    assert_eq!((bo.seq, bo.at), (5, now));
+}
+
+async fn author_reads_around_own_posts_in_a_batch(s: Arc<dyn Store>) {
+    let s = &*s;
+    let (ann, ben) = (user("ann"), user("ben"));
+    team_room(s, "a", &ann).await;
+    s.commit(&[post("a", &ben, "b1", "x"), post("a", &ben, "b2", "y")])
+        .await
+        .unwrap();
+    let out = s
+        .commit(&[
+            read("a", "ann", 1),
+            post("a", &ann, "a1", "mine"), // seq 3: ann's position moves to 3
+            read("a", "ann", 2),           // behind her own post: stays
+            read("a", "ann", 99),          // clamped to 3: not further
+            post("a", &ben, "b3", "z"),    // seq 4
+            read("a", "ann", 99),          // now 4
+            read("a", "ben", 1),           // ben's own post moved him to 4
+        ])
+        .await
+        .unwrap();
+    let (r0, p1) = (read_outcome(&out[0]), posted(&out[1]).0);
+    let now = p1.at;
+    assert_eq!(r0, (1, true, now));
+    assert_eq!(p1.seq, 3);
+    assert_eq!(read_outcome(&out[2]), (3, false, now));
+    assert_eq!(read_outcome(&out[3]), (3, false, now));
+    assert_eq!(posted(&out[4]).0.seq, 4);
+    assert_eq!(read_outcome(&out[5]), (4, true, now));
+    assert_eq!(read_outcome(&out[6]), (4, false, now));
+    assert_eq!(s.read_seq(&rid("a"), &ann.id).await.unwrap(), 4);
+    assert_eq!(s.read_seq(&rid("a"), &ben.id).await.unwrap(), 4);
+}
+
+async fn audit_entries_keep_batch_order(s: Arc<dyn Store>) {
+    let s = &*s;
+    let ann = user("ann");
+    team_room(s, "a", &ann).await;
+    let out = s
+        .commit(&[
+            audit_write("zed", "a", "t1"),
+            post("a", &ann, "c1", "x"),
+            audit_write("ann", "a", "t2"),
+            read("a", "bo", 1),
+            audit_write("bob", "b", "t3"),
+            audit_write("ann", "a", "t4"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(out[0], WriteOutcome::Audited);
+    assert_eq!(out[2], WriteOutcome::Audited);
+    assert_eq!(out[4], WriteOutcome::Audited);
+    assert_eq!(out[5], WriteOutcome::Audited);
+    assert_eq!(read_outcome(&out[3]).0, 1);
+    let all = s
+        .audit_query(&AuditFilter {
+            room: None,
+            user: None,
+            town: None,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    // Newest first; the room_created of "a" is the oldest.
+    let got: Vec<(&str, &str, &str)> = all
+        .iter()
+        .filter(|e| e.action == AuditAction::ReadHistory)
+        .map(|e| {
+            (
+                e.actor.id.as_str(),
+                e.room.as_str(),
+                e.target.as_ref().map_or("", |t| t.as_str()),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("ann", "a", "t4"),
+            ("bob", "b", "t3"),
+            ("ann", "a", "t2"),
+            ("zed", "a", "t1")
+        ]
+    );
+    assert_eq!(all[0].actor.name.as_str(), "ann san");
+    assert_eq!(all.last().unwrap().action, AuditAction::RoomCreated);
+    // A batch of audit entries only.
+    s.commit(&[audit_write("cy", "a", "t5")]).await.unwrap();
+    let newest = s
+        .audit_query(&AuditFilter {
+            room: None,
+            user: None,
+            town: None,
+            limit: 1,
+        })
+        .await
+        .unwrap();
+    assert_eq!(newest[0].target, Some(uid("t5")));
+}
+
+/// More rows of every kind than one statement takes (`batch::rows_per_statement`, at most 512).
+async fn batch_larger_than_one_chunk(s: Arc<dyn Store>) {
+    let s = &*s;
+    let ann = user("ann");
+    team_room(s, "a", &ann).await;
+    team_room(s, "b", &ann).await;
+    let (old, _) = posted(&commit_one(s, post("a", &ann, "c7", "old")).await);
+    const POSTS: usize = 700;
+    const READERS: usize = 600;
+    const AUDITS: usize = 530;
+    let mut writes = Vec::new();
+    for i in 0..POSTS {
+        let room = if i % 3 == 0 { "b" } else { "a" };
+        let author = user(&format!("w{}", i % 7));
+        writes.push(post(
+            room,
+            &author,
+            &format!("c{i}"),
+            &format!("{room} {i}"),
+        ));
+    }
+    // A retry of the committed post, and in-batch repeats.
+    writes.push(post("a", &ann, "c7", "retried"));
+    writes.push(post("a", &user("w1"), "c1", "repeat"));
+    for i in 0..READERS {
+        writes.push(read("a", &format!("r{i}"), i as u64));
+    }
+    for i in 0..AUDITS {
+        writes.push(audit_write("ann", "a", &format!("t{i}")));
+    }
+    let out = s.commit(&writes).await.unwrap();
+    assert_eq!(out.len(), writes.len());
+    let a_posts = POSTS - POSTS.div_ceil(3);
+    let a_last = 1 + a_posts as u64;
+    let (mut next_a, mut next_b) = (2, 1);
+    for (i, o) in out[..POSTS].iter().enumerate() {
+        let (m, new) = posted(o);
+        assert!(new);
+        let expected = if i % 3 == 0 { &mut next_b } else { &mut next_a };
+        assert_eq!(m.seq, *expected, "post {i}");
+        *expected += 1;
+    }
+    assert_eq!(posted(&out[POSTS]), (old, false));
+    assert_eq!(posted(&out[POSTS + 1]), (posted(&out[1]).0, false));
+    for i in 0..READERS {
+        let (seq, moved, _) = read_outcome(&out[POSTS + 2 + i]);
+        assert_eq!((seq, moved), ((i as u64).min(a_last), i > 0), "reader {i}");
+    }
+    assert!(out[POSTS + 2 + READERS..]
+        .iter()
+        .all(|o| *o == WriteOutcome::Audited));
+
+    let a = all_messages(s, "a").await;
+    assert_contiguous(&a, a_last);
+    assert_contiguous(&all_messages(s, "b").await, POSTS.div_ceil(3) as u64);
+    assert_eq!(s.room(&rid("a")).await.unwrap().unwrap().last_seq, a_last);
+    let receipts = s.receipts(&rid("a")).await.unwrap();
+    // Readers r1.. (r0 read 0) and the seven authors.
+    assert_eq!(receipts.len(), READERS - 1 + 7 + 1);
+    for r in &receipts {
+        if let Some(i) = r.user.id.as_str().strip_prefix('r') {
+            let i: u64 = i.parse().unwrap();
+            assert_eq!(r.seq, i.min(a_last));
+        }
+    }
+    let audit = s
+        .audit_query(&AuditFilter {
+            room: None,
+            user: None,
+            town: None,
+            limit: 10_000,
+        })
+        .await
+        .unwrap();
+    let targets: Vec<String> = audit
+        .iter()
+        .filter_map(|e| e.target.as_ref().map(|t| t.as_str().to_owned()))
+        .collect();
+    let expected: Vec<String> = (0..AUDITS).rev().map(|i| format!("t{i}")).collect();
+    assert_eq!(targets, expected, "ids follow batch order across chunks");
+}
+
+/// What an outcome says, without the room (the two runs use different rooms), message ids and
+/// times (they differ between batches).
+fn comparable(o: &WriteOutcome) -> String {
+    match o {
+        WriteOutcome::Posted { message: m, new } => format!(
+            "post {} {} {} {} {new}",
+            m.seq, m.client_id, m.author.id, m.body
+        ),
+        WriteOutcome::Read { seq, moved, at } => {
+            format!("read {seq} {moved} {}", at.millis() > 0)
+        }
+        WriteOutcome::Audited => "audited".into(),
+    }
+}
+
+/// Random batches (seeded, so a failure reproduces) committed whole to rooms x0..x2 and one
+/// write at a time to rooms y0..y2 of the same store: answers and resulting state must agree.
+async fn batch_equals_one_write_at_a_time(s: Arc<dyn Store>) {
+    use rand::{Rng, SeedableRng};
+    let s = &*s;
+    let ann = user("ann");
+    for r in ["x0", "x1", "x2", "y0", "y1", "y2"] {
+        team_room(s, r, &ann).await;
+    }
+    let users: Vec<UserRef> = ["u0", "u1", "u2", "u3"].iter().map(|u| user(u)).collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed_ba7c);
+    for round in 0..8 {
+        let n = rng.gen_range(1..=60);
+        // (room index, or 3 for a room that does not exist, which only reads use) and a write.
+        let mut plan: Vec<(usize, u8, usize, u64)> = Vec::new();
+        for _ in 0..n {
+            let kind = rng.gen_range(0..10u8);
+            let room = if kind >= 8 {
+                rng.gen_range(0..4)
+            } else {
+                rng.gen_range(0..3)
+            };
+            plan.push((room, kind, rng.gen_range(0..4), rng.gen_range(0..12)));
+        }
+        let write = |prefix: &str, &(room, kind, u, x): &(usize, u8, usize, u64)| {
+            let room = if room == 3 {
+                "nowhere".to_owned()
+            } else {
+                format!("{prefix}{room}")
+            };
+            match kind {
+                // Few client ids: retries and in-batch repeats are frequent.
+                0..=4 => post(
+                    &room,
+                    &users[u],
+                    &format!("k{}", x % 6),
+                    &format!("b{round}"),
+                ),
+                5..=8 => read(
+                    &room,
+                    users[u].id.as_str(),
+                    if x == 11 { u64::MAX } else { x * 3 },
+                ),
+                _ => audit_write(users[u].id.as_str(), &room, "t"),
+            }
+        };
+        let batch: Vec<Write> = plan.iter().map(|p| write("x", p)).collect();
+        let together: Vec<String> = s
+            .commit(&batch)
+            .await
+            .unwrap()
+            .iter()
+            .map(comparable)
+            .collect();
+        let mut apart = Vec::new();
+        for p in &plan {
+            apart.push(comparable(&commit_one(s, write("y", p)).await));
+        }
+        assert_eq!(together, apart, "round {round}: {batch:?}");
+    }
+    for i in 0..3 {
+        let (x, y) = (format!("x{i}"), format!("y{i}"));
+        let strip = |ms: Vec<Message>| {
+            ms.into_iter()
+                .map(|m| (m.seq, m.client_id, m.author, m.body))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            strip(all_messages(s, &x).await),
+            strip(all_messages(s, &y).await)
+        );
+        let positions = |room: String| async move {
+            s.receipts(&rid(&room))
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|r| (r.user.id, r.seq))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(positions(x).await, positions(y).await);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
