@@ -220,6 +220,7 @@ pub(super) fn apply<'a>(
                     kind,
                     body,
                 },
+                // `PostFate::New`, the only fate left for a post.
                 _,
             ) => {
                 let Some(last) = last_seq.get_mut(room.as_str()) else {

@@ -1,7 +1,9 @@
 //! The SQL both stores share. SQLite and Postgres accept the same statements here (`$n`
-//! placeholders, `ON CONFLICT`, `RETURNING`, `CAST`), so the `Store` implementation is written
-//! once, as a macro over the two concrete sqlx drivers; each store only says how it connects
-//! and how it locks a room row for a post.
+//! placeholders, `ON CONFLICT`, `RETURNING`, `CAST`, `UPDATE ... FROM`, `VALUES` lists joined
+//! by their default column names `column1`, `column2`, ...), so the `Store` implementation is
+//! written once, as a macro over the two concrete sqlx drivers; each store only says how it
+//! connects and how it locks a room row for a post. What a group commit does is decided in
+//! `store::batch`; the statements here only fetch its inputs and write its results.
 
 /// Implements `Store` for `$store`, which has fields `reader` and `writer` (`sqlx::Pool<$db>`)
 /// and an associated `lock_rooms(conn, sorted room ids)` that locks those rooms' rows for the
