@@ -90,20 +90,6 @@ pub(super) fn read_pairs(batch: &[Write]) -> Vec<(&str, &str)> {
         .collect()
 }
 
-/// Rooms the batch reads in whose `last_seq` is not known yet (`known` holds the rooms with new
-/// posts), in batch order.
-pub(super) fn rooms_to_look_up<'a>(batch: &'a [Write], known: &HashMap<&str, i64>) -> Vec<&'a str> {
-    let mut seen = HashSet::new();
-    batch
-        .iter()
-        .filter_map(|w| match w {
-            Write::Read { room, .. } => Some(room.as_str()),
-            Write::Post { .. } | Write::Audit(_) => None,
-        })
-        .filter(|r| !known.contains_key(r) && seen.insert(*r))
-        .collect()
-}
-
 /// What a post of the batch does, decided before any seq is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum PostFate {

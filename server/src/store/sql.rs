@@ -275,14 +275,17 @@ macro_rules! impl_sql_store {
             }
 
             async fn commit(&self, batch: &[Write]) -> StoreResult<Vec<WriteOutcome>> {
-                let now = Timestamp::now();
-                let mut tx = self.writer.begin().await?;
-                // Every room this batch writes to is locked first, in one sorted order, so that
-                // batches of different nodes never wait on each other in a cycle.
-                Self::lock_rooms(&mut *tx, &batch::rooms(batch)).await?;
-                let outcomes = commit_batch(&mut *tx, batch, now).await?;
-                tx.commit().await?;
-                Ok(outcomes)
+                // Retries of committed posts are rare (an ack lost with its connection), so a
+                // batch first assumes it has none and lets the unique (room, author, client_id)
+                // index say otherwise: one statement less per batch. When it does, the batch is
+                // rolled back (its seqs with it) and committed again, looking retries up first.
+                match self.commit_with(batch, Retries::Assumed).await {
+                    Err(StoreError::Internal(sqlx::Error::Database(db))) if db.is_unique_violation() => {
+                        metrics::counter!("yui_commit_retry_lookups_total").increment(1);
+                        self.commit_with(batch, Retries::LookedUp).await
+                    }
+                    other => other,
+                }
             }
 
             async fn messages_after(&self, room: &RoomId, after: u64, limit: u32) -> StoreResult<Vec<Message>> {
@@ -377,6 +380,29 @@ macro_rules! impl_sql_store {
             }
         }
 
+        impl $store {
+            /// One group commit in one transaction (see `Store::commit`).
+            async fn commit_with(&self, batch: &[Write], retries: Retries) -> StoreResult<Vec<WriteOutcome>> {
+                let now = Timestamp::now();
+                let mut tx = self.writer.begin().await?;
+                // Every room this batch writes to is locked first, in one sorted order, so that
+                // batches of different nodes never wait on each other in a cycle.
+                Self::lock_rooms(&mut *tx, &batch::rooms(batch)).await?;
+                let outcomes = commit_batch(&mut *tx, batch, now, retries).await?;
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+        }
+
+        /// Whether a group commit looks up which of its posts were committed before.
+        #[derive(Clone, Copy, PartialEq, Eq)]
+        enum Retries {
+            /// No: the unique index on (room, author, client_id) fails the batch if one was.
+            Assumed,
+            /// Yes: they are answered with the stored message.
+            LookedUp,
+        }
+
         const ROOM_SELECT: &str = "SELECT id, kind, title, town, resident_id, resident_name, last_seq FROM rooms WHERE id = $1";
         const MESSAGE_COLUMNS: &str = "room, seq, id, client_id, author_id, author_name, author_profession, author_org, kind, body, at";
         const MESSAGES_AFTER: &str = "SELECT room, seq, id, client_id, author_id, author_name, author_profession, author_org, kind, body, at \
@@ -441,9 +467,12 @@ macro_rules! impl_sql_store {
         /// default size), and not at all when the batch has nothing for it, so a batch costs
         /// the same few round trips (to sqlx's SQLite worker thread, or to Postgres) whatever
         /// its size.
-        async fn commit_batch(conn: &mut DbConn, batch: &[Write], now: Timestamp) -> StoreResult<Vec<WriteOutcome>> {
+        async fn commit_batch(conn: &mut DbConn, batch: &[Write], now: Timestamp, retries: Retries) -> StoreResult<Vec<WriteOutcome>> {
             // Idempotent retries: which posts an earlier batch already committed.
-            let committed = select_committed(conn, &batch::post_keys(batch)).await?;
+            let committed = match retries {
+                Retries::LookedUp => select_committed(conn, &batch::post_keys(batch)).await?,
+                Retries::Assumed => batch::Committed::new(),
+            };
             let fates = batch::post_fates(batch, &committed);
             // Seqs: each room advances by its number of new posts at once; the new last_seq is
             // the end of that room's run of seqs, handed out in batch order by `apply`.
@@ -456,16 +485,16 @@ macro_rules! impl_sql_store {
                 };
                 last_seq.insert(*room, end - n);
             }
-            // Reads clamp to their room's last_seq at their point of the batch: rooms only read
-            // in need theirs looked up (a room that does not exist clamps to 0).
-            let read_rooms = batch::rooms_to_look_up(batch, &last_seq);
-            let found = select_last_seqs(conn, &read_rooms).await?;
-            for room in read_rooms {
-                if let Some(seq) = found.get(room) {
-                    last_seq.insert(room, *seq);
+            // Reads clamp to their room's last_seq at their point of the batch (a room that does
+            // not exist clamps to 0) and start from the stored positions: one query for both.
+            let pairs = batch::read_pairs(batch);
+            let (positions, read_rooms) = select_read_state(conn, &pairs).await?;
+            for (room, _) in &pairs {
+                // Rooms with new posts keep the value from before this batch's UPDATE.
+                if let Some(seq) = read_rooms.get(*room) {
+                    last_seq.entry(*room).or_insert(*seq);
                 }
             }
-            let positions = select_read_positions(conn, &batch::read_pairs(batch)).await?;
 
             let applied = batch::apply(batch, &fates, &committed, last_seq, &positions, now)?;
 
@@ -536,38 +565,35 @@ macro_rules! impl_sql_store {
             Ok(advanced)
         }
 
-        /// The last_seq of each of these rooms that exists, by room id.
-        async fn select_last_seqs(conn: &mut DbConn, rooms: &[&str]) -> StoreResult<std::collections::HashMap<String, i64>> {
-            let mut found = std::collections::HashMap::with_capacity(rooms.len());
-            for chunk in rooms.chunks(batch::rows_per_statement(1)) {
-                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT id, last_seq FROM rooms WHERE id IN (");
-                let mut ids = q.separated(", ");
-                for room in chunk {
-                    ids.push_bind(*room);
-                }
-                q.push(")");
-                for row in q.build().fetch_all(&mut *conn).await? {
-                    found.insert(row.try_get("id")?, row.try_get("last_seq")?);
-                }
-            }
-            Ok(found)
-        }
-
-        /// The stored read positions of these (room, user id) pairs; a pair that never moved is
-        /// missing.
-        async fn select_read_positions(conn: &mut DbConn, pairs: &[(&str, &str)]) -> StoreResult<batch::Positions> {
-            let mut found = batch::Positions::with_capacity(pairs.len());
+        /// For these (room, user id) pairs: the stored read positions (a pair that never moved
+        /// is missing) and the last_seq of each of their rooms that exists, by room id.
+        async fn select_read_state(
+            conn: &mut DbConn,
+            pairs: &[(&str, &str)],
+        ) -> StoreResult<(batch::Positions, std::collections::HashMap<String, i64>)> {
+            let mut positions = batch::Positions::with_capacity(pairs.len());
+            let mut rooms = std::collections::HashMap::new();
             for chunk in pairs.chunks(batch::rows_per_statement(2)) {
-                let mut q = sqlx::QueryBuilder::<$db>::new("SELECT p.room, p.user_id, p.seq, p.at FROM (");
+                let mut q = sqlx::QueryBuilder::<$db>::new(
+                    "SELECT r.id AS room, r.last_seq, p.user_id, p.seq, p.at FROM (",
+                );
                 q.push_values(chunk, |mut row, (room, user)| {
                     row.push_bind(*room).push_bind(*user);
                 });
-                q.push(") AS k JOIN read_positions p ON p.room = k.column1 AND p.user_id = k.column2");
+                q.push(
+                    ") AS k JOIN rooms r ON r.id = k.column1 \
+                     LEFT JOIN read_positions p ON p.room = k.column1 AND p.user_id = k.column2",
+                );
                 for row in q.build().fetch_all(&mut *conn).await? {
-                    found.insert((row.try_get("room")?, row.try_get("user_id")?), (row.try_get("seq")?, row.try_get("at")?));
+                    let room: String = row.try_get("room")?;
+                    let user: Option<String> = row.try_get("user_id")?;
+                    if let Some(user) = user {
+                        positions.insert((room.clone(), user), (row.try_get("seq")?, row.try_get("at")?));
+                    }
+                    rooms.insert(room, row.try_get("last_seq")?);
                 }
             }
-            Ok(found)
+            Ok((positions, rooms))
         }
 
         async fn insert_messages(conn: &mut DbConn, messages: &[&Message]) -> StoreResult<()> {

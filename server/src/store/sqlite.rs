@@ -28,7 +28,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        // A local file cannot go stale the way a network connection can: no ping (a round trip
+        // to sqlx's SQLite worker thread) before every acquire, which is once per group commit.
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .min_connections(1)
             .acquire_timeout(Duration::from_secs(30))
@@ -36,6 +39,7 @@ impl SqliteStore {
             .await?;
         let store = SqliteStore {
             reader: SqlitePoolOptions::new()
+                .test_before_acquire(false)
                 .max_connections(4)
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(options.read_only(true))
