@@ -265,7 +265,7 @@ impl Hub {
                 if let Some(summary) = self.store.room_summary(&room, &user).await? {
                     let t = text(&ServerFrame::RoomAdded { room: summary });
                     for c in &conns {
-                        c.push_live(Outbound::Text(t.clone()));
+                        c.push_live(Outbound::text(t.clone()));
                     }
                     count_out("room_added", conns.len() as u64);
                 }

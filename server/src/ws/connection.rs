@@ -12,10 +12,11 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
+use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 use tracing::Instrument;
 use yui_protocol::claims::Identity;
 use yui_protocol::client::{parse_frame, Frame, Request};
@@ -23,6 +24,11 @@ use yui_protocol::ids::Ref;
 use yui_protocol::limits::close;
 use yui_protocol::server::{ServerFrame, WelcomeUser};
 use yui_protocol::ErrorCode;
+
+/// The socket's read chunk, held by every connection for its whole life. Most frames (`read`,
+/// `ping`, a note of a few hundred characters) fit in one chunk; the largest post (4,000
+/// characters of Japanese, ~12 KiB) takes a few reads.
+const READ_BUFFER: usize = 2 * 1024;
 
 /// `GET /ws`: upgrades, with small buffers so an idle connection costs little memory.
 pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
@@ -34,23 +40,31 @@ pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Res
     };
     let max = state.limits.max_frame_bytes;
     let tracker = state.connections.clone();
-    ws.read_buffer_size(4 * 1024)
+    ws.read_buffer_size(READ_BUFFER)
         .write_buffer_size(8 * 1024)
         .max_message_size(max)
         .max_frame_size(max)
         .on_upgrade(move |socket| {
-            tracker.track_future(async move {
-                run(state, socket).await;
-                drop(permit);
-            })
+            // A task of the connection's own: axum's upgrade task would otherwise keep its own
+            // state beside ours for the connection's whole life.
+            tracker.spawn(run(state, socket, permit));
+            std::future::ready(())
         })
 }
 
-async fn run(state: AppState, mut socket: WebSocket) {
+/// The connection's task. Not an `async fn`: the span-instrumented future is returned as it is,
+/// instead of being held inside another future (which would reserve its size twice).
+fn run(
+    state: AppState,
+    mut socket: WebSocket,
+    permit: OwnedSemaphorePermit,
+) -> impl Future<Output = ()> {
     let id = state.next_conn_id.fetch_add(1, Ordering::Relaxed);
     let span =
         tracing::info_span!("conn", conn = id, node = %state.node, user = tracing::field::Empty);
     async move {
+        // Held until the connection ends: it counts toward `--max-connections`.
+        let _permit = permit;
         // Boxed: the handshake's state is freed once it is done, so an idle connection's task
         // does not keep room for it.
         let Some(identity) = Box::pin(hello(&state, &mut socket)).await else {
@@ -94,7 +108,6 @@ async fn run(state: AppState, mut socket: WebSocket) {
         tracing::debug!(code = ?conn.closer.code(), "disconnected");
     }
     .instrument(span)
-    .await
 }
 
 /// Waits for `hello`; answers `welcome`, or `unauthorized` and close 4001.
@@ -237,12 +250,12 @@ impl Session {
                             // Boxed: the largest state (a commit, a history page) lives only while
                             // a frame is handled, not in every idle connection's task.
                             Ok(frame) => Box::pin(self.handle(frame)).await,
-                            Err(e) => self.reply_error(e.r#ref, ApiError::from(e.invalid)).await,
+                            Err(e) => Box::pin(self.reply_error(e.r#ref, ApiError::from(e.invalid))).await,
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
                         if self.admit().await {
-                            self.reply_error(None, ApiError::bad_request("binary frames are not accepted; send JSON text")).await;
+                            Box::pin(self.reply_error(None, ApiError::bad_request("binary frames are not accepted; send JSON text"))).await;
                         }
                     }
                 },
@@ -268,9 +281,14 @@ impl Session {
         }
     }
 
-    async fn send(&self, frame: ServerFrame) {
+    /// Serializes before the first await, so the waiting future holds one queue item, not a
+    /// whole `ServerFrame` (this sits inside every idle connection's read loop).
+    fn send(&self, frame: ServerFrame) -> impl Future<Output = ()> + '_ {
         crate::hub::count_out(frame.kind(), 1);
-        self.conn.send(Outbound::Text(text(&frame))).await;
+        let item = Outbound::text(text(&frame));
+        async move {
+            self.conn.send(item).await;
+        }
     }
 
     async fn reply_error(&mut self, r#ref: Option<Ref>, e: ApiError) {

@@ -11,12 +11,13 @@ use yui_protocol::model::UserRole;
 
 pub type ConnId = u64;
 
-/// One item of a connection's bounded outbound queue. Kept small (a pointer or a `Bytes`): the
-/// queue's blocks are allocated per connection.
+/// One item of a connection's bounded outbound queue. Every variant is one pointer, so an item
+/// is 16 bytes: the queue's first block (32 items) is allocated for every connection, idle or
+/// not.
 #[derive(Debug)]
 pub enum Outbound {
     /// A reply, or an event not tied to a subscription (`room_added`).
-    Text(Utf8Bytes),
+    Text(Box<Utf8Bytes>),
     /// A live event of a room, shared by every recipient on this node.
     Room(Arc<RoomEvent>),
     /// Start (or restart) a subscription: reply `subscribed`, stream catch-up, go live.
@@ -106,6 +107,12 @@ impl std::ops::Deref for ConnHandle {
     }
 }
 
+impl Outbound {
+    pub fn text(t: Utf8Bytes) -> Self {
+        Outbound::Text(Box::new(t))
+    }
+}
+
 impl ConnHandle {
     pub fn new(
         id: ConnId,
@@ -182,5 +189,16 @@ impl Conn {
     /// Queues a reply, waiting for room: back-pressure on the connection's own reads.
     pub async fn send(&self, item: Outbound) -> bool {
         self.tx.send(item).await.is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_item_is_two_words() {
+        // Every connection allocates a block of 32 items up front; keep them small.
+        assert_eq!(std::mem::size_of::<Outbound>(), 16);
     }
 }

@@ -116,7 +116,7 @@ impl Writer {
         item: Outbound,
     ) -> Result<(), WriteError> {
         match item {
-            Outbound::Text(t) => feed(sink, t).await,
+            Outbound::Text(t) => feed(sink, *t).await,
             Outbound::Room(event) => {
                 let Some(sent) = rooms.get(&event.room).copied() else {
                     return Ok(());
