@@ -168,10 +168,17 @@ impl Writer {
         r#ref: Option<Ref>,
     ) -> Result<(), WriteError> {
         let snapshot = async {
-            let Some(info) = self.state.store.room(&room).await? else {
+            // One query for the room's last seq and the reader's position: a reconnect storm
+            // runs this once per room of every client.
+            let Some(info) = self
+                .state
+                .store
+                .room_summary(&room, &self.reader.id)
+                .await?
+            else {
                 return Ok(None);
             };
-            let read_seq = self.state.store.read_seq(&room, &self.reader.id).await?;
+            let read_seq = info.read_seq;
             let members = match info.kind {
                 RoomKind::Team => Some(self.state.store.members(&room).await?),
                 RoomKind::Town => None,
