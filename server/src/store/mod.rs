@@ -222,9 +222,6 @@ pub trait Store: Send + Sync + 'static {
     /// The summary of one room for one user (the read position is 0 when it has none).
     async fn room_summary(&self, room: &RoomId, user: &UserId) -> StoreResult<Option<RoomSummary>>;
 
-    /// `user`'s read position in `room` (0 when none).
-    async fn read_seq(&self, room: &RoomId, user: &UserId) -> StoreResult<u64>;
-
     /// Commits a batch in one transaction and returns an outcome per write, in order. A post
     /// increments its room's `last_seq` and moves the author's read position to the new seq.
     async fn commit(&self, batch: &[Write]) -> StoreResult<Vec<WriteOutcome>>;

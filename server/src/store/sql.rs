@@ -265,15 +265,6 @@ macro_rules! impl_sql_store {
                 row.map(|r| summary(&r)).transpose()
             }
 
-            async fn read_seq(&self, room: &RoomId, user: &UserId) -> StoreResult<u64> {
-                let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM read_positions WHERE room = $1 AND user_id = $2")
-                    .bind(room.as_str())
-                    .bind(user.as_str())
-                    .fetch_optional(&self.reader)
-                    .await?;
-                Ok(seq.map(convert::seq).unwrap_or(0))
-            }
-
             async fn commit(&self, batch: &[Write]) -> StoreResult<Vec<WriteOutcome>> {
                 // Retries of committed posts are rare (an ack lost with its connection), so a
                 // batch first assumes it has none and lets the unique (room, author, client_id)
