@@ -111,14 +111,17 @@ pub(super) fn post_fates(batch: &[Write], committed: &Committed) -> Vec<Option<P
         .enumerate()
         .map(|(i, w)| {
             let key = post_key(w)?;
-            Some(if committed.contains_key(&owned(key)) {
-                PostFate::Committed
-            } else if let Some(&j) = first.get(&key) {
-                PostFate::RepeatOf(j)
-            } else {
-                first.insert(key, i);
-                PostFate::New
-            })
+            // Most batches look nothing up (retries are assumed away): no keys to build then.
+            Some(
+                if !committed.is_empty() && committed.contains_key(&owned(key)) {
+                    PostFate::Committed
+                } else if let Some(&j) = first.get(&key) {
+                    PostFate::RepeatOf(j)
+                } else {
+                    first.insert(key, i);
+                    PostFate::New
+                },
+            )
         })
         .collect()
 }
@@ -297,10 +300,13 @@ fn entry<'m, 'a>(
 ) -> &'m mut Position {
     current.entry((room, user)).or_insert_with(|| {
         order.push((room, user));
-        let (seq, at) = positions
-            .get(&(room.to_owned(), user.to_owned()))
-            .copied()
-            .unwrap_or((0, 0));
+        // Batches of posts alone look no positions up: no keys to build then.
+        let stored = if positions.is_empty() {
+            None
+        } else {
+            positions.get(&(room.to_owned(), user.to_owned())).copied()
+        };
+        let (seq, at) = stored.unwrap_or((0, 0));
         Position {
             seq,
             at,

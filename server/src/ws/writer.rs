@@ -178,7 +178,6 @@ impl Writer {
             else {
                 return Ok(None);
             };
-            let read_seq = info.read_seq;
             let members = match info.kind {
                 RoomKind::Team => Some(self.state.store.members(&room).await?),
                 RoomKind::Town => None,
@@ -195,7 +194,7 @@ impl Writer {
                     .commit(Write::Audit(record), None)
                     .await?;
             }
-            Ok::<_, crate::error::ApiError>(Some((info.last_seq, read_seq, members)))
+            Ok::<_, crate::error::ApiError>(Some((info.last_seq, info.read_seq, members)))
         }
         .await;
         let (last_seq, read_seq, members) = match snapshot {
