@@ -135,8 +135,9 @@ export async function launchBrowser() {
  * collected in `page.errors`. `allow` lists patterns of console errors that are expected (the
  * browser's own report of a refused WebSocket while the hub is down, in the restart test).
  */
-export async function openPage(browser, { viewport = DESKTOP, allow = [], locale = 'ja-JP', timezoneId = 'Asia/Tokyo' } = {}) {
-  const context = await browser.newContext({ viewport, locale, timezoneId, deviceScaleFactor: 1 });
+export async function openPage(browser, { viewport = DESKTOP, allow = [], locale = 'ja-JP', timezoneId = 'Asia/Tokyo', touch = false } = {}) {
+  // touch: a phone as Chromium emulates it (coarse pointer, no hover, touch events).
+  const context = await browser.newContext({ viewport, locale, timezoneId, deviceScaleFactor: 1, ...(touch ? { hasTouch: true, isMobile: true } : {}) });
   const page = await context.newPage();
   page.errors = [];
   page.on('console', (m) => {
@@ -148,6 +149,28 @@ export async function openPage(browser, { viewport = DESKTOP, allow = [], locale
   page.on('pageerror', (e) => page.errors.push(`pageerror: ${e.message}`));
   page.setDefaultTimeout(15000);
   return page;
+}
+
+/** Posts `n` notes through the HTTP API as the user with `token` (waits out 429s);
+ *  `body(i)` gives the i-th body (1-based). Returns the seqs. */
+export async function seedPosts(hub, token, room, n, body) {
+  const tag = uniq();
+  const seqs = [];
+  for (let i = 1; i <= n; i++) {
+    const r = await hub.api('POST', `/api/rooms/${room}/messages`, token, { client_id: `seed-${tag}-${i}`, body: body(i) });
+    seqs.push(r.seq);
+  }
+  return seqs;
+}
+
+/** A user's read position in a room, as the hub has it (`GET /api/rooms/{room}/receipts`). */
+export async function readSeqOf(hub, token, room, userId) {
+  const r = await hub.api('GET', `/api/rooms/${room}/receipts`, token);
+  return r.readers.find((x) => x.user.id === userId)?.seq ?? 0;
+}
+
+export async function demoToken(hub, userId) {
+  return (await hub.demoUsers()).find((u) => u.id === userId).token;
 }
 
 /** Signs in through the demo list, the way a person would. */
