@@ -102,6 +102,11 @@ test('a room with 120 unread notes opens at the first unread one, with the divid
   const left = newest - readAtOpen;
   assert.equal(await badge.innerText(), left > 99 ? '99+' : String(left), 'the badge counts what is still unread');
   publish(await screenshot(b, 'desktop-unread-divider'), 'desktop-unread-divider.png');
+  await b.locator('#lang-toggle').click();
+  await b.locator('#messages .unread-divider', { hasText: 'Unread from here' }).waitFor();
+  await b.locator('#lang-toggle').click();
+  await b.locator('#messages .unread-divider', { hasText: 'ここから未読' }).waitFor();
+  assert.equal(await readSeqOf(hub, aTok, room, 'dr-tanaka'), readAtOpen, 'switching the language reads nothing');
 
   // Scrolling down moves the read position on, note by note; the bottom reads everything.
   await b.locator('#timeline').hover();
@@ -140,7 +145,7 @@ test('phone (touch): Enter makes a new line and the send button sends; desktop: 
   await m.waitFor();
   assert.equal(await m.locator('.msg-body').innerText(), `疼痛時の頓用薬 ${tag}\n本日2回使用。\n残り4包です。`);
   assert.equal(await input.inputValue(), '', 'composer cleared after sending');
-  publish(await screenshot(p, 'phone-touch-sent'), 'phone-touch-sent.png');
+  await screenshot(p, 'phone-touch-sent');
 
   const dsk = await openPage(browser, { viewport: DESKTOP });
   await signInDemo(dsk, hub, 'ph-suzuki');

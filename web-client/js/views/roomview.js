@@ -429,8 +429,10 @@ export class RoomView {
    *  can be read over before it is sent, on a phone too. */
   autosize() {
     const i = this.input;
+    const stick = this.roomId !== null && this.positioned && this.atBottom();
     i.style.height = 'auto';
     if (i.value) i.style.height = `${i.scrollHeight + i.offsetHeight - i.clientHeight}px`;
+    if (stick) this.scrollToBottom(); // the timeline got shorter: keep its end in view
   }
 
   updateCount() {
