@@ -208,6 +208,17 @@ test('a note taller than the screen is shown from its start, arriving live and w
   await sleep(500);
   pl = await placeIn(b, again);
   assert.ok(pl.top >= 0 && pl.top < pl.height / 3, `reloaded: the note's start is in view (${JSON.stringify(pl)})`);
+
+  // B's own long note written on another device (the HTTP API here) is read from its start too.
+  await b.locator('#timeline').evaluate((tl) => { tl.scrollTop = tl.scrollHeight; });
+  await sleep(300);
+  const t3 = uniq();
+  await seedPosts(hub, await demoToken(hub, 'dr-tanaka'), room, 1, () => longBody(t3));
+  const own = msgLocator(b, t3).and(b.locator('[data-seq]'));
+  await own.waitFor();
+  await sleep(500);
+  pl = await placeIn(b, own);
+  assert.ok(pl.top >= 0 && pl.top < pl.height / 3, `own, from elsewhere: the note's start is in view (${JSON.stringify(pl)})`);
   assertNoErrors(null, b);
   await b.context().close();
 });

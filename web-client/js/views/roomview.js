@@ -222,11 +222,13 @@ export class RoomView {
       want.push([`p:${p.client_id}`, () => this.pendingNode(p), (n) => this.updatePending(n, p)]);
     }
     const keep = new Set(want.map((w) => w[0]));
+    // Notes this page is sending (shown as pending until now): their arrival keeps the end in view.
+    const sentHere = new Set([...this.nodes.keys()].filter((k) => k.startsWith('p:')).map((k) => k.slice(2)));
     for (const [k, n] of this.nodes) {
       if (!keep.has(k)) { this.observer.unobserve(n); n.remove(); this.nodes.delete(k); }
     }
     let prev = null;
-    let arrival = null; // the first note of someone else that came after what was shown
+    let arrival = null; // the first note (not sent from here) that came after what was shown
     for (const [key, make, update] of want) {
       let n = this.nodes.get(key);
       if (!n) {
@@ -234,7 +236,7 @@ export class RoomView {
         this.nodes.set(key, n);
         if (key.startsWith('m:')) {
           this.observer.observe(n);
-          if (!arrival && Number(n.dataset.seq) > this.renderedHi && n.dataset.author !== me) arrival = n;
+          if (!arrival && Number(n.dataset.seq) > this.renderedHi && !sentHere.has(n.dataset.clientId)) arrival = n;
         }
       }
       if (update) update(n);
