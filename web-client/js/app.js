@@ -5,6 +5,7 @@ import { Connection } from './connection.js';
 import { Store } from './store.js';
 import { api } from './api.js';
 import { takeTokenFromFragment, storedToken, storeToken, clearSession, claimsOf } from './auth.js';
+import { saveDraft } from './drafts.js';
 import { RoomListView } from './views/roomlist.js';
 import { RoomView } from './views/roomview.js';
 import { ReadersDialog } from './views/readers.js';
@@ -285,6 +286,7 @@ function onReceipt(ev) {
 
 function removedFromRoom(id) {
   const wasOpen = roomView.roomId === id;
+  saveDraft(store.user?.id, id, ''); // the room is gone for this user: so is the draft
   store.removeRoom(id);
   detailsFetched.delete(id);
   roomList.render();
