@@ -118,6 +118,25 @@ test('a room with 120 unread notes opens at the first unread one, with the divid
   await badge.and(b.locator('[hidden]')).waitFor({ state: 'attached' });
   assertNoErrors(null, b);
   await b.context().close();
+
+  // On a touch phone the same: C (who last posted seq 2 and so has read up to it) opens the room.
+  const c = await openPage(browser, { viewport: PHONE, touch: true });
+  await signInDemo(c, hub, 'ph-suzuki');
+  const cFirst = (await readSeqOf(hub, aTok, room, 'ph-suzuki')) + 1;
+  await openRoom(c, room);
+  await c.locator('#messages .unread-divider').waitFor();
+  const cf = c.locator(`#messages .msg[data-seq="${cFirst}"]`);
+  await cf.waitFor();
+  await sleep(500);
+  assert.equal(await c.locator('#messages .unread-divider + .msg').getAttribute('data-seq'), String(cFirst));
+  const cd = await placeIn(c, c.locator('#messages .unread-divider'));
+  const cp = await placeIn(c, cf);
+  assert.ok(cd.top >= 0 && cp.bottom <= cp.height, `phone: divider and first unread note in view (${JSON.stringify({ cd, cp })})`);
+  const cRead = await settled(() => readSeqOf(hub, aTok, room, 'ph-suzuki'));
+  assert.ok(cRead >= cFirst && cRead < newest - 100, `phone: only what was on screen is read (${cRead})`);
+  publish(await screenshot(c, 'phone-unread-divider'), 'phone-unread-divider.png');
+  assertNoErrors(null, c);
+  await c.context().close();
 });
 
 test('phone (touch): Enter makes a new line and the send button sends; desktop: Enter sends, Shift+Enter new line', async () => {
