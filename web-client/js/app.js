@@ -11,6 +11,7 @@ import { RoomView } from './views/roomview.js';
 import { ReadersDialog } from './views/readers.js';
 import { SignInView } from './views/signin.js';
 import { el } from './views/dom.js';
+import { registerServiceWorker, closeRoomNotifications } from './pwa.js';
 
 const TRANSIENT = new Set(['disconnected', 'timeout', 'unavailable', 'rate_limited', 'internal', 'stopped']);
 const HISTORY_PAGE = 50;
@@ -69,6 +70,10 @@ async function boot() {
   $('back-link').addEventListener('click', (e) => { e.preventDefault(); location.hash = ''; });
   onLangChange(relabel);
   window.addEventListener('hashchange', onHashChange);
+  registerServiceWorker({
+    onOpenRoom(room) { location.hash = `#room/${encodeURIComponent(room)}`; },
+    onUpdated() { showBanner(t('app_updated')); },
+  });
 
   const fromFragment = takeTokenFromFragment();
   if (fromFragment) {
@@ -112,6 +117,7 @@ function startSession() {
     },
   });
   conn.start();
+  roomList.render(); // before the welcome: the rooms are on their way (shown offline)
   route();
 }
 
@@ -434,6 +440,7 @@ function route() {
     roomList.setCurrent(id);
     if (fresh) {
       roomView.open(id);
+      closeRoomNotifications(id);
       openAtUnread(id);
       loadReceipts(id);
       fetchDetails(store.rooms.get(id));

@@ -31,7 +31,8 @@ export function freePort() {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class Hub {
-  constructor({ port, dataDir, secret = null }) {
+  constructor({ port, dataDir, secret = null, webDir = WEB_DIR }) {
+    this.webDir = webDir;
     this.port = port;
     this.dataDir = dataDir;
     this.secret = secret; // null: demo mode
@@ -41,10 +42,11 @@ export class Hub {
 
   get url() { return `http://127.0.0.1:${this.port}`; }
 
-  /** `secret`: run without --demo, verifying HS256 tokens signed with it. */
-  static async start({ secret = null } = {}) {
+  /** `secret`: run without --demo, verifying HS256 tokens signed with it. `webDir`: the
+   *  directory of the client it serves (default: this one). */
+  static async start({ secret = null, webDir = WEB_DIR } = {}) {
     if (!existsSync(YUI_BIN)) throw new Error(`hub binary not found at ${YUI_BIN} (set YUI_BIN or build yui-server)`);
-    const hub = new Hub({ port: await freePort(), dataDir: mkdtempSync(join(tmpdir(), 'yui-web-test-')), secret });
+    const hub = new Hub({ port: await freePort(), dataDir: mkdtempSync(join(tmpdir(), 'yui-web-test-')), secret, webDir });
     await hub.spawn();
     return hub;
   }
@@ -54,7 +56,7 @@ export class Hub {
     delete env.YUI_JWT_SECRET; // demo mode's fixed secret, so tokens stay valid across restarts
     delete env.YUI_DEMO;
     if (this.secret) env.YUI_JWT_SECRET = this.secret;
-    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--web-dir', WEB_DIR];
+    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--web-dir', this.webDir];
     if (!this.secret) args.splice(1, 0, '--demo');
     this.proc = spawn(YUI_BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const add = (d) => { this.log += d.toString(); if (this.log.length > 200000) this.log = this.log.slice(-100000); };
