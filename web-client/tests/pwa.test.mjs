@@ -283,6 +283,15 @@ test('a push delivered to the service worker shows a notification with the room 
   assert.equal(o.body, 'あなた宛ての記録があります\nA note for you');
   for (const n of ns) assert.deepEqual(Object.keys(n.data).sort(), ['mentioned', 'room', 'urgent'], 'no message text kept');
 
+  // Not the payload of 5.6: still a notification (a push must show one), naming no room.
+  await cdp.send('ServiceWorker.deliverPushMessage', { origin: hub.url, registrationId: regId, data: 'not json' });
+  ns = await waitNotifications(page, (x) => x.length === 3);
+  const odd = ns.find((n) => n.tag === 'yui');
+  assert.equal(odd.title, '結 Yui');
+  assert.equal(odd.body, '新しい記録があります\nNew notes');
+  await page.evaluate(async () => { for (const n of await (await navigator.serviceWorker.ready).getNotifications({ tag: 'yui' })) n.close(); });
+  ns = await waitNotifications(page, (x) => x.length === 2);
+
   // The click: headless Chromium has no notification to click and the DevTools protocol no
   // command for it, so the test runs, in the worker, the function its notificationclick
   // listener runs, with the notification the push showed.
