@@ -5,12 +5,18 @@ use super::sql::impl_sql_store;
 use super::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
+    health: super::sql::WriteHealth,
+    /// The database file, and the (device, inode) it had when opened: a file deleted or
+    /// replaced under the running hub is no longer where commits go.
+    path: PathBuf,
+    identity: (u64, u64),
 }
 
 impl SqliteStore {
@@ -20,9 +26,21 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
         }
+        // The file is created once, here; the pools never create it: a connection opened
+        // after the file was deleted under the hub (a writer replaced after a failed commit)
+        // must fail, not start an empty database where the hub's data was.
+        if !path.exists() {
+            use sqlx::ConnectOptions;
+            let conn = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .connect()
+                .await?;
+            sqlx::Connection::close(conn).await?;
+        }
         let options = SqliteConnectOptions::new()
             .filename(path)
-            .create_if_missing(true)
+            .create_if_missing(false)
             .journal_mode(SqliteJournalMode::Wal)
             // Acked data is medical data: it must survive a power cut, not only a crash.
             .synchronous(SqliteSynchronous::Full)
@@ -45,6 +63,9 @@ impl SqliteStore {
                 .connect_with(options.read_only(true))
                 .await?,
             writer,
+            health: super::sql::WriteHealth::new(),
+            identity: file_identity(path)?,
+            path: path.to_path_buf(),
         };
         store.migrate().await?;
         Ok(store)
@@ -69,7 +90,27 @@ impl SqliteStore {
     }
 }
 
+fn file_identity(path: &Path) -> StoreResult<(u64, u64)> {
+    let meta = std::fs::metadata(path).map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+    Ok((meta.dev(), meta.ino()))
+}
+
 impl SqliteStore {
+    /// Write transactions take the write lock at once (there is one writer connection anyway).
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+
+    /// The database file is still the one this store opened (not deleted, not replaced).
+    fn check_file(&self) -> StoreResult<()> {
+        if file_identity(&self.path)? == self.identity {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(sqlx::Error::Protocol(format!(
+                "{} was replaced under the running hub",
+                self.path.display()
+            ))))
+        }
+    }
+
     /// One writer connection: its transaction already excludes every other writer.
     async fn lock_rooms(_conn: &mut sqlx::SqliteConnection, _rooms: &[&str]) -> StoreResult<()> {
         Ok(())

@@ -1,0 +1,1 @@
+//! Postgres under faults (filled in by the next commit).
