@@ -4,6 +4,7 @@
 //! `/readyz` says so while the store cannot commit.
 
 mod disk;
+mod isolation;
 mod postgres;
 
 /// The hub's logs in a failing test's output, at `YUI_TEST_LOG` (default `warn`).
