@@ -17,6 +17,9 @@ pub struct SqliteStore {
     /// replaced under the running hub is no longer where commits go.
     path: PathBuf,
     identity: (u64, u64),
+    /// An exclusive OS lock (flock) on `<database>.lock`, held as long as the store lives: one
+    /// data directory, one hub.
+    _lock: std::fs::File,
 }
 
 impl SqliteStore {
@@ -26,6 +29,7 @@ impl SqliteStore {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
         }
+        let lock = lock_exclusively(path)?;
         // The file is created once, here; the pools never create it: a connection opened
         // after the file was deleted under the hub (a writer replaced after a failed commit)
         // must fail, not start an empty database where the hub's data was.
@@ -66,6 +70,7 @@ impl SqliteStore {
             health: super::sql::WriteHealth::new(),
             identity: file_identity(path)?,
             path: path.to_path_buf(),
+            _lock: lock,
         };
         store.migrate().await?;
         Ok(store)
@@ -87,6 +92,32 @@ impl SqliteStore {
             .run(&self.writer)
             .await
             .map_err(|e| StoreError::Internal(e.into()))
+    }
+}
+
+/// Takes the data directory's lock before anything touches the database, so that of two hubs
+/// started on one directory at the same instant exactly one opens it. The OS releases the lock
+/// when the process ends, however it ends.
+fn lock_exclusively(path: &Path) -> StoreResult<std::fs::File> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| StoreError::Unavailable(sqlx::Error::Io(e)))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Internal(sqlx::Error::Configuration(
+            format!(
+                "another hub is using this data directory ({} is locked): one data directory serves one hub",
+                lock_path.display()
+            )
+            .into(),
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Unavailable(sqlx::Error::Io(e))),
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod disk;
 mod isolation;
+mod lock;
 mod postgres;
 
 /// The hub's logs in a failing test's output, at `YUI_TEST_LOG` (default `warn`).
