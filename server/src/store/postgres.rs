@@ -42,8 +42,6 @@ impl PostgresStore {
 }
 
 impl PostgresStore {
-    const BEGIN: &'static str = "BEGIN";
-
     /// Nothing to check: the database is not a local file.
     fn check_file(&self) -> StoreResult<()> {
         Ok(())

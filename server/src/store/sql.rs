@@ -427,23 +427,26 @@ macro_rules! impl_sql_store {
             }
 
             /// Begins a write transaction on the writer connection `conn`, and checks that it
-            /// really began one: sqlx refuses a custom BEGIN on a connection it believes to be
-            /// inside a transaction (instead of silently nesting a SAVEPOINT, whose RELEASE
-            /// commits nothing), the database refuses BEGIN inside an open transaction, and
-            /// sqlx checks the connection is in a transaction afterwards. Any of these means the
-            /// connection's state is not what a write needs: it is unavailable (and `settle`
-            /// closes the connection, so the next write gets a fresh one).
+            /// really begins one. sqlx must count no open transaction on the connection (else
+            /// its begin() would silently nest a SAVEPOINT, whose RELEASE commits nothing), and
+            /// then sends a plain BEGIN, which the database refuses inside an open transaction.
+            /// Either refusal means the connection's state is not what a write needs: the write
+            /// is unavailable, and `settle` closes the connection so the next write gets a
+            /// fresh one. (Not `begin_with`: on SQLite its check costs one more round trip to
+            /// sqlx's worker thread per group commit.)
             async fn begin_write(
                 conn: &mut sqlx::pool::PoolConnection<$db>,
             ) -> StoreResult<sqlx::Transaction<'_, $db>> {
                 use sqlx::Connection as _;
-                match conn.begin_with(Self::BEGIN).await {
-                    Ok(tx) => Ok(tx),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "write transaction could not begin; the writer connection is replaced");
-                        Err(StoreError::Unavailable(e))
-                    }
-                }
+                let begun = if conn.is_in_transaction() {
+                    Err(sqlx::Error::BeginFailed)
+                } else {
+                    conn.begin().await
+                };
+                begun.map_err(|e| {
+                    tracing::warn!(error = %e, "write transaction could not begin; the writer connection is replaced");
+                    StoreError::Unavailable(e)
+                })
             }
 
             /// Ends a write made on the writer connection `conn`. A failed write transaction

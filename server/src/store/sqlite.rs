@@ -127,9 +127,6 @@ fn file_identity(path: &Path) -> StoreResult<(u64, u64)> {
 }
 
 impl SqliteStore {
-    /// Write transactions take the write lock at once (there is one writer connection anyway).
-    const BEGIN: &'static str = "BEGIN IMMEDIATE";
-
     /// The database file is still the one this store opened (not deleted, not replaced).
     fn check_file(&self) -> StoreResult<()> {
         if file_identity(&self.path)? == self.identity {
