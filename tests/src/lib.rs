@@ -25,6 +25,7 @@ use yui_protocol::ids::{Body, ClientId, Ref, RoomId};
 use yui_protocol::server::ServerFrame;
 
 pub mod backend;
+pub mod fs;
 pub mod process;
 
 pub use backend::Backend;

@@ -40,6 +40,17 @@ impl From<sqlx::Error> for StoreError {
             }
             E::WorkerCrashed => StoreError::Unavailable(e),
             E::Database(db) => {
+                // SQLite reports extended result codes; the primary code is the low byte.
+                // Busy, locked, read-only, I/O error, full, cannot open: the database file
+                // cannot take the write now, and may again (space freed, the file writable).
+                if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                    let primary = db.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0) & 0xff;
+                    return if matches!(primary, 5 | 6 | 8 | 10 | 13 | 14) {
+                        StoreError::Unavailable(e)
+                    } else {
+                        StoreError::Internal(e)
+                    };
+                }
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
                 // Postgres: class 08 connection exceptions, 57P0x shutdown, 53xxx resources,
                 // 55000 a database not accepting connections, 40P01/40001 a deadlock or

@@ -12,6 +12,7 @@ use std::time::Duration;
 pub struct PostgresStore {
     reader: PgPool,
     writer: PgPool,
+    health: super::sql::WriteHealth,
 }
 
 impl PostgresStore {
@@ -26,6 +27,7 @@ impl PostgresStore {
         let store = PostgresStore {
             reader: pool.clone(),
             writer: pool,
+            health: super::sql::WriteHealth::new(),
         };
         store.migrate().await?;
         Ok(store)
@@ -40,6 +42,11 @@ impl PostgresStore {
 }
 
 impl PostgresStore {
+    /// Nothing to check: the database is not a local file.
+    fn check_file(&self) -> StoreResult<()> {
+        Ok(())
+    }
+
     /// Row locks on the batch's rooms, taken in sorted order: a post then checks its idempotency
     /// key and takes the next seq while no other node can, and two nodes' batches never
     /// deadlock.

@@ -13,12 +13,17 @@ macro_rules! impl_sql_store {
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             async fn ping(&self) -> $crate::store::StoreResult<()> {
+                // Not ready while the last write transaction failed for want of the database
+                // (a full disk, an I/O error, Postgres gone): reads may answer while commits
+                // cannot. The next write that commits clears it.
+                self.health.check()?;
+                self.check_file()?;
                 sqlx::query("SELECT 1").execute(&self.reader).await?;
                 Ok(())
             }
 
             async fn upsert_user(&self, user: &UserRef, town: &TownId) -> StoreResult<()> {
-                sqlx::query(
+                let q = sqlx::query(
                     "INSERT INTO users (id, name, profession, org, town, from_token, updated_at) \
                      VALUES ($1, $2, $3, $4, $5, TRUE, $6) \
                      ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
@@ -30,10 +35,16 @@ macro_rules! impl_sql_store {
                 .bind(user.profession.as_str())
                 .bind(user.org.as_str())
                 .bind(town.as_str())
-                .bind(Timestamp::now().millis())
-                .execute(&self.writer)
-                .await?;
-                Ok(())
+                .bind(Timestamp::now().millis());
+                let mut conn = self.writer.acquire().await?;
+                let result = async {
+                    let mut tx = Self::begin_write(&mut conn).await?;
+                    q.execute(&mut *tx).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+                .await;
+                self.settle(conn, result)
             }
 
             async fn room(&self, room: &RoomId) -> StoreResult<Option<RoomInfo>> {
@@ -43,7 +54,9 @@ macro_rules! impl_sql_store {
 
             async fn put_room(&self, room: &RoomId, spec: &RoomSpec, creator: &UserRef) -> StoreResult<PutRoom> {
                 let now = Timestamp::now().millis();
-                let mut tx = self.writer.begin().await?;
+                let mut conn = self.writer.acquire().await?;
+                let result = async {
+                let mut tx = Self::begin_write(&mut conn).await?;
                 let inserted = sqlx::query(
                     "INSERT INTO rooms (id, kind, title, town, resident_id, resident_name, last_seq, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6, 0, $7) ON CONFLICT (id) DO NOTHING",
@@ -84,6 +97,7 @@ macro_rules! impl_sql_store {
                     let row = sqlx::query(ROOM_SELECT).bind(room.as_str()).fetch_one(&mut *tx).await?;
                     let existing = room_info(&row)?;
                     if existing.kind != spec.kind || existing.town != spec.town {
+                        tx.rollback().await?;
                         return Ok(PutRoom::Conflict(existing));
                     }
                     sqlx::query(
@@ -103,6 +117,9 @@ macro_rules! impl_sql_store {
                 let info = room_info(&row)?;
                 tx.commit().await?;
                 Ok(if inserted { PutRoom::Created(info) } else { PutRoom::Updated(info) })
+                }
+                .await;
+                self.settle(conn, result)
             }
 
             async fn members(&self, room: &RoomId) -> StoreResult<Vec<Member>> {
@@ -148,7 +165,9 @@ macro_rules! impl_sql_store {
                 actor: &UserName,
             ) -> StoreResult<PutMember> {
                 let now = Timestamp::now().millis();
-                let mut tx = self.writer.begin().await?;
+                let mut conn = self.writer.acquire().await?;
+                let result = async {
+                let mut tx = Self::begin_write(&mut conn).await?;
                 let from_token: Option<bool> = sqlx::query_scalar("SELECT from_token FROM users WHERE id = $1")
                     .bind(user.as_str())
                     .fetch_optional(&mut *tx)
@@ -218,11 +237,16 @@ macro_rules! impl_sql_store {
                 };
                 tx.commit().await?;
                 Ok(outcome)
+                }
+                .await;
+                self.settle(conn, result)
             }
 
             async fn remove_member(&self, room: &RoomId, user: &UserId, actor: &UserName) -> StoreResult<bool> {
                 let now = Timestamp::now().millis();
-                let mut tx = self.writer.begin().await?;
+                let mut conn = self.writer.acquire().await?;
+                let result = async {
+                let mut tx = Self::begin_write(&mut conn).await?;
                 let removed = sqlx::query("DELETE FROM members WHERE room = $1 AND user_id = $2")
                     .bind(room.as_str())
                     .bind(user.as_str())
@@ -235,6 +259,9 @@ macro_rules! impl_sql_store {
                 }
                 tx.commit().await?;
                 Ok(removed)
+                }
+                .await;
+                self.settle(conn, result)
             }
 
             async fn rooms_for(&self, user: &UserId, town: &TownId) -> StoreResult<Vec<RoomSummary>> {
@@ -339,7 +366,14 @@ macro_rules! impl_sql_store {
 
             async fn audit(&self, record: &AuditRecord) -> StoreResult<()> {
                 let mut conn = self.writer.acquire().await?;
-                insert_audit(&mut *conn, Timestamp::now().millis(), &record.actor.id, &record.actor.name, record.action, &record.room, record.target.as_ref()).await
+                let result = async {
+                    let mut tx = Self::begin_write(&mut conn).await?;
+                    insert_audit(&mut *tx, Timestamp::now().millis(), &record.actor.id, &record.actor.name, record.action, &record.room, record.target.as_ref()).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+                .await;
+                self.settle(conn, result)
             }
 
             async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
@@ -375,13 +409,65 @@ macro_rules! impl_sql_store {
             /// One group commit in one transaction (see `Store::commit`).
             async fn commit_with(&self, batch: &[Write], retries: Retries) -> StoreResult<Vec<WriteOutcome>> {
                 let now = Timestamp::now();
-                let mut tx = self.writer.begin().await?;
-                // Every room this batch writes to is locked first, in one sorted order, so that
-                // batches of different nodes never wait on each other in a cycle.
-                Self::lock_rooms(&mut *tx, &batch::rooms(batch)).await?;
-                let outcomes = commit_batch(&mut *tx, batch, now, retries).await?;
-                tx.commit().await?;
-                Ok(outcomes)
+                let mut conn = self.writer.acquire().await?;
+                let result = async {
+                    let mut tx = Self::begin_write(&mut conn).await?;
+                    // Every room this batch writes to is locked first, in one sorted order, so
+                    // that batches of different nodes never wait on each other in a cycle.
+                    Self::lock_rooms(&mut *tx, &batch::rooms(batch)).await?;
+                    let outcomes = commit_batch(&mut *tx, batch, now, retries).await?;
+                    tx.commit().await?;
+                    // Committed, but to the file the hub opened: one deleted or replaced under
+                    // it loses this at the next restart, so it is not acked as durable.
+                    self.check_file()?;
+                    Ok(outcomes)
+                }
+                .await;
+                self.settle(conn, result)
+            }
+
+            /// Begins a write transaction on the writer connection `conn`, and checks that it
+            /// really begins one. sqlx must count no open transaction on the connection (else
+            /// its begin() would silently nest a SAVEPOINT, whose RELEASE commits nothing), and
+            /// then sends a plain BEGIN, which the database refuses inside an open transaction.
+            /// Either refusal means the connection's state is not what a write needs: the write
+            /// is unavailable, and `settle` closes the connection so the next write gets a
+            /// fresh one. (Not `begin_with`: on SQLite its check costs one more round trip to
+            /// sqlx's worker thread per group commit.)
+            async fn begin_write(
+                conn: &mut sqlx::pool::PoolConnection<$db>,
+            ) -> StoreResult<sqlx::Transaction<'_, $db>> {
+                use sqlx::Connection as _;
+                let begun = if conn.is_in_transaction() {
+                    Err(sqlx::Error::BeginFailed)
+                } else {
+                    conn.begin().await
+                };
+                begun.map_err(|e| {
+                    tracing::warn!(error = %e, "write transaction could not begin; the writer connection is replaced");
+                    StoreError::Unavailable(e)
+                })
+            }
+
+            /// Ends a write made on the writer connection `conn`. A failed write transaction
+            /// (a failed statement, COMMIT or ROLLBACK) leaves the connection in a state that
+            /// cannot be trusted: SQLite may have rolled the transaction back by itself (a full
+            /// disk, an I/O error) while sqlx still counts it open, so sqlx would turn the next
+            /// BEGIN into a SAVEPOINT and its COMMIT into a RELEASE that commits nothing, and a
+            /// write would be acked that was never stored. So the connection is closed, never
+            /// returned to the pool; the pool opens a fresh one for the next write. A failure
+            /// for want of the database also makes the store not ready until a write commits.
+            fn settle<T>(&self, mut conn: sqlx::pool::PoolConnection<$db>, result: StoreResult<T>) -> StoreResult<T> {
+                match &result {
+                    Ok(_) => self.health.set(true),
+                    Err(e) => {
+                        conn.close_on_drop();
+                        if matches!(e, StoreError::Unavailable(_)) {
+                            self.health.set(false);
+                        }
+                    }
+                }
+                result
             }
         }
 
@@ -668,3 +754,28 @@ macro_rules! impl_sql_store {
 }
 
 pub(crate) use impl_sql_store;
+
+/// Whether the store's last write transaction failed for want of the database (see `settle`):
+/// `/readyz` is 503 from a failed commit until the next commit that succeeds.
+#[derive(Debug)]
+pub(crate) struct WriteHealth(std::sync::atomic::AtomicBool);
+
+impl WriteHealth {
+    pub(crate) fn new() -> Self {
+        WriteHealth(std::sync::atomic::AtomicBool::new(true))
+    }
+
+    pub(crate) fn set(&self, ok: bool) {
+        self.0.store(ok, std::sync::atomic::Ordering::Release);
+    }
+
+    pub(crate) fn check(&self) -> super::StoreResult<()> {
+        if self.0.load(std::sync::atomic::Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err(super::StoreError::Unavailable(sqlx::Error::Protocol(
+                "the last write transaction failed; not ready until one commits".into(),
+            )))
+        }
+    }
+}
