@@ -1,17 +1,13 @@
 // Client state: rooms, the loaded window of each timeline, read positions, and the outbox.
-// Views read from it and listen to its change notifications; only the controller mutates it.
+// Views read from it; only the controller mutates it.
 
 export class Store {
   constructor() {
     this.user = null;
     this.rooms = new Map();
     this.outbox = new Map(); // client_id -> {client_id, room, body, kind, status, error, created}
-    this.listeners = new Set();
     this.loadOutbox();
   }
-
-  on(fn) { this.listeners.add(fn); return () => this.listeners.delete(fn); }
-  emit(what, room) { for (const fn of this.listeners) fn(what, room); }
 
   // ---- rooms ----
 
