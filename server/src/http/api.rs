@@ -70,20 +70,7 @@ pub async fn put_room(
         town: TownId::parse(body.town)?,
         resident: match body.resident {
             None => None,
-            Some(r) => {
-                let id = r.id.trim().to_string();
-                let name = r.name.trim().to_string();
-                if id.is_empty()
-                    || id.chars().count() > 64
-                    || name.is_empty()
-                    || name.chars().count() > 100
-                {
-                    return Err(ApiError::bad_request(
-                        "resident: id 1-64 and name 1-100 characters",
-                    ));
-                }
-                Some(Resident { id, name })
-            }
+            Some(r) => Some(Resident::parse(r.id, r.name)?),
         },
     };
     if !who.manages_town(&spec.town) {
@@ -175,7 +162,7 @@ pub async fn put_member(
                     .ok_or_else(|| ApiError::bad_request(format!("profession: unknown '{p}'")))?,
             ),
         },
-        org: body.org.map(Name::parse).transpose()?,
+        org: body.org.map(|o| Name::parse_as("org", o)).transpose()?,
     };
     let access = state.manageable(&who, &room).await?;
     if access.info.kind == RoomKind::Town {
