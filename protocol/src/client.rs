@@ -176,7 +176,7 @@ fn parse_request(kind: &str, value: Value) -> Result<Request, Invalid> {
         room: RoomId,
         client_id: ClientId,
         body: String,
-        kind: Option<MessageKind>,
+        kind: Option<String>,
     }
     #[derive(Deserialize)]
     struct Read {
@@ -217,7 +217,7 @@ fn parse_request(kind: &str, value: Value) -> Result<Request, Invalid> {
                 client_id: p.client_id,
                 // Parsed here rather than by serde, so a long body keeps its `too_large`.
                 body: Body::parse(p.body)?,
-                kind: p.kind,
+                kind: p.kind.map(|k| message_kind(&k)).transpose()?,
             }
         }
         "read" => {
@@ -241,6 +241,15 @@ fn parse_request(kind: &str, value: Value) -> Result<Request, Invalid> {
                 text::shown(other)
             )));
         }
+    })
+}
+
+fn message_kind(k: &str) -> Result<MessageKind, Invalid> {
+    MessageKind::parse(k).ok_or_else(|| {
+        Invalid::bad(format!(
+            "kind: unknown '{}' (note or notice)",
+            text::shown(k)
+        ))
     })
 }
 

@@ -201,14 +201,25 @@ pub struct Resident {
 
 #[derive(Deserialize)]
 struct RawResident {
-    id: String,
-    name: String,
+    id: LineText,
+    name: LineText,
+}
+
+/// A string under [`Rule::Line`], refused by serde so the path names the field.
+struct LineText(String);
+
+impl<'de> Deserialize<'de> for LineText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text::apply_owned(Rule::Line, "", String::deserialize(d)?)
+            .map(LineText)
+            .map_err(text::de_error)
+    }
 }
 
 impl TryFrom<RawResident> for Resident {
     type Error = Invalid;
     fn try_from(r: RawResident) -> Result<Self, Invalid> {
-        Resident::parse_as("", r.id, r.name)
+        Resident::parse_as("", r.id.0, r.name.0)
     }
 }
 
