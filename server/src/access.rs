@@ -73,6 +73,18 @@ impl AccessCache {
         if let Some(a) = self.rooms.get(room) {
             return Ok(Some(a.clone()));
         }
+        self.load(room).await
+    }
+
+    /// The room and its members read from the store now, whatever is cached (cached in turn,
+    /// unless an invalidation ran meanwhile or the cache holds a newer membership version).
+    /// The room row is read before the members, so the members are at least as new as
+    /// `info.members_version` and everything up to `info.last_seq`.
+    pub async fn reload(&self, room: &RoomId) -> StoreResult<Option<Arc<RoomAccess>>> {
+        self.load(room).await
+    }
+
+    async fn load(&self, room: &RoomId) -> StoreResult<Option<Arc<RoomAccess>>> {
         let version = self.version.load(Ordering::Acquire);
         let Some(info) = self.store.room(room).await? else {
             return Ok(None);
@@ -90,9 +102,19 @@ impl AccessCache {
         let access = Arc::new(RoomAccess { info, members });
         // The version is checked under the entry's lock, and an invalidation bumps it before
         // removing under the same lock: a stale load is either not inserted or removed after.
-        if let dashmap::Entry::Vacant(e) = self.rooms.entry(room.clone()) {
-            if self.version.load(Ordering::Acquire) == version {
-                e.insert(access.clone());
+        // A load never replaces an entry of a newer membership version.
+        match self.rooms.entry(room.clone()) {
+            dashmap::Entry::Vacant(e) => {
+                if self.version.load(Ordering::Acquire) == version {
+                    e.insert(access.clone());
+                }
+            }
+            dashmap::Entry::Occupied(mut e) => {
+                if self.version.load(Ordering::Acquire) == version
+                    && e.get().info.members_version <= access.info.members_version
+                {
+                    e.insert(access.clone());
+                }
             }
         }
         Ok(Some(access))

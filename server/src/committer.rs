@@ -68,10 +68,15 @@ async fn run(store: Arc<dyn Store>, hub: Arc<Hub>, mut rx: mpsc::Receiver<Job>, 
         for (job, result) in jobs.drain(..).zip(results) {
             if let Ok(outcome) = &result {
                 match outcome {
-                    WriteOutcome::Posted { message, new: true } => {
+                    WriteOutcome::Posted {
+                        message,
+                        new: true,
+                        members_version,
+                    } => {
                         metrics::counter!("yui_posts_committed_total").increment(1);
                         events.push(BusEvent::Message {
                             message: Arc::new(message.clone()),
+                            members_version: *members_version,
                         });
                     }
                     WriteOutcome::Read {

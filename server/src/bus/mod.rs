@@ -21,8 +21,16 @@ mod redis_tests;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "e", rename_all = "snake_case")]
 pub enum BusEvent {
-    /// A committed message.
-    Message { message: Arc<Message> },
+    /// A committed message, with its room's membership version read in the commit (internal to
+    /// the bus, never on the wire): a node whose access data for the room is older reloads it
+    /// and re-checks its subscribers before fanning the message out, so a lost membership event
+    /// cannot let a removed member hear a message committed after the removal. Absent (0) in
+    /// events from nodes that do not send it.
+    Message {
+        message: Arc<Message>,
+        #[serde(default, rename = "mv")]
+        members_version: u64,
+    },
     /// A read position moved forward.
     Receipt {
         room: RoomId,
@@ -45,7 +53,7 @@ impl BusEvent {
     /// The room this event concerns, if any.
     pub fn room(&self) -> Option<&RoomId> {
         match self {
-            BusEvent::Message { message } => Some(&message.room),
+            BusEvent::Message { message, .. } => Some(&message.room),
             BusEvent::Receipt { room, .. }
             | BusEvent::MemberAdded { room, .. }
             | BusEvent::MemberRemoved { room, .. }

@@ -119,7 +119,7 @@ impl Drop for RedisBus {
 impl Bus for RedisBus {
     async fn publish(&self, event: BusEvent) -> Result<(), BusError> {
         let channel = match &event {
-            BusEvent::Message { message } => self.channels.room(&message.room),
+            BusEvent::Message { message, .. } => self.channels.room(&message.room),
             BusEvent::Receipt { room, .. } => self.channels.room(room),
             BusEvent::MemberAdded { .. }
             | BusEvent::MemberRemoved { .. }

@@ -46,6 +46,7 @@ fn message(room: &RoomId, seq: u64) -> BusEvent {
             body: "b".into(),
             at: Timestamp::now(),
         }),
+        members_version: seq,
     }
 }
 
@@ -96,7 +97,7 @@ async fn room_events_reach_watching_nodes_only_and_in_order() {
         .unwrap_or_else(|e| panic!("{e}"));
     for seq in 1..=20 {
         match next(&mut b_rx).await {
-            Some(BusEvent::Message { message }) => {
+            Some(BusEvent::Message { message, .. }) => {
                 assert_eq!((message.room.as_str(), message.seq), ("r1", seq))
             }
             other => panic!("{other:?}"),

@@ -95,11 +95,12 @@ impl Hub {
         self.registry.connection_count()
     }
 
-    /// Registers a live subscription. The caller then queues
-    /// [`conn::Outbound::Subscribe`], whose snapshot reads the store after this point: nothing
-    /// committed later can be missed.
-    pub async fn subscribe(&self, room: &RoomId, conn: &ConnHandle) {
-        if self.registry.subscribe(room, conn) {
+    /// Registers a live subscription whose access was checked against the room's membership
+    /// version `checked` (a message of a newer version makes the dispatcher re-check it first).
+    /// The caller then queues [`conn::Outbound::Subscribe`], whose snapshot reads the store
+    /// after this point: nothing committed later can be missed.
+    pub async fn subscribe(&self, room: &RoomId, conn: &ConnHandle, checked: u64) {
+        if self.registry.subscribe(room, conn, checked) {
             self.bus.watch(room).await;
             // Start the node's position at what is committed now (the subscriber's own
             // catch-up covers what came before), so a resync never replays the whole history.

@@ -4,14 +4,21 @@
 
 use super::conn::{ConnHandle, ConnId, Outbound, RoomEvent};
 use super::cursor::{Cursor, Step};
+use crate::access::RoomAccess;
 use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 use yui_protocol::ids::{RoomId, UserId};
 
+/// A local subscriber and the room's membership version its access was last checked against.
+struct Sub {
+    conn: ConnHandle,
+    checked: u64,
+}
+
 struct RoomSubs {
-    conns: HashMap<ConnId, ConnHandle>,
+    conns: HashMap<ConnId, Sub>,
     /// Last seq delivered here: the room's last seq when its first local subscriber came, then
     /// each message fanned out. Zero: not known yet.
     cursor: Cursor,
@@ -51,14 +58,51 @@ impl Registry {
             .unwrap_or_default()
     }
 
-    /// Adds a subscriber; true when it is the room's first on this node.
-    pub fn subscribe(&self, room: &RoomId, conn: &ConnHandle) -> bool {
+    /// Adds a subscriber whose access was checked against membership version `checked`; true
+    /// when it is the room's first on this node.
+    pub fn subscribe(&self, room: &RoomId, conn: &ConnHandle, checked: u64) -> bool {
         let mut subs = self.rooms.entry(room.clone()).or_insert_with(|| RoomSubs {
             conns: HashMap::new(),
             cursor: Cursor::default(),
         });
-        subs.conns.insert(conn.id, conn.clone());
+        subs.conns.insert(
+            conn.id,
+            Sub {
+                conn: conn.clone(),
+                checked,
+            },
+        );
         subs.conns.len() == 1
+    }
+
+    /// Whether a local subscriber of `room` was checked against a membership version older
+    /// than `version` (or, with `force`, whether the room has subscribers at all).
+    pub fn stale(&self, room: &RoomId, version: u64, force: bool) -> bool {
+        self.rooms
+            .get(room)
+            .is_some_and(|s| s.conns.values().any(|c| force || c.checked < version))
+    }
+
+    /// Re-checks the room's subscribers that are older than `access` (every one with `force`)
+    /// against it: those who may still read are marked checked at its version; those who may
+    /// not are returned (the caller ends their subscriptions).
+    pub fn recheck(&self, access: &RoomAccess, force: bool) -> Vec<ConnHandle> {
+        let version = access.info.members_version;
+        let Some(mut subs) = self.rooms.get_mut(&access.info.room) else {
+            return Vec::new();
+        };
+        let mut gone = Vec::new();
+        for sub in subs.conns.values_mut() {
+            if !force && sub.checked >= version {
+                continue;
+            }
+            if access.can_read(&sub.conn.identity()) {
+                sub.checked = sub.checked.max(version);
+            } else {
+                gone.push(sub.conn.clone());
+            }
+        }
+        gone
     }
 
     /// Removes a subscriber; true when it was the room's last on this node.
@@ -98,20 +142,26 @@ impl Registry {
     }
 
     /// Queues one serialized event for every local subscriber of the room that `to` accepts;
-    /// a message (`seq`) at or below the room's cursor is dropped. Returns how many got it.
+    /// a message (`seq`) at or below the room's cursor is dropped. Returns how many got it, or
+    /// `None` (nothing queued, the cursor unmoved) when a subscriber was checked against a
+    /// membership version older than `checked`: the caller re-checks first.
     pub fn fanout(
         &self,
         room: &RoomId,
         seq: Option<u64>,
         text: Utf8Bytes,
+        checked: u64,
         to: impl Fn(&ConnHandle) -> bool,
-    ) -> u64 {
+    ) -> Option<u64> {
         let Some(mut subs) = self.rooms.get_mut(room) else {
-            return 0;
+            return Some(0);
         };
+        if subs.conns.values().any(|c| c.checked < checked) {
+            return None;
+        }
         if let Some(seq) = seq {
             if subs.cursor.step(seq) == Step::Repeat {
-                return 0;
+                return Some(0);
             }
             subs.cursor.advance(seq);
         }
@@ -121,11 +171,11 @@ impl Registry {
             text,
         });
         let mut n = 0u64;
-        for c in subs.conns.values().filter(|c| to(c)) {
+        for c in subs.conns.values().map(|s| &s.conn).filter(|c| to(c)) {
             if c.push_live(Outbound::Room(event.clone())) {
                 n += 1;
             }
         }
-        n
+        Some(n)
     }
 }

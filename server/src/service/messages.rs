@@ -39,7 +39,7 @@ impl RoomService {
             body,
         };
         match self.committer.commit(write, None).await? {
-            WriteOutcome::Posted { message, new } => Ok((message, new)),
+            WriteOutcome::Posted { message, new, .. } => Ok((message, new)),
             other => Err(ApiError::Internal(anyhow::anyhow!(
                 "post committed as {other:?}"
             ))),

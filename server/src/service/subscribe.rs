@@ -36,14 +36,16 @@ impl RoomService {
         r#ref: Option<Ref>,
         max_subscriptions: usize,
     ) -> Result<(), ApiError> {
-        self.readable(who, &room).await?;
+        let access = self.readable(who, &room).await?;
         if !conn.add_sub(&room, max_subscriptions) {
             return Err(ApiError::bad_request(format!(
                 "at most {max_subscriptions} subscriptions per connection"
             )));
         }
         // Register first, then queue the start: its snapshot reads the store after this point.
-        self.hub.subscribe(&room, conn).await;
+        self.hub
+            .subscribe(&room, conn, access.info.members_version)
+            .await;
         conn.send(Outbound::Subscribe(Box::new(SubscribeRequest {
             room,
             since,
@@ -98,8 +100,16 @@ impl RoomService {
         let Some(info) = self.store.room_summary(&req.room, &who.user.id).await? else {
             return Err(ApiError::room_not_found());
         };
+        // The members are read after the room's last seq: a user removed before this read
+        // (whatever the cache said at `subscribe`) gets no catch-up of what came after.
         let members = match info.kind {
-            RoomKind::Team => Some(self.store.members(&req.room).await?),
+            RoomKind::Team => {
+                let members = self.store.members(&req.room).await?;
+                if !members.iter().any(|m| m.id == who.user.id) {
+                    return Err(ApiError::room_not_found());
+                }
+                Some(members)
+            }
             RoomKind::Town => None,
         };
         if req.since.is_some_and(|s| s < info.last_seq) {

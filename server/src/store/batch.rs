@@ -188,12 +188,14 @@ pub(super) fn apply<'a>(
                 WriteOutcome::Posted {
                     message: message.clone(),
                     new: false,
+                    members_version: 0,
                 }
             }
             (Write::Post { .. }, Some(PostFate::RepeatOf(j))) => match outcomes.get(*j) {
                 Some(WriteOutcome::Posted { message, .. }) => WriteOutcome::Posted {
                     message: message.clone(),
                     new: false,
+                    members_version: 0,
                 },
                 _ => {
                     return Err(StoreError::Corrupt(
@@ -245,6 +247,7 @@ pub(super) fn apply<'a>(
                         at: now,
                     },
                     new: true,
+                    members_version: 0,
                 }
             }
             (Write::Read { room, user, seq }, _) => {

@@ -87,6 +87,9 @@ pub struct RoomInfo {
     pub town: TownId,
     pub resident: Option<Resident>,
     pub last_seq: u64,
+    /// Incremented in the same transaction as every member add, update or removal and every
+    /// room change: a reader of this row and then of the members sees members at least as new.
+    pub members_version: u64,
 }
 
 /// What `PUT /api/rooms/{room}` asks for.
@@ -152,8 +155,14 @@ pub enum Write {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOutcome {
     /// `new` is false when (room, author, client_id) was committed before: the first message
-    /// is returned unchanged and nothing was written.
-    Posted { message: Message, new: bool },
+    /// is returned unchanged and nothing was written. `members_version` is the room's
+    /// membership version read in the commit (0 when `new` is false): the hub's delivery checks
+    /// that its access data is at least that new before fanning the message out.
+    Posted {
+        message: Message,
+        new: bool,
+        members_version: u64,
+    },
     /// `seq` is the read position now; `moved` whether this write moved it forward; `at` when it
     /// last moved.
     Read {

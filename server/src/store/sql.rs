@@ -101,7 +101,7 @@ macro_rules! impl_sql_store {
                         return Ok(PutRoom::Conflict(existing));
                     }
                     sqlx::query(
-                        "UPDATE rooms SET title = $2, resident_id = COALESCE($3, resident_id), \
+                        "UPDATE rooms SET members_version = members_version + 1, title = $2, resident_id = COALESCE($3, resident_id), \
                          resident_name = COALESCE($4, resident_name) WHERE id = $1",
                     )
                     .bind(room.as_str())
@@ -205,6 +205,10 @@ macro_rules! impl_sql_store {
                     }
                     Some(_) => {}
                 }
+                sqlx::query("UPDATE rooms SET members_version = members_version + 1 WHERE id = $1")
+                    .bind(room.as_str())
+                    .execute(&mut *tx)
+                    .await?;
                 let existing: Option<String> = sqlx::query_scalar("SELECT role FROM members WHERE room = $1 AND user_id = $2")
                     .bind(room.as_str())
                     .bind(user.as_str())
@@ -247,6 +251,12 @@ macro_rules! impl_sql_store {
                 let mut conn = self.writer.acquire().await?;
                 let result = async {
                 let mut tx = Self::begin_write(&mut conn).await?;
+                // The membership version first: the room's row lock orders this removal with
+                // every group commit of the room (a post committed after it reads the new version).
+                sqlx::query("UPDATE rooms SET members_version = members_version + 1 WHERE id = $1")
+                    .bind(room.as_str())
+                    .execute(&mut *tx)
+                    .await?;
                 let removed = sqlx::query("DELETE FROM members WHERE room = $1 AND user_id = $2")
                     .bind(room.as_str())
                     .bind(user.as_str())
@@ -480,7 +490,7 @@ macro_rules! impl_sql_store {
             LookedUp,
         }
 
-        const ROOM_SELECT: &str = "SELECT id, kind, title, town, resident_id, resident_name, last_seq FROM rooms WHERE id = $1";
+        const ROOM_SELECT: &str = "SELECT id, kind, title, town, resident_id, resident_name, last_seq, members_version FROM rooms WHERE id = $1";
         const MESSAGE_COLUMNS: &str = "room, seq, id, client_id, author_id, author_name, author_profession, author_org, kind, body, at";
         const MESSAGES_AFTER: &str = "SELECT room, seq, id, client_id, author_id, author_name, author_profession, author_org, kind, body, at \
              FROM messages WHERE room = $1 AND seq > $2 ORDER BY seq LIMIT $3";
@@ -502,6 +512,7 @@ macro_rules! impl_sql_store {
                     _ => None,
                 },
                 last_seq: convert::seq(r.try_get("last_seq")?),
+                members_version: convert::seq(r.try_get("members_version")?),
             })
         }
 
@@ -557,7 +568,7 @@ macro_rules! impl_sql_store {
             let advanced = advance_rooms(conn, &counts).await?;
             let mut last_seq = std::collections::HashMap::with_capacity(counts.len());
             for (room, n) in &counts {
-                let Some(end) = advanced.get(*room) else {
+                let Some((end, _)) = advanced.get(*room) else {
                     return Err(StoreError::Corrupt(format!("post to room {room}, which does not exist")));
                 };
                 last_seq.insert(*room, end - n);
@@ -573,13 +584,22 @@ macro_rules! impl_sql_store {
                 }
             }
 
-            let applied = batch::apply(batch, &fates, &committed, last_seq, &positions, now)?;
+            let mut applied = batch::apply(batch, &fates, &committed, last_seq, &positions, now)?;
+            // Each new message carries its room's membership version, read under the room's
+            // lock in this transaction.
+            for o in &mut applied.outcomes {
+                if let WriteOutcome::Posted { message, new: true, members_version } = o {
+                    if let Some((_, v)) = advanced.get(message.room.as_str()) {
+                        *members_version = convert::seq(*v);
+                    }
+                }
+            }
 
             let new_messages: Vec<&Message> = applied
                 .outcomes
                 .iter()
                 .filter_map(|o| match o {
-                    WriteOutcome::Posted { message, new: true } => Some(message),
+                    WriteOutcome::Posted { message, new: true, .. } => Some(message),
                     _ => None,
                 })
                 .collect();
@@ -624,7 +644,8 @@ macro_rules! impl_sql_store {
 
         /// Advances each room's last_seq by its count; the new last_seq by room id. A room that
         /// does not exist is missing from the answer.
-        async fn advance_rooms(conn: &mut DbConn, counts: &[(&str, i64)]) -> StoreResult<std::collections::HashMap<String, i64>> {
+        /// With each its membership version, read under the same row lock.
+        async fn advance_rooms(conn: &mut DbConn, counts: &[(&str, i64)]) -> StoreResult<std::collections::HashMap<String, (i64, i64)>> {
             let mut advanced = std::collections::HashMap::with_capacity(counts.len());
             for chunk in counts.chunks(batch::rows_per_statement(2)) {
                 // Each room appears once (`counts` has no repeats): an UPDATE ... FROM that
@@ -634,9 +655,9 @@ macro_rules! impl_sql_store {
                     // Postgres types a VALUES column from its first row: the cast keeps it BIGINT.
                     row.push_bind(*room).push("CAST(").push_bind_unseparated(*n).push_unseparated(" AS BIGINT)");
                 });
-                q.push(") AS v WHERE rooms.id = v.column1 RETURNING id, last_seq");
+                q.push(") AS v WHERE rooms.id = v.column1 RETURNING id, last_seq, members_version");
                 for row in q.build().fetch_all(&mut *conn).await? {
-                    advanced.insert(row.try_get("id")?, row.try_get("last_seq")?);
+                    advanced.insert(row.try_get("id")?, (row.try_get("last_seq")?, row.try_get("members_version")?));
                 }
             }
             Ok(advanced)

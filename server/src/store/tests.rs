@@ -152,6 +152,7 @@ conformance!(
     audit_entries_keep_batch_order,
     batch_larger_than_one_chunk,
     batch_equals_one_write_at_a_time,
+    members_version_moves_with_membership,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -232,7 +233,7 @@ fn read(room: &str, user: &str, seq: u64) -> Write {
 
 fn posted(o: &WriteOutcome) -> (Message, bool) {
     match o {
-        WriteOutcome::Posted { message, new } => (message.clone(), *new),
+        WriteOutcome::Posted { message, new, .. } => (message.clone(), *new),
         other => panic!("expected Posted, got {other:?}"),
     }
 }
@@ -917,7 +918,7 @@ async fn hammer(stores: Vec<Arc<dyn Store>>) {
                     batch.push(read(r1, "ann", u64::MAX));
                 }
                 for o in store.commit(&batch).await.unwrap() {
-                    if let WriteOutcome::Posted { message, new } = o {
+                    if let WriteOutcome::Posted { message, new, .. } = o {
                         assert!(new);
                         acked.push((message.room, message.seq, message.id));
                     }
@@ -1374,7 +1375,9 @@ async fn batch_larger_than_one_chunk(s: Arc<dyn Store>) {
 /// times (they differ between batches).
 fn comparable(o: &WriteOutcome) -> String {
     match o {
-        WriteOutcome::Posted { message: m, new } => format!(
+        WriteOutcome::Posted {
+            message: m, new, ..
+        } => format!(
             "post {} {} {} {} {new}",
             m.seq, m.client_id, m.author.id, m.body
         ),
@@ -1545,4 +1548,80 @@ fn database_url_rewriting() {
         with_database("postgres://h:5432", "x"),
         "postgres://h:5432/x"
     );
+}
+
+/// Every member add, update and removal and every room update increments the room's membership
+/// version in its own transaction, and each new post's outcome carries the version its commit
+/// read: what the hub compares with its access data before fanning a message out.
+async fn members_version_moves_with_membership(s: Arc<dyn Store>) {
+    let owner = user("owner");
+    let nurse = user("nurse");
+    team_room(s.as_ref(), "mv", &owner).await;
+    let version = |s: Arc<dyn Store>| async move {
+        s.room(&rid("mv")).await.unwrap().unwrap().members_version
+    };
+    let v0 = version(s.clone()).await;
+    let posted_version = |o: &WriteOutcome| match o {
+        WriteOutcome::Posted {
+            members_version,
+            new: true,
+            ..
+        } => *members_version,
+        other => panic!("expected a new post, got {other:?}"),
+    };
+    let out = s.commit(&[post("mv", &owner, "c1", "a")]).await.unwrap();
+    assert_eq!(posted_version(&out[0]), v0);
+
+    let added = s
+        .put_member(
+            &rid("mv"),
+            &nurse.id,
+            None,
+            &ProfilePatch::default(),
+            &short(&owner),
+        )
+        .await
+        .unwrap();
+    assert_eq!(added, PutMember::Added);
+    let v1 = version(s.clone()).await;
+    assert!(v1 > v0, "add: {v0} -> {v1}");
+    s.put_member(
+        &rid("mv"),
+        &nurse.id,
+        Some(MemberRole::Owner),
+        &ProfilePatch::default(),
+        &short(&owner),
+    )
+    .await
+    .unwrap();
+    let v2 = version(s.clone()).await;
+    assert!(v2 > v1, "update: {v1} -> {v2}");
+    let out = s.commit(&[post("mv", &nurse, "c2", "b")]).await.unwrap();
+    assert_eq!(posted_version(&out[0]), v2);
+
+    assert!(s
+        .remove_member(&rid("mv"), &nurse.id, &short(&owner))
+        .await
+        .unwrap());
+    let v3 = version(s.clone()).await;
+    assert!(v3 > v2, "remove: {v2} -> {v3}");
+    let r = s
+        .put_room(&rid("mv"), &spec(RoomKind::Team, "renamed", TOWN), &owner)
+        .await
+        .unwrap();
+    assert!(matches!(r, PutRoom::Updated(_)), "{r:?}");
+    let v4 = version(s.clone()).await;
+    assert!(v4 > v3, "room update: {v3} -> {v4}");
+    // A batch of posts (and a retry of an earlier one) reads the version once per room.
+    let out = s
+        .commit(&[
+            post("mv", &owner, "c3", "c"),
+            post("mv", &owner, "c1", "a"),
+            post("mv", &owner, "c4", "d"),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(posted_version(&out[0]), v4);
+    assert!(matches!(out[1], WriteOutcome::Posted { new: false, .. }));
+    assert_eq!(posted_version(&out[2]), v4);
 }
