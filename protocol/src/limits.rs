@@ -32,6 +32,8 @@ pub mod close {
     pub const GOING_AWAY: u16 = 1001;
     /// Too many bad frames in a row.
     pub const POLICY: u16 = 1008;
+    /// A text frame that is not UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
     /// Frame larger than the limit.
     pub const TOO_BIG: u16 = 1009;
     /// Unauthorized or token expired.

@@ -96,7 +96,16 @@ async fn hello(state: &AppState, socket: &mut WebSocket) -> Option<Identity> {
             close_with(socket, close::UNAUTHORIZED).await;
             return None;
         }
-        Ok(None) | Ok(Some(Err(_))) => return None,
+        Ok(None) => return None,
+        // A `hello` past the frame limit closes 1009, one that is not UTF-8 1007, like any
+        // other frame; a broken socket just ends.
+        Ok(Some(Err(e))) => {
+            let code = super::session::read_error_code(e);
+            if code != close::GOING_AWAY {
+                close_with(socket, code).await;
+            }
+            return None;
+        }
         Ok(Some(Ok(Message::Text(t)))) => match parse_frame(t.as_str()) {
             Ok(Frame {
                 r#ref,

@@ -26,11 +26,15 @@ pub struct Session {
 }
 
 /// The close code for a socket that failed while reading: 1009 when the peer sent a frame
-/// or message past the limit, else 1001.
-fn read_error_code(e: axum::Error) -> u16 {
+/// or message past the limit, 1007 for a text frame that is not UTF-8, else 1001.
+pub(super) fn read_error_code(e: axum::Error) -> u16 {
     match e.into_inner().downcast::<tungstenite::Error>() {
-        Ok(e) if matches!(*e, tungstenite::Error::Capacity(_)) => close::TOO_BIG,
-        _ => close::GOING_AWAY,
+        Ok(e) => match *e {
+            tungstenite::Error::Capacity(_) => close::TOO_BIG,
+            tungstenite::Error::Utf8(_) => close::INVALID_DATA,
+            _ => close::GOING_AWAY,
+        },
+        Err(_) => close::GOING_AWAY,
     }
 }
 
@@ -85,7 +89,7 @@ impl Session {
                     Some(Ok(Message::Pong(_))) => self.missed_pongs.store(0, Ordering::Release),
                     Some(Ok(Message::Ping(_))) => {}
                     Some(Ok(Message::Text(t))) => {
-                        if !self.admit().await {
+                        if !self.admit(Some(t.as_str())).await {
                             continue;
                         }
                         match parse_frame(t.as_str()) {
@@ -96,7 +100,7 @@ impl Session {
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
-                        if self.admit().await {
+                        if self.admit(None).await {
                             Box::pin(self.reply_error(None, ApiError::bad_request("binary frames are not accepted; send JSON text"))).await;
                         }
                     }
@@ -105,14 +109,19 @@ impl Session {
         }
     }
 
-    /// Rate limit: false when the frame is dropped.
-    async fn admit(&mut self) -> bool {
+    /// Rate limit: false when the frame (`text`, for a text frame) is dropped. A refused frame
+    /// that is a JSON object with a valid string `ref` gets its `ref` back (PROTOCOL.md 5.1).
+    async fn admit(&mut self, text: Option<&str>) -> bool {
         match self.rate.check(Instant::now()) {
             Verdict::Allow => true,
             Verdict::Reject => {
                 let e = ApiError::new(ErrorCode::RateLimited, "too many frames; slow down");
                 e.log();
-                self.send(ServerFrame::error(None, e.code(), e.to_string()))
+                let r#ref = text.and_then(|t| match parse_frame(t) {
+                    Ok(frame) => frame.r#ref,
+                    Err(e) => e.r#ref,
+                });
+                self.send(ServerFrame::error(r#ref, e.code(), e.to_string()))
                     .await;
                 false
             }

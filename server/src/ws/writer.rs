@@ -240,6 +240,7 @@ fn reason(code: u16) -> &'static str {
         close::GOING_AWAY => "node draining: reconnect and resume",
         close::POLICY => "too many bad frames",
         close::TOO_BIG => "frame too large",
+        close::INVALID_DATA => "text frame is not UTF-8",
         close::UNAUTHORIZED => "unauthorized",
         close::RATE => "rate limit",
         close::TOO_SLOW => "too slow: resume with since",

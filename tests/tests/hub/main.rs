@@ -7,6 +7,7 @@ mod delivery;
 mod http_api;
 mod limits;
 mod membership;
+mod protocol_edges;
 mod restart;
 mod session;
 mod text_rules;
