@@ -126,3 +126,101 @@ impl Backend {
         }
     }
 }
+
+/// A Redis of a test's own (`redis-server` on a loopback port in 7110-7199, no persistence),
+/// for tests that kill it and start it again on the same port. Killed when dropped.
+pub struct RedisServer {
+    pub port: u16,
+    child: Option<std::process::Child>,
+}
+
+/// First port of the range test-owned Redis servers use (the Redis Cluster of
+/// `scripts/redis-cluster.sh` defaults to 7101-7103).
+const OWN_REDIS_PORTS: std::ops::Range<u16> = 7110..7200;
+
+impl RedisServer {
+    /// Starts one on a free port of the range.
+    pub async fn start() -> RedisServer {
+        use std::sync::atomic::{AtomicU16, Ordering};
+        static NEXT: AtomicU16 = AtomicU16::new(0);
+        let span = OWN_REDIS_PORTS.end - OWN_REDIS_PORTS.start;
+        let offset = (std::process::id() % u32::from(span)) as u16;
+        for _ in 0..span {
+            let i = (offset + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+            let port = OWN_REDIS_PORTS.start + i;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_err() {
+                continue;
+            }
+            let mut server = RedisServer { port, child: None };
+            if server.spawn().await {
+                return server;
+            }
+        }
+        panic!("no free port for a test Redis in {OWN_REDIS_PORTS:?}");
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts redis-server on `self.port` and waits until it answers; `false` if it exits
+    /// (the port was taken).
+    async fn spawn(&mut self) -> bool {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string()])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--dir", &std::env::temp_dir().display().to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("redis-server (is it installed?): {e}"));
+        self.child = Some(child);
+        for _ in 0..200 {
+            if let Some(c) = self.child.as_mut() {
+                if let Ok(Some(_)) = c.try_wait() {
+                    self.child = None;
+                    return false;
+                }
+            }
+            if let Ok(client) = redis::Client::open(self.url()) {
+                if let Ok(mut conn) = client.get_multiplexed_async_connection().await {
+                    if redis::cmd("PING")
+                        .query_async::<String>(&mut conn)
+                        .await
+                        .is_ok()
+                    {
+                        return true;
+                    }
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        panic!("redis-server on port {} did not answer", self.port);
+    }
+
+    /// SIGKILL: the server and every connection to it are gone at once.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts it again on the same port (empty: it keeps nothing).
+    pub async fn restart(&mut self) {
+        self.kill();
+        for _ in 0..40 {
+            if self.spawn().await {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("redis-server did not restart on port {}", self.port);
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

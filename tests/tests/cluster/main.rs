@@ -8,6 +8,8 @@ use yui_protocol::server::ServerFrame;
 use yui_tests::process::{free_port, HubProcess};
 use yui_tests::*;
 
+mod bus;
+
 struct Cluster {
     backend: Backend,
     nodes: Vec<Option<HubProcess>>,
@@ -17,7 +19,11 @@ struct Cluster {
 
 impl Cluster {
     async fn start(n: usize) -> Cluster {
-        let backend = Backend::fresh_cluster().await;
+        Cluster::start_on(Backend::fresh_cluster().await, n).await
+    }
+
+    /// `n` nodes on the given backend (a Redis of the test's own, say).
+    async fn start_on(backend: Backend, n: usize) -> Cluster {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut nodes = Vec::new();
         for i in 0..n {
