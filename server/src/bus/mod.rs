@@ -1,5 +1,7 @@
 //! The `Bus` trait: how committed events reach every hub node. [`local`] delivers in-process
-//! (the embedded default); [`redis`] carries events between nodes over Redis pub/sub.
+//! (the embedded default); [`redis`] carries events between nodes over Redis pub/sub;
+//! [`cluster`] over Redis Cluster's sharded pub/sub. Both Redis buses publish through
+//! [`publisher`], a bounded queue off the commit path.
 //!
 //! A bus may lose or reorder events (a Redis reconnect); the hub repairs gaps from the store, so
 //! no client ever sees one. What a bus must do is say when it may have lost something
@@ -12,11 +14,13 @@ use tokio::sync::mpsc;
 use yui_protocol::ids::{RoomId, UserId};
 use yui_protocol::model::{Message, Timestamp, UserName};
 
+pub mod cluster;
 pub mod local;
 mod publisher;
 pub mod redis;
 #[cfg(test)]
 mod redis_tests;
+mod slots;
 
 /// An event carried between nodes. Serialized as JSON on Redis.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

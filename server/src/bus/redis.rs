@@ -34,6 +34,8 @@ pub(super) const TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Clone)]
 pub(super) struct Channels {
     pub prefix: String,
+    /// Redis Cluster: the control channel carries the prefix as its hash tag.
+    pub sharded: bool,
 }
 
 impl Channels {
@@ -42,7 +44,11 @@ impl Channels {
     }
 
     pub fn control(&self) -> String {
-        format!("{}:control", self.prefix)
+        if self.sharded {
+            format!("{{{}}}:control", self.prefix)
+        } else {
+            format!("{}:control", self.prefix)
+        }
     }
 
     /// The channel an event is published on (`None`: local only).
@@ -129,6 +135,7 @@ impl RedisBus {
     pub async fn connect(url: &str, prefix: &str, sink: EventSink) -> Result<RedisBus, BusError> {
         let channels = Channels {
             prefix: prefix.to_string(),
+            sharded: false,
         };
         let client = redis::Client::open(url).map_err(|e| BusError::Unavailable(e.to_string()))?;
         let config = ConnectionManagerConfig::new()

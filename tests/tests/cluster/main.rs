@@ -279,21 +279,11 @@ async fn a_cut_redis_connection_is_repaired_from_the_store() {
     let mut reader = cl.connect(1, &nurse).await;
     reader.subscribe(&r, None).await;
     let mut poster = cl.connect(0, &coord).await;
-    let redis = redis::Client::open(backend::redis_url()).unwrap_or_else(|e| panic!("{e}"));
-    let mut admin = redis
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
     for i in 0..60 {
         poster.post(&r, &format!("p{i}"), "stream").await;
         if i % 15 == 7 {
             // Cut every subscriber connection (both nodes'); they reconnect and resync.
-            let _: Result<i64, _> = redis::cmd("CLIENT")
-                .arg("KILL")
-                .arg("TYPE")
-                .arg("pubsub")
-                .query_async(&mut admin)
-                .await;
+            backend::kill_pubsub_clients(&backend::redis_url()).await;
         }
         tokio::time::sleep(Duration::from_millis(15)).await;
     }
