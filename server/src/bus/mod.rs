@@ -15,6 +15,8 @@ use yui_protocol::ids::{RoomId, UserId};
 use yui_protocol::model::{Message, Timestamp, UserName};
 
 pub mod cluster;
+#[cfg(test)]
+mod cluster_tests;
 pub mod local;
 mod publisher;
 pub mod redis;

@@ -103,9 +103,16 @@ impl Target for SingleRedis {
                 let config = redis::AsyncConnectionConfig::new()
                     .set_connection_timeout(TIMEOUT / 2)
                     .set_response_timeout(TIMEOUT);
-                let c = self
+                let mut c = self
                     .client
                     .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                // Named, so an operator (or a test) can tell it in CLIENT LIST.
+                redis::cmd("CLIENT")
+                    .arg("SETNAME")
+                    .arg("yui-publisher")
+                    .query_async::<()>(&mut c)
                     .await
                     .map_err(|e| e.to_string())?;
                 self.conn.insert(c)

@@ -66,9 +66,10 @@ async fn posts_are_acked_at_full_speed_while_redis_is_down_and_readers_end_compl
     eprintln!(
         "ack latency with Redis up: p50 {p50_up:?} p99 {p99_up:?}; down: p50 {p50_down:?} p99 {p99_down:?}"
     );
+    // Generous bounds (the machine is shared and loaded; the old code gave p50 1.4 s, p99 2 s).
     assert!(
-        p99_down < Duration::from_millis(300),
-        "acks wait on Redis while it is down: p99 {p99_down:?} (up: {p99_up:?})"
+        p50_down < Duration::from_millis(150) && p99_down < Duration::from_millis(600),
+        "acks wait on Redis while it is down: p50 {p50_down:?} p99 {p99_down:?} (up: p50 {p50_up:?} p99 {p99_up:?})"
     );
     for (i, c) in conns.iter_mut().enumerate() {
         assert_eq!(
@@ -127,4 +128,80 @@ async fn a_redis_cluster_shard_restarted_mid_stream_is_repaired_from_the_store()
     for c in conns.iter_mut() {
         assert_eq!(c.message(&r).await.seq, N + 1);
     }
+}
+
+/// Cuts the connections named `name` on the Redis at `url`.
+async fn kill_clients_named(url: &str, name: &str) -> usize {
+    let client = redis::Client::open(url).unwrap_or_else(|e| panic!("{e}"));
+    let mut admin = client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let list: String = redis::cmd("CLIENT")
+        .arg("LIST")
+        .query_async(&mut admin)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let ids: Vec<String> = list
+        .lines()
+        .filter(|l| l.split(' ').any(|f| f == format!("name={name}")))
+        .filter_map(|l| l.split(' ').find_map(|f| f.strip_prefix("id=")))
+        .map(str::to_string)
+        .collect();
+    for id in &ids {
+        let _: Result<i64, _> = redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ID")
+            .arg(id)
+            .query_async(&mut admin)
+            .await;
+    }
+    ids.len()
+}
+
+/// A node that could not publish an event (its publishing connection was cut; the other
+/// node's subscriber connection was not) asks the others to resync with the next batch that
+/// gets through, so even the last message of a room, with nothing after it to show the gap,
+/// reaches the readers on the other node.
+#[tokio::test]
+async fn a_dropped_publish_is_repaired_even_when_nothing_follows_in_its_room() {
+    let redis = RedisServer::start().await;
+    let backend = Backend::Cluster {
+        database_url: fresh_database().await,
+        redis_url: redis.url(),
+    };
+    let cl = Cluster::start_on(backend, 2).await;
+    let coord = User::coordinator("coord");
+    let nurse = User::member("nurse");
+    let quiet = cl.team_room(&coord, "res-quiet", &[&nurse]).await;
+    let busy = cl.team_room(&coord, "res-busy", &[&nurse]).await;
+    let mut reader = cl.connect(1, &nurse).await;
+    reader.subscribe(&quiet, None).await;
+    reader.subscribe(&busy, None).await;
+    let mut poster = cl.connect(0, &coord).await;
+    poster.post(&busy, "b0", "warm up").await;
+    assert_eq!(reader.message(&busy).await.seq, 1);
+    // Both nodes' publishing connections are cut (node 1 publishes nothing here).
+    assert!(kill_clients_named(&redis.url(), "yui-publisher").await >= 1);
+    assert_eq!(
+        ack_seq(&poster.post(&quiet, "q1", "lost on the bus").await),
+        1
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(ack_seq(&poster.post(&busy, "b1", "gets through").await), 2);
+    let mut got = Vec::new();
+    while got.len() < 2 {
+        let f = reader
+            .wait_for("message", |f| matches!(f, ServerFrame::Message(_)))
+            .await;
+        if let ServerFrame::Message(m) = f {
+            got.push((m.room.to_string(), m.seq));
+        }
+    }
+    got.sort();
+    assert_eq!(
+        got,
+        vec![("res-busy".to_string(), 2), ("res-quiet".to_string(), 1)]
+    );
+    no_messages(&mut reader, Duration::from_millis(300)).await;
 }
