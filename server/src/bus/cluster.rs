@@ -302,6 +302,8 @@ impl ShardSubscriber {
                         self.check_health().await;
                     }
                 }
+                // A repair that failed is tried again when its backoff is over.
+                _ = tokio::time::sleep_until(self.retry_at.into()), if self.dirty => {}
             }
             if self.overflow.swap(false, Ordering::AcqRel) && !self.dirty {
                 tracing::warn!("Redis Cluster push queue full; resyncing");
