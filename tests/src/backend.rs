@@ -363,6 +363,22 @@ impl RedisCluster {
         );
     }
 
+    /// The slot of `key` (`CLUSTER KEYSLOT`).
+    pub async fn slot_of(&self, key: &str) -> u16 {
+        let client = redis::Client::open(format!("redis://127.0.0.1:{}", self.port0))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut conn = client
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        redis::cmd("CLUSTER")
+            .arg("KEYSLOT")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .unwrap_or_else(|e| panic!("CLUSTER KEYSLOT: {e}"))
+    }
+
     /// The master port serving `key`'s slot.
     pub async fn port_of(&self, key: &str) -> u16 {
         let client = redis::Client::open(format!("redis://127.0.0.1:{}", self.port0))

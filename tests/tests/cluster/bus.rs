@@ -205,3 +205,87 @@ async fn a_dropped_publish_is_repaired_even_when_nothing_follows_in_its_room() {
     );
     no_messages(&mut reader, Duration::from_millis(300)).await;
 }
+
+/// Moves `slot` to the master on `to` (an empty slot: no keys to migrate), told to every master.
+async fn move_slot(ports: &[u16], slot: u16, to: u16) {
+    let conn_to = |p: u16| async move {
+        redis::Client::open(format!("redis://127.0.0.1:{p}"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let mut target = conn_to(to).await;
+    let id: String = redis::cmd("CLUSTER")
+        .arg("MYID")
+        .query_async(&mut target)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // The new owner first, then the others (the old owner drops it and tells its subscribers).
+    let mut order = vec![to];
+    order.extend(ports.iter().copied().filter(|p| *p != to));
+    for p in order {
+        let mut c = conn_to(p).await;
+        let _: () = redis::cmd("CLUSTER")
+            .arg("SETSLOT")
+            .arg(slot)
+            .arg("NODE")
+            .arg(&id)
+            .query_async(&mut c)
+            .await
+            .unwrap_or_else(|e| panic!("SETSLOT on {p}: {e}"));
+    }
+}
+
+/// Issue 14: a room's slot moves to another master mid-stream (Redis unsubscribes the old
+/// owner's subscribers with `sunsubscribe`): each node re-reads the slot map, subscribes on the
+/// new owner and back-fills; posting follows the move; every reader ends complete, and live
+/// delivery works on the new shard.
+#[tokio::test]
+async fn a_room_whose_slot_moves_to_another_shard_keeps_every_message() {
+    let rc = RedisCluster::start().await;
+    let database_url = fresh_database().await;
+    let room_channel = format!("{}:room:res-move", prefix(&database_url));
+    let backend = Backend::Cluster {
+        database_url,
+        redis_url: rc.url(),
+    };
+    let cl = Cluster::start_on(backend, 2).await;
+    let coord = User::coordinator("coord");
+    let readers: Vec<User> = (0..2).map(|i| User::member(&format!("r{i}"))).collect();
+    let refs: Vec<&User> = readers.iter().collect();
+    let r = cl.team_room(&coord, "res-move", &refs).await;
+    let mut conns = Vec::new();
+    for u in &readers {
+        let mut c = cl.connect(1, u).await;
+        c.subscribe(&r, None).await;
+        conns.push(c);
+    }
+    let mut poster = cl.connect(0, &coord).await;
+    let from = rc.port_of(&room_channel).await;
+    let ports: Vec<u16> = (rc.port0..rc.port0 + 3).collect();
+    let to = ports.iter().copied().find(|p| *p != from).unwrap_or(from);
+    let slot = rc.slot_of(&room_channel).await;
+    const N: u64 = 50;
+    for i in 0..N {
+        if i == 20 {
+            move_slot(&ports, slot, to).await;
+        }
+        let f = poster.post(&r, &format!("p{i}"), "stream").await;
+        assert_eq!(ack_seq(&f), i + 1, "{f:?}");
+        tokio::time::sleep(Duration::from_millis(60)).await;
+    }
+    assert_eq!(rc.port_of(&room_channel).await, to, "the slot moved");
+    for (i, c) in conns.iter_mut().enumerate() {
+        assert_eq!(
+            c.seqs_until(&r, N).await,
+            (1..=N).collect::<Vec<_>>(),
+            "reader {i}: complete, in order, nothing doubled"
+        );
+        no_messages(c, Duration::from_millis(300)).await;
+    }
+    poster.post(&r, "after", "live").await;
+    for c in conns.iter_mut() {
+        assert_eq!(c.message(&r).await.seq, N + 1);
+    }
+}
