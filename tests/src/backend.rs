@@ -335,6 +335,13 @@ impl RedisCluster {
             if out.status.success() {
                 return RedisCluster { port0, dir };
             }
+            // Stop whatever of it did start.
+            let _ = tokio::process::Command::new(cluster_script())
+                .arg("stop")
+                .arg(dir.path())
+                .arg(port0.to_string())
+                .output()
+                .await;
             eprintln!(
                 "redis-cluster.sh start on {port0}: {}",
                 String::from_utf8_lossy(&out.stderr)
