@@ -176,6 +176,7 @@ impl ServeArgs {
                 db_pool: defaults::DB_POOL,
             },
             redis_url: None,
+            redis_cluster: false,
             redis_prefix: defaults::REDIS_PREFIX.into(),
             node: None,
             web_dir: None,
