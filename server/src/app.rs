@@ -96,6 +96,11 @@ pub async fn build(
     let store = open_store(&args.store).await?;
     let (events, inbox) = Hub::inbox();
     let bus: Arc<dyn Bus> = match &args.redis_url {
+        Some(url) if args.redis_cluster || crate::bus::cluster::is_cluster_url(url) => Arc::new(
+            crate::bus::cluster::ClusterBus::connect(url, &args.redis_prefix, events.clone())
+                .await
+                .context("connecting to the Redis Cluster (REDIS_URL)")?,
+        ),
         Some(url) => Arc::new(
             RedisBus::connect(url, &args.redis_prefix, events.clone())
                 .await

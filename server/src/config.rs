@@ -95,6 +95,9 @@ pub struct ServeArgs {
     /// Redis URL: cluster mode (events between nodes over Redis pub/sub).
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
+    /// The Redis URL names a Redis Cluster (sharded pub/sub); implied by `redis+cluster://`.
+    #[arg(long, env = "YUI_REDIS_CLUSTER")]
+    pub redis_cluster: bool,
     /// Prefix of this deployment's Redis channels (deployments sharing a Redis need their own).
     #[arg(long, env = "YUI_REDIS_PREFIX", default_value = defaults::REDIS_PREFIX)]
     pub redis_prefix: String,
@@ -173,6 +176,7 @@ impl ServeArgs {
                 db_pool: defaults::DB_POOL,
             },
             redis_url: None,
+            redis_cluster: false,
             redis_prefix: defaults::REDIS_PREFIX.into(),
             node: None,
             web_dir: None,

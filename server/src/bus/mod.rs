@@ -1,5 +1,7 @@
 //! The `Bus` trait: how committed events reach every hub node. [`local`] delivers in-process
-//! (the embedded default); [`redis`] carries events between nodes over Redis pub/sub.
+//! (the embedded default); [`redis`] carries events between nodes over Redis pub/sub;
+//! [`cluster`] over Redis Cluster's sharded pub/sub. Both Redis buses publish through
+//! [`publisher`], a bounded queue off the commit path.
 //!
 //! A bus may lose or reorder events (a Redis reconnect); the hub repairs gaps from the store, so
 //! no client ever sees one. What a bus must do is say when it may have lost something
@@ -12,10 +14,15 @@ use tokio::sync::mpsc;
 use yui_protocol::ids::{RoomId, UserId};
 use yui_protocol::model::{Message, Timestamp, UserName};
 
+pub mod cluster;
+#[cfg(test)]
+mod cluster_tests;
 pub mod local;
+mod publisher;
 pub mod redis;
 #[cfg(test)]
 mod redis_tests;
+mod slots;
 
 /// An event carried between nodes. Serialized as JSON on Redis.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,8 +51,9 @@ pub enum BusEvent {
     MemberRemoved { room: RoomId, user: UserId },
     /// A member's role changed or a room's title, kind or town: drop cached access data.
     RoomChanged { room: RoomId },
-    /// Local only, never published: the bus may have lost events (it reconnected); the hub
-    /// should check every room it serves against the store.
+    /// The bus may have lost events (it reconnected, or another node dropped some it could
+    /// not publish and asks for this on the control channel); the hub should check every room
+    /// it serves against the store.
     Resync,
 }
 
@@ -76,8 +84,10 @@ pub type EventSink = mpsc::Sender<BusEvent>;
 #[async_trait]
 pub trait Bus: Send + Sync + 'static {
     /// Publishes an event to the OTHER nodes (this node's dispatcher gets it directly, so
-    /// local delivery goes on when the bus is down). An error means other nodes may not see it;
-    /// they repair from the store on their next event of the room or on resync.
+    /// local delivery goes on when the bus is down). Returns at once: it never waits on the
+    /// network (it is called on the commit path). An error means other nodes will not see it;
+    /// `Ok` that it is queued, which may still be dropped if Redis is down. Either way the
+    /// other nodes repair from the store on their next event of the room or on resync.
     async fn publish(&self, event: BusEvent) -> Result<(), BusError>;
 
     /// This node now has local subscribers of `room`: deliver its events.

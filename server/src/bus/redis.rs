@@ -1,55 +1,78 @@
-//! Cluster bus: Redis pub/sub. Each node publishes on one multiplexed connection and listens on
-//! one dedicated subscriber connection, owned by one task.
+//! Cluster bus: Redis pub/sub. Each node publishes through one task that owns a connection and
+//! pipelines what is queued ([`super::publisher`]: never on the commit path), and listens on one
+//! dedicated subscriber connection, owned by another task.
 //!
-//! Channels (under a prefix, `yui` by default): `yui:room:{room}` carries a room's messages and receipts; a node subscribes to it
-//! only while it has local subscribers of the room. `yui:control` carries membership and room
-//! changes to every node (a user's connections elsewhere are not watching a room they were just
-//! added to). Payloads are JSON envelopes `{"o": node id, "e": event}`; a node ignores its own.
+//! Channels (under a prefix, `yui` by default): `yui:room:{room}` carries a room's messages and
+//! receipts; a node subscribes to it only while it has local subscribers of the room.
+//! `yui:control` carries membership and room changes to every node (a user's connections
+//! elsewhere are not watching a room they were just added to), and a node's request that the
+//! others resync after it dropped events. Payloads are JSON envelopes `{"o": node id, "e":
+//! event}`; a node ignores its own.
 //!
 //! Pub/sub may lose events (a reconnect, a Redis restart). When the subscriber connection comes
 //! back, the task re-subscribes and sends [`BusEvent::Resync`], and the hub back-fills every
-//! room it serves from the store. Publishing while Redis is down fails fast; other nodes repair
-//! from the store on their next event or resync.
+//! room it serves from the store. Publishing while Redis is down drops the events (counted);
+//! other nodes repair from the store on their next event or resync.
 //!
-//! Past one Redis: Redis Cluster's sharded pub/sub (`SPUBLISH`/`SSUBSCRIBE`) maps directly. A
-//! room channel hashes to one shard by its name, so a node holds one subscriber connection per
-//! shard that owns a room it serves, and publishing goes to that shard only; the control channel
-//! is low-traffic and lives on one shard that every node subscribes to. Nothing else changes:
-//! the gap repair from the store already covers a shard failover.
+//! Past one Redis: [`super::cluster`], Redis Cluster's sharded pub/sub.
 
+use super::publisher::{Outgoing, Publisher, Route, Target};
 use super::{Bus, BusError, BusEvent, EventSink};
 use async_trait::async_trait;
 use futures::StreamExt;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use serde::{Deserialize, Serialize};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use serde::Deserialize;
 use std::collections::HashSet;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use yui_protocol::ids::RoomId;
 
-const TIMEOUT: Duration = Duration::from_secs(2);
+pub(super) const TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Channel names under a deployment's prefix (several deployments may share one Redis).
 #[derive(Clone)]
-struct Channels {
-    prefix: String,
+pub(super) struct Channels {
+    pub prefix: String,
+    /// Redis Cluster: the control channel carries the prefix as its hash tag.
+    pub sharded: bool,
 }
 
 impl Channels {
-    fn room(&self, room: &RoomId) -> String {
+    pub fn room(&self, room: &RoomId) -> String {
         format!("{}:room:{room}", self.prefix)
     }
 
-    fn control(&self) -> String {
-        format!("{}:control", self.prefix)
+    pub fn control(&self) -> String {
+        if self.sharded {
+            format!("{{{}}}:control", self.prefix)
+        } else {
+            format!("{}:control", self.prefix)
+        }
+    }
+
+    /// The channel an event is published on (`None`: local only).
+    pub fn route(&self) -> Route {
+        let channels = self.clone();
+        Box::new(move |event| channels.of(event))
+    }
+
+    fn of(&self, event: &BusEvent) -> Option<String> {
+        match event {
+            BusEvent::Message { message, .. } => Some(self.room(&message.room)),
+            BusEvent::Receipt { room, .. } => Some(self.room(room)),
+            BusEvent::MemberAdded { .. }
+            | BusEvent::MemberRemoved { .. }
+            | BusEvent::RoomChanged { .. } => Some(self.control()),
+            BusEvent::Resync => None,
+        }
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct Envelope {
-    o: String,
-    e: BusEvent,
+#[derive(Deserialize)]
+pub(super) struct Envelope {
+    pub o: String,
+    pub e: BusEvent,
 }
 
 enum Command {
@@ -58,27 +81,76 @@ enum Command {
 }
 
 pub struct RedisBus {
-    node: String,
-    channels: Channels,
-    publisher: ConnectionManager,
+    publisher: Publisher,
+    /// For `/readyz` only: publishing has its own connection, owned by the publisher task.
+    pinger: ConnectionManager,
     commands: mpsc::Sender<Command>,
     stop: CancellationToken,
 }
 
+/// One Redis: `PUBLISH` in a pipeline on a connection the publisher task owns.
+struct SingleRedis {
+    client: redis::Client,
+    conn: Option<MultiplexedConnection>,
+}
+
+#[async_trait]
+impl Target for SingleRedis {
+    async fn send(&mut self, batch: &[Outgoing]) -> Result<(), String> {
+        let conn = match &mut self.conn {
+            Some(c) => c,
+            None => {
+                let config = redis::AsyncConnectionConfig::new()
+                    .set_connection_timeout(TIMEOUT / 2)
+                    .set_response_timeout(TIMEOUT);
+                let mut c = self
+                    .client
+                    .get_multiplexed_async_connection_with_config(&config)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                // Named, so an operator (or a test) can tell it in CLIENT LIST.
+                redis::cmd("CLIENT")
+                    .arg("SETNAME")
+                    .arg("yui-publisher")
+                    .query_async::<()>(&mut c)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.conn.insert(c)
+            }
+        };
+        let mut pipe = redis::pipe();
+        for o in batch {
+            pipe.cmd("PUBLISH").arg(&o.channel).arg(&o.payload).ignore();
+        }
+        match pipe.query_async::<()>(conn).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.conn = None;
+                Err(e.to_string())
+            }
+        }
+    }
+
+    fn reset(&mut self) {
+        self.conn = None;
+    }
+}
+
 impl RedisBus {
-    /// Connects the publisher and starts the subscriber task, which delivers other nodes'
-    /// events into `sink`.
+    /// Connects, starts the publisher task and the subscriber task, which delivers other
+    /// nodes' events into `sink`.
     pub async fn connect(url: &str, prefix: &str, sink: EventSink) -> Result<RedisBus, BusError> {
         let channels = Channels {
             prefix: prefix.to_string(),
+            sharded: false,
         };
         let client = redis::Client::open(url).map_err(|e| BusError::Unavailable(e.to_string()))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(TIMEOUT)
             .set_response_timeout(TIMEOUT)
-            .set_number_of_retries(2)
-            .set_max_delay(1000);
-        let publisher = tokio::time::timeout(
+            .set_number_of_retries(1)
+            .set_max_delay(500);
+        let pinger = tokio::time::timeout(
             TIMEOUT * 2,
             ConnectionManager::new_with_config(client.clone(), config),
         )
@@ -88,10 +160,20 @@ impl RedisBus {
         let (commands, rx) = mpsc::channel(1024);
         let stop = CancellationToken::new();
         let node = uuid::Uuid::now_v7().to_string();
+        let publisher = Publisher::spawn(
+            SingleRedis {
+                client: client.clone(),
+                conn: None,
+            },
+            node.clone(),
+            channels.route(),
+            channels.control(),
+            stop.clone(),
+        );
         let subscriber = Subscriber {
             client,
-            node: node.clone(),
-            channels: channels.clone(),
+            node,
+            channels,
             sink,
             watched: HashSet::new(),
         };
@@ -100,9 +182,8 @@ impl RedisBus {
         // The first subscription (the control channel) is up before we return.
         let _ = tokio::time::timeout(TIMEOUT * 2, ready_rx).await;
         Ok(RedisBus {
-            node,
-            channels,
             publisher,
+            pinger,
             commands,
             stop,
         })
@@ -118,35 +199,7 @@ impl Drop for RedisBus {
 #[async_trait]
 impl Bus for RedisBus {
     async fn publish(&self, event: BusEvent) -> Result<(), BusError> {
-        let channel = match &event {
-            BusEvent::Message { message, .. } => self.channels.room(&message.room),
-            BusEvent::Receipt { room, .. } => self.channels.room(room),
-            BusEvent::MemberAdded { .. }
-            | BusEvent::MemberRemoved { .. }
-            | BusEvent::RoomChanged { .. } => self.channels.control(),
-            BusEvent::Resync => return Ok(()),
-        };
-        let payload = serde_json::to_string(&Envelope {
-            o: self.node.clone(),
-            e: event,
-        })
-        .map_err(|e| BusError::Unavailable(e.to_string()))?;
-        let mut conn = self.publisher.clone();
-        let sent = tokio::time::timeout(
-            TIMEOUT,
-            redis::cmd("PUBLISH")
-                .arg(channel)
-                .arg(payload)
-                .query_async::<i64>(&mut conn),
-        )
-        .await;
-        match sent {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(BusError::Unavailable(e.to_string())),
-            Err(_) => Err(BusError::Unavailable(
-                "Redis did not answer PUBLISH in time".into(),
-            )),
-        }
+        self.publisher.offer(event)
     }
 
     async fn watch(&self, room: &RoomId) {
@@ -168,7 +221,7 @@ impl Bus for RedisBus {
     }
 
     async fn ping(&self) -> Result<(), BusError> {
-        let mut conn = self.publisher.clone();
+        let mut conn = self.pinger.clone();
         match tokio::time::timeout(TIMEOUT, redis::cmd("PING").query_async::<String>(&mut conn))
             .await
         {

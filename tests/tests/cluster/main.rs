@@ -10,6 +10,8 @@ use yui_protocol::server::ServerFrame;
 use yui_tests::process::{free_port, HubProcess};
 use yui_tests::*;
 
+mod bus;
+
 struct Cluster {
     backend: Backend,
     nodes: Vec<Option<HubProcess>>,
@@ -19,7 +21,11 @@ struct Cluster {
 
 impl Cluster {
     async fn start(n: usize) -> Cluster {
-        let backend = Backend::fresh_cluster().await;
+        Cluster::start_on(Backend::fresh_cluster().await, n).await
+    }
+
+    /// `n` nodes on the given backend (a Redis of the test's own, say).
+    async fn start_on(backend: Backend, n: usize) -> Cluster {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let mut nodes = Vec::new();
         for i in 0..n {
@@ -275,21 +281,11 @@ async fn a_cut_redis_connection_is_repaired_from_the_store() {
     let mut reader = cl.connect(1, &nurse).await;
     reader.subscribe(&r, None).await;
     let mut poster = cl.connect(0, &coord).await;
-    let redis = redis::Client::open(backend::redis_url()).unwrap_or_else(|e| panic!("{e}"));
-    let mut admin = redis
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
     for i in 0..60 {
         poster.post(&r, &format!("p{i}"), "stream").await;
         if i % 15 == 7 {
             // Cut every subscriber connection (both nodes'); they reconnect and resync.
-            let _: Result<i64, _> = redis::cmd("CLIENT")
-                .arg("KILL")
-                .arg("TYPE")
-                .arg("pubsub")
-                .query_async(&mut admin)
-                .await;
+            backend::kill_pubsub_clients(&backend::redis_url()).await;
         }
         tokio::time::sleep(Duration::from_millis(15)).await;
     }
