@@ -5,7 +5,7 @@ use crate::error::ApiError;
 use crate::store::{Write, WriteOutcome};
 use yui_protocol::claims::Identity;
 use yui_protocol::ids::{Body, ClientId, RoomId};
-use yui_protocol::model::{Message, MessageKind, Reader};
+use yui_protocol::model::{Message, MessageKind, Reader, RoomKind};
 
 impl RoomService {
     /// Commits a post; returns the message and whether it is new (false for a retry).
@@ -70,9 +70,18 @@ impl RoomService {
         before: Option<u64>,
         limit: u32,
     ) -> Result<(Vec<Message>, bool), ApiError> {
-        self.readable(who, room).await?;
+        let access = self.readable(who, room).await?;
         self.audit_history(who, room).await?;
-        Ok(self.store.messages_before(room, before, limit).await?)
+        let page = self.store.messages_before(room, before, limit).await?;
+        // The cache may not know of a removal yet (a lost bus event): a team room's page is
+        // given only to a user still a member after it was read, so none of it was committed
+        // after a removal.
+        if access.info.kind == RoomKind::Team
+            && self.store.member_role(room, &who.user.id).await?.is_none()
+        {
+            return Err(ApiError::room_not_found());
+        }
+        Ok(page)
     }
 
     /// Every read position of the room and how many may read it.

@@ -7,6 +7,7 @@ use super::{no_messages, Cluster};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
+use yui_protocol::client::Request;
 use yui_protocol::ids::RoomId;
 use yui_protocol::server::ServerFrame;
 use yui_tests::process::{free_port, HubProcess};
@@ -262,6 +263,20 @@ async fn a_lost_membership_event_cannot_let_a_removed_member_listen() {
         yui_protocol::ErrorCode::NotFound
     );
     no_messages(&mut again, Duration::from_millis(300)).await;
+    // Nor a page of history, over the WebSocket or HTTP.
+    let f = again
+        .request(Request::History {
+            room: r.clone(),
+            before: None,
+            limit: 50,
+        })
+        .await;
+    assert_eq!(error_code(&f), yui_protocol::ErrorCode::NotFound, "{f:?}");
+    assert_eq!(
+        cl.call(1, &pt, "GET", "/api/rooms/res-lost/messages", None)
+            .await,
+        404
+    );
 
     for i in 2..=4 {
         assert_eq!(
