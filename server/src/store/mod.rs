@@ -14,6 +14,7 @@ use yui_protocol::model::{
 };
 
 mod convert;
+mod health;
 mod plan;
 pub mod postgres;
 pub mod sqlite;
@@ -99,19 +100,18 @@ impl From<sqlx::Error> for StoreError {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         use rusqlite::ErrorCode as C;
-        // Busy or locked (another process holds the file), out of space, an I/O error, a file
-        // that cannot be opened or written: operational, worth retrying once fixed.
+        // Busy, locked, read-only, an I/O error, full, cannot open (classified by the primary
+        // result code): the database file cannot take the write now, and may again (space
+        // freed, the file writable), so clients retry with the same client_id.
         let unavailable = matches!(
             e.sqlite_error_code(),
             Some(
                 C::DatabaseBusy
                     | C::DatabaseLocked
-                    | C::DiskFull
-                    | C::SystemIoFailure
-                    | C::CannotOpen
                     | C::ReadOnly
-                    | C::FileLockingProtocolFailed
-                    | C::OutOfMemory
+                    | C::SystemIoFailure
+                    | C::DiskFull
+                    | C::CannotOpen
             )
         );
         if unavailable {

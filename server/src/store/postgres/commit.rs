@@ -4,12 +4,13 @@
 //! trips whatever its size.
 
 use super::messages::{message, MESSAGE_COLUMNS};
+use super::{begin_write, PostgresStore};
 use crate::store::plan::{
     Applied, Committed, MovedPosition, PairKey, Plan, Positions, PostKey, Retries, RoomEnd,
     RoomSeqs, StoredPosition,
 };
 use crate::store::{convert, AuditRecord, StoreError, StoreResult, Write, WriteOutcome};
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use yui_protocol::model::{Message, Timestamp};
 
 /// Bind parameters one statement may carry (Postgres allows 65535; the lower SQLite limit kept
@@ -29,24 +30,31 @@ fn rows_per_statement(columns: usize) -> usize {
 /// Commits a batch in one transaction (see `Store::commit`). A batch first assumes it holds no
 /// retry of a committed post and lets the unique (room, author, client_id) index say otherwise;
 /// then it is rolled back (its seqs with it) and committed again, looking retries up first.
-pub(super) async fn commit(pool: &PgPool, batch: &[Write]) -> StoreResult<Vec<WriteOutcome>> {
-    match commit_with(pool, batch, Retries::Assumed).await {
+pub(super) async fn commit(
+    store: &PostgresStore,
+    batch: &[Write],
+) -> StoreResult<Vec<WriteOutcome>> {
+    let mut conn = store.pool.acquire().await?;
+    let result = commit_with(&mut conn, batch, Retries::Assumed).await;
+    match store.settle(conn, result) {
         Err(e) if e.is_unique_violation() => {
             metrics::counter!("yui_commit_retry_lookups_total").increment(1);
-            commit_with(pool, batch, Retries::LookedUp).await
+            let mut conn = store.pool.acquire().await?;
+            let result = commit_with(&mut conn, batch, Retries::LookedUp).await;
+            store.settle(conn, result)
         }
         other => other,
     }
 }
 
 async fn commit_with(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     batch: &[Write],
     retries: Retries,
 ) -> StoreResult<Vec<WriteOutcome>> {
     let now = Timestamp::now();
     let plan = Plan::new(batch);
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_write(conn).await?;
     let seqs = lock_rooms(&mut tx, &plan).await?;
     let committed = match retries {
         Retries::LookedUp => select_committed(&mut tx, &plan).await?,

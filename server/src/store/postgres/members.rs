@@ -1,14 +1,20 @@
 //! Members of team rooms, the user directory, and a room's audience.
 
 use super::audit::insert_audit;
+use super::begin_write;
 use crate::store::{convert, ProfilePatch, PutMember, RoomInfo, StoreResult};
-use sqlx::{PgPool, Row};
+use sqlx::{PgConnection, PgPool, Row};
 use yui_protocol::ids::{RoomId, TownId, UserId};
 use yui_protocol::model::{
     AuditAction, Member, MemberRole, RoomKind, Timestamp, UserName, UserRef,
 };
 
-pub(super) async fn upsert_user(pool: &PgPool, user: &UserRef, town: &TownId) -> StoreResult<()> {
+pub(super) async fn upsert_user(
+    conn: &mut PgConnection,
+    user: &UserRef,
+    town: &TownId,
+) -> StoreResult<()> {
+    let mut tx = begin_write(conn).await?;
     sqlx::query(
         "INSERT INTO users (id, name, profession, org, town, from_token, updated_at) \
          VALUES ($1, $2, $3, $4, $5, TRUE, $6) \
@@ -22,8 +28,9 @@ pub(super) async fn upsert_user(pool: &PgPool, user: &UserRef, town: &TownId) ->
     .bind(user.org.as_str())
     .bind(town.as_str())
     .bind(Timestamp::now().millis())
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(())
 }
 
@@ -54,7 +61,7 @@ pub(super) async fn members(pool: &PgPool, room: &RoomId) -> StoreResult<Vec<Mem
 }
 
 pub(super) async fn put_member(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     room: &RoomId,
     user: &UserId,
     role: Option<MemberRole>,
@@ -62,7 +69,7 @@ pub(super) async fn put_member(
     actor: &UserName,
 ) -> StoreResult<PutMember> {
     let now = Timestamp::now().millis();
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_write(conn).await?;
     let from_token: Option<bool> = sqlx::query_scalar("SELECT from_token FROM users WHERE id = $1")
         .bind(user.as_str())
         .fetch_optional(&mut *tx)
@@ -150,13 +157,13 @@ pub(super) async fn put_member(
 }
 
 pub(super) async fn remove_member(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     room: &RoomId,
     user: &UserId,
     actor: &UserName,
 ) -> StoreResult<bool> {
     let now = Timestamp::now().millis();
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_write(conn).await?;
     let removed = sqlx::query("DELETE FROM members WHERE room = $1 AND user_id = $2")
         .bind(room.as_str())
         .bind(user.as_str())

@@ -7,13 +7,16 @@
 //! user directory), [`messages`] (history), [`reads`] (receipts), [`audit`] (the access log) and
 //! [`commit`] (the group commit).
 
+use super::health::WriteHealth;
+use super::DbError;
 use super::{
     AuditFilter, PutMember, PutRoom, RoomInfo, RoomSpec, Store, StoreError, StoreResult, Write,
     WriteOutcome,
 };
 use async_trait::async_trait;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::time::Duration;
 use yui_protocol::ids::{RoomId, TownId, UserId};
 use yui_protocol::model::{
@@ -29,6 +32,7 @@ mod rooms;
 
 pub struct PostgresStore {
     pool: PgPool,
+    health: WriteHealth,
 }
 
 impl PostgresStore {
@@ -40,7 +44,10 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(3))
             .connect(url)
             .await?;
-        let store = PostgresStore { pool };
+        let store = PostgresStore {
+            pool,
+            health: WriteHealth::new(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -51,17 +58,49 @@ impl PostgresStore {
             .await
             .map_err(|e| StoreError::from(sqlx::Error::from(e)))
     }
+
+    /// Ends a write made on `conn`. A failed write transaction (a failed statement, COMMIT or
+    /// ROLLBACK) leaves the connection in a state that cannot be trusted, so it is closed, never
+    /// returned to the pool; a failure for want of the database also makes the store not ready
+    /// until a write commits.
+    fn settle<T>(
+        &self,
+        mut conn: PoolConnection<Postgres>,
+        result: StoreResult<T>,
+    ) -> StoreResult<T> {
+        if result.is_err() {
+            conn.close_on_drop();
+        }
+        self.health.settle(result)
+    }
+}
+
+/// Begins a write transaction and checks that it really began one: sqlx refuses a custom BEGIN
+/// on a connection it believes to be inside a transaction (instead of silently nesting a
+/// SAVEPOINT, whose RELEASE commits nothing). Any failure here means the connection is not what
+/// a write needs: unavailable (and `settle` closes the connection).
+pub(super) async fn begin_write(conn: &mut PgConnection) -> StoreResult<Transaction<'_, Postgres>> {
+    use sqlx::Connection as _;
+    conn.begin_with("BEGIN").await.map_err(|e| {
+        tracing::warn!(error = %e, "write transaction could not begin; the connection is replaced");
+        StoreError::Unavailable(DbError::Postgres(e))
+    })
 }
 
 #[async_trait]
 impl Store for PostgresStore {
     async fn ping(&self) -> StoreResult<()> {
+        // Not ready while the last write failed for want of the database: reads may answer
+        // while commits cannot.
+        self.health.check()?;
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
     async fn upsert_user(&self, user: &UserRef, town: &TownId) -> StoreResult<()> {
-        members::upsert_user(&self.pool, user, town).await
+        let mut conn = self.pool.acquire().await?;
+        let result = members::upsert_user(&mut conn, user, town).await;
+        self.settle(conn, result)
     }
 
     async fn room(&self, room: &RoomId) -> StoreResult<Option<RoomInfo>> {
@@ -74,7 +113,9 @@ impl Store for PostgresStore {
         spec: &RoomSpec,
         creator: &UserRef,
     ) -> StoreResult<PutRoom> {
-        rooms::put_room(&self.pool, room, spec, creator).await
+        let mut conn = self.pool.acquire().await?;
+        let result = rooms::put_room(&mut conn, room, spec, creator).await;
+        self.settle(conn, result)
     }
 
     async fn members(&self, room: &RoomId) -> StoreResult<Vec<Member>> {
@@ -89,7 +130,9 @@ impl Store for PostgresStore {
         profile: &super::ProfilePatch,
         actor: &UserName,
     ) -> StoreResult<PutMember> {
-        members::put_member(&self.pool, room, user, role, profile, actor).await
+        let mut conn = self.pool.acquire().await?;
+        let result = members::put_member(&mut conn, room, user, role, profile, actor).await;
+        self.settle(conn, result)
     }
 
     async fn remove_member(
@@ -98,7 +141,9 @@ impl Store for PostgresStore {
         user: &UserId,
         actor: &UserName,
     ) -> StoreResult<bool> {
-        members::remove_member(&self.pool, room, user, actor).await
+        let mut conn = self.pool.acquire().await?;
+        let result = members::remove_member(&mut conn, room, user, actor).await;
+        self.settle(conn, result)
     }
 
     async fn rooms_for(&self, user: &UserId, town: &TownId) -> StoreResult<Vec<RoomSummary>> {
@@ -110,7 +155,7 @@ impl Store for PostgresStore {
     }
 
     async fn commit(&self, batch: &[Write]) -> StoreResult<Vec<WriteOutcome>> {
-        commit::commit(&self.pool, batch).await
+        commit::commit(self, batch).await
     }
 
     async fn messages_after(

@@ -1,6 +1,7 @@
 //! Rooms: one room, creating or updating one, and the per-user room summaries.
 
 use super::audit::insert_audit;
+use super::begin_write;
 use crate::store::{convert, PutRoom, RoomInfo, RoomSpec, StoreResult};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
@@ -30,13 +31,13 @@ async fn room_in(conn: &mut PgConnection, room: &RoomId) -> StoreResult<RoomInfo
 }
 
 pub(super) async fn put_room(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     room: &RoomId,
     spec: &RoomSpec,
     creator: &UserRef,
 ) -> StoreResult<PutRoom> {
     let now = Timestamp::now().millis();
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_write(conn).await?;
     let inserted = sqlx::query(
         "INSERT INTO rooms (id, kind, title, town, resident_id, resident_name, last_seq, \
          created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7) ON CONFLICT (id) DO NOTHING",
@@ -78,6 +79,7 @@ pub(super) async fn put_room(
     } else {
         let existing = room_in(&mut tx, room).await?;
         if existing.kind != spec.kind || existing.town != spec.town {
+            tx.rollback().await?;
             return Ok(PutRoom::Conflict(existing));
         }
         sqlx::query(

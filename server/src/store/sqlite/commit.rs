@@ -14,13 +14,17 @@ use yui_protocol::model::Timestamp;
 /// Commits a batch (see `Store::commit`): first assuming it retries no committed post, and if
 /// the unique (room, author, client_id) index says otherwise, again with its retries looked up.
 pub(super) fn commit(state: &mut WriterState, batch: &[Write]) -> StoreResult<Vec<WriteOutcome>> {
-    match state.transaction(|conn| commit_with(conn, batch, Retries::Assumed)) {
+    let outcomes = match state.transaction(|conn| commit_with(conn, batch, Retries::Assumed)) {
         Err(e) if e.is_unique_violation() => {
             metrics::counter!("yui_commit_retry_lookups_total").increment(1);
             state.transaction(|conn| commit_with(conn, batch, Retries::LookedUp))
         }
         other => other,
-    }
+    }?;
+    // Committed, but to the file the hub opened: one deleted or replaced under it loses this
+    // at the next restart, so it is not acked as durable.
+    state.check_file()?;
+    Ok(outcomes)
 }
 
 fn commit_with(

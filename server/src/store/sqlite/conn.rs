@@ -31,15 +31,23 @@ const WRITER_QUEUE: usize = 256;
 /// Read-only connections (and so reads running at once).
 pub(super) const READERS: usize = 4;
 
-/// Opens the write connection: creates the file when missing, WAL, `synchronous=FULL` (acked
-/// data is medical data: it must survive a power cut, not only a crash), foreign keys on.
-pub(super) fn open_writer(path: &Path) -> StoreResult<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+/// Whether opening the write connection may create the database file: only when the store
+/// opens. A connection opened again after one was discarded must fail if the file was deleted
+/// under the hub, not start an empty database where the hub's data was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Create {
+    IfMissing,
+    Never,
+}
+
+/// Opens the write connection: WAL, `synchronous=FULL` (acked data is medical data: it must
+/// survive a power cut, not only a crash), foreign keys on.
+pub(super) fn open_writer(path: &Path, create: Create) -> StoreResult<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create == Create::IfMissing {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -66,8 +74,41 @@ fn open_reader(path: &Path) -> StoreResult<Connection> {
 /// next job opens a fresh one).
 pub(super) struct WriterState {
     path: PathBuf,
+    /// The database file's (device, inode) when the store opened it.
+    identity: FileIdentity,
     conn: Option<Connection>,
     closed: bool,
+}
+
+/// A file's (device, inode): a database file deleted or replaced under the running hub is no
+/// longer where commits go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct FileIdentity {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileIdentity {
+    pub(super) fn of(path: &Path) -> StoreResult<FileIdentity> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path)?;
+        Ok(FileIdentity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// `Unavailable` unless `path` is still this file.
+    pub(super) fn check(self, path: &Path) -> StoreResult<()> {
+        if FileIdentity::of(path)? == self {
+            Ok(())
+        } else {
+            Err(StoreError::stopped(&format!(
+                "{} was replaced under the running hub",
+                path.display()
+            )))
+        }
+    }
 }
 
 impl WriterState {
@@ -79,7 +120,7 @@ impl WriterState {
         match &mut self.conn {
             Some(conn) => Ok(conn),
             slot @ None => {
-                let conn = open_writer(&self.path)?;
+                let conn = open_writer(&self.path, Create::Never)?;
                 Ok(slot.insert(conn))
             }
         }
@@ -115,6 +156,16 @@ impl WriterState {
                 Err(StoreError::stopped(why))
             }
         }
+    }
+
+    /// `Unavailable` unless the database file is still the one the store opened; the write
+    /// connection is then discarded (a fresh one fails to open while the file is missing).
+    pub(super) fn check_file(&mut self) -> StoreResult<()> {
+        let checked = self.identity.check(&self.path);
+        if checked.is_err() {
+            self.discard("the database file was deleted or replaced");
+        }
+        checked
     }
 
     /// Rolls back whatever transaction is open; discards the connection when that fails to
@@ -191,10 +242,15 @@ pub(super) struct Writer {
 
 impl Writer {
     /// Starts the writer thread with an already opened (and migrated) connection.
-    pub(super) fn spawn(path: &Path, conn: Connection) -> StoreResult<Writer> {
+    pub(super) fn spawn(
+        path: &Path,
+        identity: FileIdentity,
+        conn: Connection,
+    ) -> StoreResult<Writer> {
         let (jobs, mut inbox) = mpsc::channel::<Job>(WRITER_QUEUE);
         let mut state = WriterState {
             path: path.to_owned(),
+            identity,
             conn: Some(conn),
             closed: false,
         };

@@ -6,12 +6,13 @@
 //! One module per concern, as for Postgres: [`rooms`], [`members`], [`messages`], [`reads`],
 //! [`audit`], [`commit`]; [`migrate`] applies the migration files the way sqlx did.
 
+use super::health::WriteHealth;
 use super::{
-    AuditFilter, ProfilePatch, PutMember, PutRoom, RoomInfo, RoomSpec, Store, StoreResult, Write,
-    WriteOutcome,
+    AuditFilter, DbError, ProfilePatch, PutMember, PutRoom, RoomInfo, RoomSpec, Store, StoreError,
+    StoreResult, Write, WriteOutcome,
 };
 use async_trait::async_trait;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use yui_protocol::ids::{RoomId, TownId, UserId};
 use yui_protocol::model::{
     AuditEntry, Member, MemberRole, Message, Reader, RoomSummary, UserName, UserRef,
@@ -29,6 +30,12 @@ mod rooms;
 pub struct SqliteStore {
     writer: conn::Writer,
     readers: conn::Readers,
+    health: WriteHealth,
+    path: PathBuf,
+    identity: conn::FileIdentity,
+    /// An exclusive OS lock (flock) on `<database>.lock`, held as long as the store lives: one
+    /// data directory, one hub.
+    _lock: std::fs::File,
 }
 
 impl SqliteStore {
@@ -39,11 +46,18 @@ impl SqliteStore {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir)?;
             }
-            let conn = conn::open_writer(&path)?;
+            let lock = lock_exclusively(&path)?;
+            // The only connection that may create the file.
+            let conn = conn::open_writer(&path, conn::Create::IfMissing)?;
             migrate::run(&conn)?;
+            let identity = conn::FileIdentity::of(&path)?;
             Ok(SqliteStore {
-                writer: conn::Writer::spawn(&path, conn)?,
+                writer: conn::Writer::spawn(&path, identity, conn)?,
                 readers: conn::Readers::new(&path),
+                health: WriteHealth::new(),
+                path,
+                identity,
+                _lock: lock,
             })
         })
         .await
@@ -83,8 +97,13 @@ impl SqliteStore {
 #[async_trait]
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
+        // Not ready while the last write failed for want of the database, nor once the file
+        // is deleted or replaced under the hub.
+        self.health.check()?;
+        let (path, identity) = (self.path.clone(), self.identity);
         self.readers
-            .run(|conn| {
+            .run(move |conn| {
+                identity.check(&path)?;
                 conn.query_row("SELECT 1", [], |_| Ok(()))?;
                 Ok(())
             })
@@ -93,9 +112,11 @@ impl Store for SqliteStore {
 
     async fn upsert_user(&self, user: &UserRef, town: &TownId) -> StoreResult<()> {
         let (user, town) = (user.clone(), town.clone());
-        self.writer
+        let result = self
+            .writer
             .transaction(move |conn| members::upsert_user(conn, &user, &town))
-            .await
+            .await;
+        self.health.settle(result)
     }
 
     async fn room(&self, room: &RoomId) -> StoreResult<Option<RoomInfo>> {
@@ -110,9 +131,11 @@ impl Store for SqliteStore {
         creator: &UserRef,
     ) -> StoreResult<PutRoom> {
         let (room, spec, creator) = (room.clone(), spec.clone(), creator.clone());
-        self.writer
+        let result = self
+            .writer
             .transaction(move |conn| rooms::put_room(conn, &room, &spec, &creator))
-            .await
+            .await;
+        self.health.settle(result)
     }
 
     async fn members(&self, room: &RoomId) -> StoreResult<Vec<Member>> {
@@ -132,11 +155,13 @@ impl Store for SqliteStore {
     ) -> StoreResult<PutMember> {
         let (room, user, profile, actor) =
             (room.clone(), user.clone(), profile.clone(), actor.clone());
-        self.writer
+        let result = self
+            .writer
             .transaction(move |conn| {
                 members::put_member(conn, &room, &user, role, &profile, &actor)
             })
-            .await
+            .await;
+        self.health.settle(result)
     }
 
     async fn remove_member(
@@ -146,9 +171,11 @@ impl Store for SqliteStore {
         actor: &UserName,
     ) -> StoreResult<bool> {
         let (room, user, actor) = (room.clone(), user.clone(), actor.clone());
-        self.writer
+        let result = self
+            .writer
             .transaction(move |conn| members::remove_member(conn, &room, &user, &actor))
-            .await
+            .await;
+        self.health.settle(result)
     }
 
     async fn rooms_for(&self, user: &UserId, town: &TownId) -> StoreResult<Vec<RoomSummary>> {
@@ -168,9 +195,11 @@ impl Store for SqliteStore {
     async fn commit(&self, batch: &[Write]) -> StoreResult<Vec<WriteOutcome>> {
         // The writer thread needs the batch for the life of the job: one copy per group commit.
         let batch = batch.to_vec();
-        self.writer
+        let result = self
+            .writer
             .run(move |state| commit::commit(state, &batch))
-            .await
+            .await;
+        self.health.settle(result)
     }
 
     async fn messages_after(
@@ -216,5 +245,30 @@ impl Store for SqliteStore {
         self.readers
             .run(move |conn| audit::query(conn, &filter))
             .await
+    }
+}
+
+/// Takes the data directory's lock before anything touches the database, so that of two hubs
+/// started on one directory at the same instant exactly one opens it. The OS releases the lock
+/// when the process ends, however it ends.
+fn lock_exclusively(path: &Path) -> StoreResult<std::fs::File> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StoreError::Internal(DbError::Store(format!(
+                "another hub is using this data directory ({} is locked): one data directory \
+                 serves one hub",
+                lock_path.display()
+            ))))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
     }
 }
