@@ -7,7 +7,7 @@ use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -81,6 +81,12 @@ fn host_port(url: &str) -> Result<SocketAddr> {
     hostport
         .parse()
         .with_context(|| format!("host:port in {url} (use an IP address)"))
+}
+
+/// The loopback source address of client `i` out of `n` (127.0.0.1 .. 127.0.0.n): spreads
+/// connections over source addresses, past the ephemeral ports one address has.
+pub fn source(i: usize, n: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i % n.max(1) as usize) as u8))
 }
 
 /// Opens a connection from `source` and says hello; returns the socket once `welcome` came.

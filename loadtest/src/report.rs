@@ -164,25 +164,32 @@ impl Report {
         self.violation_count == 0 && self.violations.is_empty()
     }
 
+    /// The report as a Markdown table of figures.
     pub fn table(&self) -> String {
-        let mut t = String::new();
-        let line =
-            |t: &mut String, k: &str, v: String| t.push_str(&format!("| {k:<28} | {v:<44} |\n"));
-        t.push_str(&format!(
+        let mut t = format!(
             "| {:<28} | {:<44} |\n|{}|{}|\n",
             "figure",
             "value",
             "-".repeat(30),
             "-".repeat(46)
-        ));
+        );
+        self.traffic_rows(&mut t);
+        self.hub_rows(&mut t);
+        self.floor_rows(&mut t);
+        self.extra_rows(&mut t);
+        t
+    }
+
+    /// Scenario, connections, posts, deliveries and latencies.
+    fn traffic_rows(&self, t: &mut String) {
         line(
-            &mut t,
+            t,
             "scenario / target",
             format!("{} / {}", self.scenario, self.target),
         );
-        line(&mut t, "connections", self.connections.to_string());
+        line(t, "connections", self.connections.to_string());
         line(
-            &mut t,
+            t,
             "posts acked / sent",
             format!(
                 "{} / {} ({:.0}/s)",
@@ -190,16 +197,10 @@ impl Report {
             ),
         );
         line(
-            &mut t,
+            t,
             "deliveries",
             format!("{} ({:.0}/s)", self.deliveries, self.deliveries_per_second),
         );
-        let s = |x: &Summary| {
-            format!(
-                "p50 {:.2} p90 {:.2} p99 {:.2} p99.9 {:.2} max {:.2}",
-                x.p50_ms, x.p90_ms, x.p99_ms, x.p999_ms, x.max_ms
-            )
-        };
         for (name, x) in [
             ("delivery latency (ms)", &self.delivery),
             ("  of which cross-node (ms)", &self.cross_node),
@@ -207,15 +208,19 @@ impl Report {
             ("connect latency (ms)", &self.connect),
         ] {
             if x.count > 0 {
-                line(&mut t, name, s(x));
+                line(t, name, summary(x));
             }
         }
         if let Some(l) = &self.last_reader {
-            line(&mut t, "last reader latency (ms)", s(l));
+            line(t, "last reader latency (ms)", summary(l));
         }
+    }
+
+    /// CPU and memory of each node, and of Postgres and Redis.
+    fn hub_rows(&self, t: &mut String) {
         for h in &self.hubs {
             line(
-                &mut t,
+                t,
                 &format!("node {} CPU", h.node),
                 if self.deliveries > 0 {
                     format!(
@@ -227,7 +232,7 @@ impl Report {
                 },
             );
             line(
-                &mut t,
+                t,
                 &format!("node {} RSS", h.node),
                 format!(
                     "{} KiB (peak {} KiB), {:.1} KiB/conn",
@@ -237,22 +242,22 @@ impl Report {
         }
         if self.hubs.len() > 1 {
             line(
-                &mut t,
+                t,
                 "all nodes CPU µs / delivery",
                 format!("{:.1}", self.cpu_us_per_delivery_total()),
             );
         }
         if let Some(c) = self.services_cpu_us_per_delivery {
-            line(
-                &mut t,
-                "Postgres+Redis CPU µs / delivery",
-                format!("{c:.1}"),
-            );
+            line(t, "Postgres+Redis CPU µs / delivery", format!("{c:.1}"));
         }
+    }
+
+    /// The bare-broadcast floor's figures, when measured.
+    fn floor_rows(&self, t: &mut String) {
         if let Some(f) = &self.floor {
             if f.cpu_us_per_delivery > 0.0 {
                 line(
-                    &mut t,
+                    t,
                     "floor CPU µs / delivery",
                     format!(
                         "{:.1} (hub is {:.2}× the floor)",
@@ -261,13 +266,13 @@ impl Report {
                 );
             }
             if f.delivery.count > 0 {
-                line(&mut t, "floor delivery latency (ms)", s(&f.delivery));
+                line(t, "floor delivery latency (ms)", summary(&f.delivery));
             }
             if let Some(rate) = f.extra.get("last_good_rate") {
-                line(&mut t, "floor last_good_rate", rate.to_string());
+                line(t, "floor last_good_rate", rate.to_string());
             }
             line(
-                &mut t,
+                t,
                 "floor RSS",
                 format!(
                     "peak {} KiB, {:.1} KiB/conn{}",
@@ -281,8 +286,12 @@ impl Report {
                 ),
             );
         }
+    }
+
+    /// The load generator, errors, the scenario's own figures and the verdict.
+    fn extra_rows(&self, t: &mut String) {
         line(
-            &mut t,
+            t,
             "load generator CPU s",
             format!(
                 "{:.2} (load average {})",
@@ -290,7 +299,7 @@ impl Report {
             ),
         );
         line(
-            &mut t,
+            t,
             "reads sent / errors / 429",
             format!(
                 "{} / {} / {}",
@@ -310,11 +319,11 @@ impl Report {
                     serde_json::Value::Null => continue,
                     other => other.to_string(),
                 };
-                line(&mut t, k, shown);
+                line(t, k, shown);
             }
         }
         line(
-            &mut t,
+            t,
             "correctness",
             if self.ok() {
                 "no loss, no duplicate, no reorder".into()
@@ -325,7 +334,6 @@ impl Report {
                 )
             },
         );
-        t
     }
 
     /// Writes `<dir>/<name>.json`, `<name>.md`, `<name>-timeline.svg`, `<name>-distribution.svg`.
@@ -436,4 +444,15 @@ impl Report {
         root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
         Ok(())
     }
+}
+
+fn line(t: &mut String, k: &str, v: String) {
+    t.push_str(&format!("| {k:<28} | {v:<44} |\n"));
+}
+
+fn summary(x: &Summary) -> String {
+    format!(
+        "p50 {:.2} p90 {:.2} p99 {:.2} p99.9 {:.2} max {:.2}",
+        x.p50_ms, x.p90_ms, x.p99_ms, x.p999_ms, x.max_ms
+    )
 }

@@ -4,8 +4,7 @@
 //! ramps, `ready` with its connect latencies, then (after `stop` on stdin) `alive`. A worker
 //! stops by itself when its parent goes away or after `--max-secs`.
 
-use crate::client;
-use crate::scenarios::source;
+use crate::client::{self, source};
 use crate::setup;
 use anyhow::{anyhow, Context, Result};
 use futures::StreamExt;

@@ -9,12 +9,14 @@
 //! - [`claims`]: the JWT claims a token carries and the [`claims::Identity`] they validate into.
 //! - [`client`]: frames a client sends, parsed with precise errors ([`client::parse_frame`]).
 //! - [`server`]: replies and events the hub sends.
+//! - [`http`]: the HTTP API's request bodies (validated) and replies.
 //! - [`error`]: error codes, with their HTTP statuses.
 //! - [`limits`]: default limits and close codes.
 
 pub mod claims;
 pub mod client;
 pub mod error;
+pub mod http;
 pub mod ids;
 pub mod limits;
 pub mod model;

@@ -1,5 +1,6 @@
 //! Building a hub from configuration and serving it on a listener until a shutdown signal.
 
+use crate::access::AccessCache;
 use crate::auth::{Minter, Verifier};
 use crate::bus::local::LocalBus;
 use crate::bus::redis::RedisBus;
@@ -7,6 +8,7 @@ use crate::bus::Bus;
 use crate::committer::Committer;
 use crate::config::{ServeArgs, StoreArgs, DEMO_SECRET};
 use crate::hub::Hub;
+use crate::service::RoomService;
 use crate::state::{AppState, Limits, Shared};
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
@@ -101,7 +103,8 @@ pub async fn build(
         ),
         None => Arc::new(LocalBus),
     };
-    let hub = Hub::new(store.clone(), bus.clone(), events);
+    let access = Arc::new(AccessCache::new(store.clone()));
+    let hub = Hub::new(store.clone(), bus, access.clone(), events);
     let dispatcher = tokio::spawn(hub.clone().run_dispatcher(inbox));
     let (committer, committer_task) =
         Committer::spawn(store.clone(), hub.clone(), args.limits.commit_batch);
@@ -125,10 +128,7 @@ pub async fn build(
             hello_timeout: Duration::from_secs(l.hello_timeout),
             heartbeat: Duration::from_secs(l.heartbeat.max(1)),
         },
-        store,
-        bus,
-        hub,
-        committer,
+        service: RoomService::new(store, hub, access, committer),
         verifier,
         metrics,
         web_dir: args.web_dir.clone().or_else(default_web_dir),
@@ -137,7 +137,6 @@ pub async fn build(
         connections: TaskTracker::new(),
         connection_permits: Arc::new(Semaphore::new(l.max_connections)),
         next_conn_id: AtomicU64::new(1),
-        directory: Default::default(),
     });
     Ok((state, vec![dispatcher, committer_task]))
 }
@@ -152,7 +151,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let token = state.shutdown.clone();
-    let router = crate::http::app(state.clone());
+    let router = crate::http::app(state.clone(), crate::ws::routes());
     let signal = {
         let token = token.clone();
         async move {
@@ -173,7 +172,7 @@ pub async fn serve(
     let server = axum::serve(listener, router).with_graceful_shutdown(signal);
     let result = server.await;
     token.cancel();
-    tracing::info!(connections = state.hub.connection_count(), "draining");
+    tracing::info!(connections = state.service.connection_count(), "draining");
     state.connections.close();
     if tokio::time::timeout(grace, state.connections.wait())
         .await
@@ -184,13 +183,21 @@ pub async fn serve(
     result.context("serving")
 }
 
-/// Builds and serves until `shutdown`; the library's one entry point.
+/// Builds and serves until `shutdown`; the library's one entry point (`yui serve` and the
+/// tests). Prints where it listens (and, with `--demo`, a sign-in link per demo user).
 pub async fn run(
     args: ServeArgs,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Check the key before anything else, so a missing secret is the first thing said.
+    Verifier::from_args(&args.jwt, args.demo.then_some(DEMO_SECRET))?;
+    let addr = listener.local_addr().context("listener address")?;
     let (state, tasks) = build(&args, &listener).await?;
+    println!("Yui listening on http://{addr} (WebSocket ws://{addr}/ws)");
+    if args.demo {
+        crate::demo::print_tokens(&state, addr);
+    }
     let grace = Duration::from_secs(args.limits.shutdown_grace);
     let result = serve(listener, state, grace, shutdown).await;
     for t in tasks {

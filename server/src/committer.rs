@@ -63,65 +63,98 @@ async fn run(store: Arc<dyn Store>, hub: Arc<Hub>, mut rx: mpsc::Receiver<Job>, 
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         let writes: Vec<Write> = jobs.iter().map(|j| j.write.clone()).collect();
+        let results = commit_isolating(store.as_ref(), &writes).await;
+        let mut events = Vec::new();
+        for (job, result) in jobs.drain(..).zip(results) {
+            if let Ok(outcome) = &result {
+                match outcome {
+                    WriteOutcome::Posted { message, new: true } => {
+                        metrics::counter!("yui_posts_committed_total").increment(1);
+                        events.push(BusEvent::Message {
+                            message: Arc::new(message.clone()),
+                        });
+                    }
+                    WriteOutcome::Read {
+                        seq,
+                        moved: true,
+                        at,
+                    } => {
+                        if let (Write::Read { room, .. }, Some(user)) = (&job.write, job.reader) {
+                            events.push(BusEvent::Receipt {
+                                room: room.clone(),
+                                user,
+                                seq: *seq,
+                                at: *at,
+                            });
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let _ = job.reply.send(result);
+        }
+        for event in events {
+            hub.emit(event).await;
+        }
+    }
+}
+
+/// Commits `writes` as one group and returns a result per write, in order. When the group
+/// fails for one of its writes (an error that is not `unavailable`: the database refused a
+/// row), it is split in halves and each half committed again, down to single writes, so only
+/// the writes that fail on their own fail; the others commit, still in batch order (the first
+/// half before the second), so seq order stays commit order. An `unavailable` failure fails
+/// the whole group (retrying would only fail again; the clients retry). Each level of the split
+/// is a transaction that committed nothing, so nothing is written twice.
+fn commit_isolating<'a>(
+    store: &'a dyn Store,
+    writes: &'a [Write],
+) -> futures::future::BoxFuture<'a, Vec<Result<WriteOutcome, ApiError>>> {
+    Box::pin(async move {
         let started = Instant::now();
-        let result = store.commit(&writes).await;
+        let result = store.commit(writes).await;
         metrics::histogram!("yui_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("yui_commit_batch_size").record(writes.len() as f64);
         match result {
-            Ok(outcomes) if outcomes.len() == jobs.len() => {
-                let mut events = Vec::new();
-                for (job, outcome) in jobs.drain(..).zip(outcomes) {
-                    match &outcome {
-                        WriteOutcome::Posted { message, new: true } => {
-                            metrics::counter!("yui_posts_committed_total").increment(1);
-                            events.push(BusEvent::Message {
-                                message: Arc::new(message.clone()),
-                            });
-                        }
-                        WriteOutcome::Read {
-                            seq,
-                            moved: true,
-                            at,
-                        } => {
-                            if let (Write::Read { room, .. }, Some(user)) = (&job.write, job.reader)
-                            {
-                                events.push(BusEvent::Receipt {
-                                    room: room.clone(),
-                                    user,
-                                    seq: *seq,
-                                    at: *at,
-                                });
-                            }
-                        }
-                        _ => {}
-                    }
-                    let _ = job.reply.send(Ok(outcome));
-                }
-                for event in events {
-                    hub.emit(event).await;
-                }
+            Ok(outcomes) if outcomes.len() == writes.len() => {
+                outcomes.into_iter().map(Ok).collect()
             }
             Ok(outcomes) => {
                 let n = outcomes.len();
-                for job in jobs.drain(..) {
-                    let _ = job.reply.send(Err(ApiError::Internal(anyhow::anyhow!(
-                        "store returned {n} outcomes for a batch"
-                    ))));
-                }
+                writes
+                    .iter()
+                    .map(|_| {
+                        Err(ApiError::Internal(anyhow::anyhow!(
+                            "store returned {n} outcomes for a batch of {}",
+                            writes.len()
+                        )))
+                    })
+                    .collect()
             }
-            Err(e) => {
-                let unavailable = matches!(e, StoreError::Unavailable(_));
+            Err(e) if matches!(e, StoreError::Unavailable(_)) || writes.len() == 1 => {
                 let cause = format!("{e:#}");
                 tracing::warn!(error = %cause, writes = writes.len(), "group commit failed");
-                for job in jobs.drain(..) {
-                    let err = anyhow::anyhow!("commit failed: {cause}");
-                    let _ = job.reply.send(Err(if unavailable {
-                        ApiError::Unavailable(err)
-                    } else {
-                        ApiError::Internal(err)
-                    }));
-                }
+                let unavailable = matches!(e, StoreError::Unavailable(_));
+                writes
+                    .iter()
+                    .map(|_| {
+                        let err = anyhow::anyhow!("commit failed: {cause}");
+                        Err(if unavailable {
+                            ApiError::Unavailable(err)
+                        } else {
+                            ApiError::Internal(err)
+                        })
+                    })
+                    .collect()
+            }
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), writes = writes.len(), "group commit failed; isolating the failing write");
+                metrics::counter!("yui_commit_isolations_total").increment(1);
+                let (first, second) = writes.split_at(writes.len() / 2);
+                let mut results = commit_isolating(store, first).await;
+                results.extend(commit_isolating(store, second).await);
+                results
             }
         }
-    }
+    })
 }

@@ -5,6 +5,19 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use yui_protocol::limits;
 
+/// Defaults of the flags that are not protocol limits, shared by the command line and
+/// [`ServeArgs::new`] (the typed way to configure a hub, for tests and embedders).
+pub mod defaults {
+    pub const LISTEN: &str = "127.0.0.1:8080";
+    pub const DATA_DIR: &str = "./data";
+    pub const DB_POOL: u32 = 16;
+    pub const JWT_AUDIENCE: &str = "yui";
+    pub const REDIS_PREFIX: &str = "yui";
+    pub const MAX_CONNECTIONS: usize = 200_000;
+    pub const SHUTDOWN_GRACE: u64 = 10;
+    pub const COMMIT_BATCH: usize = 512;
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "yui",
@@ -46,7 +59,7 @@ pub struct JwtArgs {
     #[arg(long, env = "YUI_JWT_ALGORITHM", value_enum, default_value = "hs256")]
     pub jwt_algorithm: JwtAlgorithm,
     /// Required `aud` claim.
-    #[arg(long, env = "YUI_JWT_AUDIENCE", default_value = "yui")]
+    #[arg(long, env = "YUI_JWT_AUDIENCE", default_value = defaults::JWT_AUDIENCE)]
     pub jwt_audience: String,
     /// Required `iss` claim, when set.
     #[arg(long, env = "YUI_JWT_ISSUER")]
@@ -60,20 +73,20 @@ pub struct JwtArgs {
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
     /// Directory for the embedded SQLite database.
-    #[arg(long, env = "YUI_DATA_DIR", default_value = "./data")]
+    #[arg(long, env = "YUI_DATA_DIR", default_value = defaults::DATA_DIR)]
     pub data_dir: PathBuf,
     /// Postgres URL: cluster mode (history in Postgres instead of SQLite).
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
     /// Postgres connections per node.
-    #[arg(long, env = "YUI_DB_POOL", default_value_t = 16)]
+    #[arg(long, env = "YUI_DB_POOL", default_value_t = defaults::DB_POOL)]
     pub db_pool: u32,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "YUI_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "YUI_LISTEN", default_value = defaults::LISTEN)]
     pub listen: SocketAddr,
     #[command(flatten)]
     pub jwt: JwtArgs,
@@ -83,7 +96,7 @@ pub struct ServeArgs {
     #[arg(long, env = "REDIS_URL")]
     pub redis_url: Option<String>,
     /// Prefix of this deployment's Redis channels (deployments sharing a Redis need their own).
-    #[arg(long, env = "YUI_REDIS_PREFIX", default_value = "yui")]
+    #[arg(long, env = "YUI_REDIS_PREFIX", default_value = defaults::REDIS_PREFIX)]
     pub redis_prefix: String,
     /// This node's name, shown in `welcome` (default: host name and port).
     #[arg(long, env = "YUI_NODE")]
@@ -130,14 +143,62 @@ pub struct LimitArgs {
     #[arg(long, env = "YUI_HEARTBEAT", default_value_t = limits::HEARTBEAT_SECONDS)]
     pub heartbeat: u64,
     /// Most concurrent connections (further upgrades get 503).
-    #[arg(long, env = "YUI_MAX_CONNECTIONS", default_value_t = 200_000)]
+    #[arg(long, env = "YUI_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS)]
     pub max_connections: usize,
     /// Seconds to drain on SIGTERM before exiting.
-    #[arg(long, env = "YUI_SHUTDOWN_GRACE", default_value_t = 10)]
+    #[arg(long, env = "YUI_SHUTDOWN_GRACE", default_value_t = defaults::SHUTDOWN_GRACE)]
     pub shutdown_grace: u64,
     /// Most writes in one group commit.
-    #[arg(long, env = "YUI_COMMIT_BATCH", default_value_t = 512)]
+    #[arg(long, env = "YUI_COMMIT_BATCH", default_value_t = defaults::COMMIT_BATCH)]
     pub commit_batch: usize,
+}
+
+impl ServeArgs {
+    /// A hub listening on `listen` with every other setting at its default (no environment
+    /// is read): the typed counterpart of `yui serve --listen <listen>`.
+    pub fn new(listen: SocketAddr) -> Self {
+        ServeArgs {
+            listen,
+            jwt: JwtArgs {
+                jwt_secret: None,
+                jwt_public_key: None,
+                jwt_algorithm: JwtAlgorithm::Hs256,
+                jwt_audience: defaults::JWT_AUDIENCE.into(),
+                jwt_issuer: None,
+                jwt_leeway: limits::JWT_LEEWAY_SECONDS,
+            },
+            store: StoreArgs {
+                data_dir: PathBuf::from(defaults::DATA_DIR),
+                database_url: None,
+                db_pool: defaults::DB_POOL,
+            },
+            redis_url: None,
+            redis_prefix: defaults::REDIS_PREFIX.into(),
+            node: None,
+            web_dir: None,
+            demo: false,
+            limits: LimitArgs::default(),
+        }
+    }
+}
+
+impl Default for LimitArgs {
+    fn default() -> Self {
+        LimitArgs {
+            max_frame_bytes: limits::MAX_FRAME_BYTES,
+            rate_per_second: limits::FRAMES_PER_SECOND,
+            rate_burst: limits::FRAME_BURST,
+            rate_grace: limits::RATE_GRACE_SECONDS,
+            outbound_queue: limits::OUTBOUND_QUEUE,
+            max_subscriptions: limits::MAX_SUBSCRIPTIONS,
+            bad_frame_streak: limits::BAD_FRAME_STREAK,
+            hello_timeout: limits::HELLO_TIMEOUT_SECONDS,
+            heartbeat: limits::HEARTBEAT_SECONDS,
+            max_connections: defaults::MAX_CONNECTIONS,
+            shutdown_grace: defaults::SHUTDOWN_GRACE,
+            commit_batch: defaults::COMMIT_BATCH,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -175,3 +236,28 @@ pub struct MigrateArgs {
 
 /// The demo secret used by `--demo` when no secret is configured. Demo only.
 pub const DEMO_SECRET: &str = "yui-demo-secret-do-not-use-in-production";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_defaults_are_the_command_lines() {
+        // Only when no YUI_* variable is set here (they would change the parsed side).
+        if std::env::vars()
+            .any(|(k, _)| k.starts_with("YUI_") || k == "DATABASE_URL" || k == "REDIS_URL")
+        {
+            return;
+        }
+        let cli = Cli::try_parse_from(["yui", "serve"]).map_err(|e| e.to_string());
+        let Ok(Cli {
+            command: Command::Serve(parsed),
+        }) = cli
+        else {
+            panic!("yui serve did not parse: {cli:?}");
+        };
+        let typed = ServeArgs::new(parsed.listen);
+        assert_eq!(format!("{typed:?}"), format!("{parsed:?}"));
+        assert_eq!(parsed.listen.to_string(), defaults::LISTEN);
+    }
+}

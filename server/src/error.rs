@@ -6,6 +6,7 @@ use crate::store::StoreError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use yui_protocol::error::Invalid;
+use yui_protocol::http::{ErrorBody, ErrorReply};
 use yui_protocol::ErrorCode;
 
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +90,12 @@ impl IntoResponse for ApiError {
         let code = self.code();
         let status =
             StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let body = serde_json::json!({"error": {"code": code, "message": self.to_string()}});
+        let body = ErrorReply {
+            error: ErrorBody {
+                code,
+                message: self.to_string(),
+            },
+        };
         (status, axum::Json(body)).into_response()
     }
 }

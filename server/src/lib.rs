@@ -1,21 +1,35 @@
 //! Yui (結): a real-time messaging hub for the people who keep a town's residents living at
-//! home. The wire contract is `docs/protocol.md`; the types are in `yui-protocol`.
+//! home. The wire contract is `docs/protocol.md`; the types are in `yui-protocol`. The modules,
+//! the dependency rule and the path of a post: `docs/architecture.md`.
 //!
 //! # Layout
-//! - [`config`]: the command line (`yui serve`, `yui token`, `yui migrate`), every flag an env var.
-//! - [`app`]: building a hub from configuration and serving it until shutdown.
-//! - [`auth`]: verifying (and minting) JWTs.
+//! - [`app`]: building a hub from configuration and serving it until shutdown; `main.rs` only
+//!   parses the command line and calls [`app::run`].
+//! - [`service`]: the room service: every room operation (post, read, history, subscribe,
+//!   receipts, rooms, members, the access log) with its permission check and its events, for
+//!   `ws` and `http` alike.
+//! - [`access`]: the permission rules and the versioned cache of rooms and members they read.
+//! - [`hub`]: delivery: connection handles and queues ([`hub::conn`]), the registry of
+//!   connections and subscriptions, the dispatcher that fans events out in seq order, and the
+//!   one seq/gap logic ([`hub::cursor`]).
+//! - [`committer`]: group commit of posts and read positions; ack only after commit.
 //! - [`store`]: the `Store` trait and its `sqlite` and `postgres` implementations.
 //! - [`bus`]: the `Bus` trait and its `local` and `redis` implementations.
-//! - [`committer`]: group commit of posts and read positions; ack only after commit.
-//! - [`hub`]: subscriptions, room access, and the dispatcher that fans events out in seq order.
-//! - [`ws`]: one task pair per WebSocket connection (read loop, write loop, bounded queue).
-//! - [`http`]: the axum router: HTTP API, health, metrics, static client.
-//! - [`service`]: the room operations both `ws` and `http` use, with their permission checks.
+//! - [`ws`]: one task pair per WebSocket connection: handshake, read loop (session), one
+//!   function per frame type (commands), write loop (writer).
+//! - [`http`]: the axum router, one module per resource, health, metrics, static client.
 //! - [`error`]: the one error type, mapped to protocol codes and HTTP statuses.
+//! - [`config`]: the command line (`yui serve`, `yui token`, `yui migrate`), every flag an env
+//!   var, and [`config::ServeArgs::new`], its typed form.
+//! - [`auth`]: verifying (and minting) JWTs.
 //! - [`demo`]: the demo town.
-//! - [`state`], [`shutdown`]: shared state and the shutdown signal.
+//! - [`state`], [`shutdown`]: the shared handle and the shutdown signal.
+//!
+//! The dependency rule (`scripts/check-deps.sh`, run in CI): `ws` and `http` call `service`;
+//! `service` calls `hub`, `committer`, `store`; `hub` calls `bus` and `store`; nothing
+//! imports `ws` or `http`.
 
+pub mod access;
 pub mod app;
 pub mod auth;
 pub mod bus;

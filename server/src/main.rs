@@ -28,25 +28,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let listener = TcpListener::bind(args.listen)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
-            let addr = listener.local_addr()?;
-            // Check the key before anything else, so a missing secret is the first thing said.
-            yui_server::auth::Verifier::from_args(
-                &args.jwt,
-                args.demo.then_some(yui_server::config::DEMO_SECRET),
-            )?;
-            let demo = args.demo;
-            let shutdown = yui_server::shutdown::signal();
-            let (state, tasks) = yui_server::app::build(&args, &listener).await?;
-            println!("Yui listening on http://{addr} (WebSocket ws://{addr}/ws)");
-            if demo {
-                yui_server::demo::print_tokens(&state, addr);
-            }
-            let grace = std::time::Duration::from_secs(args.limits.shutdown_grace);
-            let result = yui_server::app::serve(listener, state, grace, shutdown).await;
-            for t in tasks {
-                t.abort();
-            }
-            result
+            yui_server::app::run(*args, listener, yui_server::shutdown::signal()).await
         }
         Command::Token(args) => {
             let minter = yui_server::auth::Minter::from_args(&args.jwt, None)?;

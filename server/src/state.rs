@@ -2,11 +2,7 @@
 //! connection task. Nothing here is global, so tests can run many hubs in one process.
 
 use crate::auth::Verifier;
-use crate::bus::Bus;
-use crate::committer::Committer;
-use crate::hub::Hub;
-use crate::store::Store;
-use dashmap::DashMap;
+use crate::service::RoomService;
 use metrics_exporter_prometheus::PrometheusHandle;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
@@ -15,8 +11,6 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use yui_protocol::ids::{TownId, UserId};
-use yui_protocol::model::UserRef;
 
 /// Limits and timings a connection needs (PROTOCOL.md 3.5), resolved from configuration.
 #[derive(Debug, Clone)]
@@ -47,10 +41,8 @@ pub struct DemoUser {
 pub struct Shared {
     pub node: String,
     pub limits: Limits,
-    pub store: Arc<dyn Store>,
-    pub bus: Arc<dyn Bus>,
-    pub hub: Arc<Hub>,
-    pub committer: Committer,
+    /// Every room operation; the only way `ws` and `http` reach the hub and the store.
+    pub service: RoomService,
     pub verifier: Verifier,
     pub metrics: PrometheusHandle,
     pub web_dir: Option<PathBuf>,
@@ -61,8 +53,6 @@ pub struct Shared {
     pub connections: TaskTracker,
     pub connection_permits: Arc<Semaphore>,
     pub next_conn_id: AtomicU64,
-    /// Profiles this node last wrote to the user directory, to skip rewriting unchanged ones.
-    pub directory: DashMap<UserId, (UserRef, TownId)>,
 }
 
 pub type AppState = Arc<Shared>;

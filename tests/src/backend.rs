@@ -92,22 +92,17 @@ impl Backend {
         }
     }
 
-    pub fn serve_args(&self) -> Vec<String> {
-        match self {
-            Backend::Embedded => Vec::new(),
-            Backend::Cluster {
-                database_url,
-                redis_url,
-            } => vec![
-                "--database-url".into(),
-                database_url.clone(),
-                "--redis-url".into(),
-                redis_url.clone(),
-                "--redis-prefix".into(),
-                prefix(database_url),
-                "--db-pool".into(),
-                "4".into(),
-            ],
+    /// Points an in-process hub's settings at this backend.
+    pub fn configure(&self, args: &mut yui_server::config::ServeArgs) {
+        if let Backend::Cluster {
+            database_url,
+            redis_url,
+        } = self
+        {
+            args.store.database_url = Some(database_url.clone());
+            args.redis_url = Some(redis_url.clone());
+            args.redis_prefix = prefix(database_url);
+            args.store.db_pool = 4;
         }
     }
 

@@ -25,6 +25,7 @@ use yui_protocol::ids::{Body, ClientId, Ref, RoomId};
 use yui_protocol::server::ServerFrame;
 
 pub mod backend;
+pub mod fs;
 pub mod process;
 
 pub use backend::Backend;
@@ -119,8 +120,8 @@ pub fn sign(claims: &impl serde::Serialize, secret: &str) -> String {
 /// Options for a test hub.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
-    /// Extra `yui serve` flags (limits, leeway).
-    pub args: Vec<String>,
+    /// Changes to the hub's settings (limits, leeway), applied last.
+    pub tune: Option<fn(&mut yui_server::config::ServeArgs)>,
     /// Share another hub's data (a second node, or a restart).
     pub data_dir: Option<PathBuf>,
 }
@@ -165,28 +166,17 @@ pub async fn spawn_on(backend: Backend, options: Options) -> TestApp {
     let addr = listener
         .local_addr()
         .unwrap_or_else(|e| panic!("addr: {e}"));
-    let mut argv: Vec<String> = vec![
-        "yui".into(),
-        "serve".into(),
-        "--listen".into(),
-        addr.to_string(),
-        "--jwt-secret".into(),
-        SECRET.into(),
-        "--data-dir".into(),
-        data_dir.display().to_string(),
-        "--shutdown-grace".into(),
-        "3".into(),
-    ];
-    argv.extend(backend.serve_args());
-    argv.extend(options.args.iter().cloned());
-    let cli = <yui_server::config::Cli as clap::Parser>::try_parse_from(&argv)
-        .unwrap_or_else(|e| panic!("test hub flags: {e}"));
-    let yui_server::config::Command::Serve(args) = cli.command else {
-        panic!("not serve")
-    };
+    let mut args = yui_server::config::ServeArgs::new(addr);
+    args.jwt.jwt_secret = Some(SECRET.into());
+    args.store.data_dir = data_dir;
+    args.limits.shutdown_grace = 3;
+    backend.configure(&mut args);
+    if let Some(tune) = options.tune {
+        tune(&mut args);
+    }
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
-        yui_server::app::run(*args, listener, async {
+        yui_server::app::run(args, listener, async {
             let _ = rx.await;
         })
         .await

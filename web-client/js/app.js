@@ -5,14 +5,19 @@ import { Connection } from './connection.js';
 import { Store } from './store.js';
 import { api } from './api.js';
 import { takeTokenFromFragment, storedToken, storeToken, clearSession, claimsOf } from './auth.js';
+import { saveDraft } from './drafts.js';
 import { RoomListView } from './views/roomlist.js';
 import { RoomView } from './views/roomview.js';
 import { ReadersDialog } from './views/readers.js';
 import { SignInView } from './views/signin.js';
 import { el } from './views/dom.js';
+import { registerServiceWorker, closeRoomNotifications } from './pwa.js';
 
 const TRANSIENT = new Set(['disconnected', 'timeout', 'unavailable', 'rate_limited', 'internal', 'stopped']);
 const HISTORY_PAGE = 50;
+const UNREAD_PAGE = 200; // the hub's largest history page
+const CONTEXT_ABOVE = 5; // read notes loaded above the first unread one, for context
+const MAX_UNREAD_LOAD = 1000; // more unread than this: the room opens at the oldest of these
 
 const store = new Store();
 let conn = null;
@@ -65,6 +70,10 @@ async function boot() {
   $('back-link').addEventListener('click', (e) => { e.preventDefault(); location.hash = ''; });
   onLangChange(relabel);
   window.addEventListener('hashchange', onHashChange);
+  registerServiceWorker({
+    onOpenRoom(room) { location.hash = `#room/${encodeURIComponent(room)}`; },
+    onUpdated() { showBanner(t('app_updated')); },
+  });
 
   const fromFragment = takeTokenFromFragment();
   if (fromFragment) {
@@ -108,6 +117,7 @@ function startSession() {
     },
   });
   conn.start();
+  roomList.render(); // before the welcome: the rooms are on their way (shown offline)
   route();
 }
 
@@ -282,6 +292,7 @@ function onReceipt(ev) {
 
 function removedFromRoom(id) {
   const wasOpen = roomView.roomId === id;
+  saveDraft(store.user?.id, id, ''); // the room is gone for this user: so is the draft
   store.removeRoom(id);
   detailsFetched.delete(id);
   roomList.render();
@@ -301,19 +312,46 @@ async function loadReceipts(roomId) {
   } catch { /* shown again on the next receipt or reconnect */ }
 }
 
-async function loadOlder(roomId) {
+const olderInFlight = new Map(); // room -> promise of the history page being loaded
+
+/** Loads the page of history just below the loaded window; resolves true when it came. A call
+ *  while a page is loading joins it. */
+function loadOlder(roomId, limit = HISTORY_PAGE) {
   const r = store.rooms.get(roomId);
-  if (!r || r.loadingOlder || !(r.lo > 1) || !conn?.connected) return;
+  if (olderInFlight.has(roomId)) return olderInFlight.get(roomId);
+  if (!r || !(r.lo > 1) || !conn?.connected) return Promise.resolve(false);
   r.loadingOlder = true;
-  roomView.render();
-  try {
-    const rep = await conn.request({ type: 'history', room: r.id, before: r.lo, limit: HISTORY_PAGE });
-    store.addMessages(r.id, rep.messages);
-    if (!rep.more) r.lo = Math.min(r.lo, 1);
-  } catch { /* the button stays for another try */ }
-  r.loadingOlder = false;
   if (roomView.roomId === r.id) roomView.render();
-  roomList.render();
+  const p = (async () => {
+    let ok = false;
+    try {
+      const rep = await conn.request({ type: 'history', room: r.id, before: r.lo, limit });
+      store.addMessages(r.id, rep.messages);
+      if (!rep.more) r.lo = Math.min(r.lo, 1);
+      ok = true;
+    } catch { /* the button stays for another try */ }
+    olderInFlight.delete(roomId);
+    r.loadingOlder = false;
+    if (roomView.roomId === r.id) roomView.render();
+    roomList.render();
+    return ok;
+  })();
+  olderInFlight.set(roomId, p);
+  return p;
+}
+
+/** A room just opened: loads its history down to the first unread note (a few read ones above
+ *  it), then lets the view scroll there. Nothing is marked read before that. */
+async function openAtUnread(roomId) {
+  const r = store.rooms.get(roomId);
+  if (r && r.lo !== null && r.last_seq > r.read_seq) {
+    const target = Math.max(1, r.read_seq + 1 - CONTEXT_ABOVE, r.last_seq - MAX_UNREAD_LOAD + 1);
+    while (roomView.roomId === roomId && store.rooms.get(roomId) === r && r.lo > target) {
+      const lo = r.lo;
+      if (!(await loadOlder(roomId, Math.min(UNREAD_PAGE, r.lo - target))) || r.lo >= lo) break;
+    }
+  }
+  if (roomView.roomId === roomId) roomView.position();
 }
 
 // ---------------------------------------------------------------- reading
@@ -402,6 +440,8 @@ function route() {
     roomList.setCurrent(id);
     if (fresh) {
       roomView.open(id);
+      closeRoomNotifications(id);
+      openAtUnread(id);
       loadReceipts(id);
       fetchDetails(store.rooms.get(id));
     }

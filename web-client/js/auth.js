@@ -1,5 +1,6 @@
 // The token: taken from the URL fragment (an identity provider's redirect) or pasted, kept in
 // sessionStorage only, and removed from the address bar at once.
+import { clearDrafts } from './drafts.js';
 
 const KEY = 'yui.token';
 
@@ -24,6 +25,7 @@ export function clearSession() {
     sessionStorage.removeItem(KEY);
     sessionStorage.removeItem('yui.outbox');
   } catch { /* ignore */ }
+  clearDrafts();
 }
 
 /** The token's claims, unverified (the hub verifies): for `sub` and `exp` only. */

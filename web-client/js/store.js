@@ -1,17 +1,13 @@
 // Client state: rooms, the loaded window of each timeline, read positions, and the outbox.
-// Views read from it and listen to its change notifications; only the controller mutates it.
+// Views read from it; only the controller mutates it, and tells the views what changed.
 
 export class Store {
   constructor() {
     this.user = null;
     this.rooms = new Map();
     this.outbox = new Map(); // client_id -> {client_id, room, body, kind, status, error, created}
-    this.listeners = new Set();
     this.loadOutbox();
   }
-
-  on(fn) { this.listeners.add(fn); return () => this.listeners.delete(fn); }
-  emit(what, room) { for (const fn of this.listeners) fn(what, room); }
 
   // ---- rooms ----
 
@@ -129,11 +125,12 @@ export class Store {
 
   /** "read by N of M": M counts everyone who may read the room except the author. */
   audienceFor(r, m) {
-    if (r.audience == null) return null;
+    const audience = r.audience ?? (r.kind === 'team' && r.members ? r.members.length : null);
+    if (audience == null) return null;
     const authorCounted = r.kind === 'team'
       ? (r.members ?? []).some((x) => x.id === m.author.id) || r.readers.has(m.author.id)
       : r.readers.has(m.author.id);
-    return Math.max(0, r.audience - (authorCounted ? 1 : 0));
+    return Math.max(0, audience - (authorCounted ? 1 : 0));
   }
 
   memberProfile(r, userId) {

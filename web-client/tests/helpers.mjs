@@ -31,7 +31,8 @@ export function freePort() {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class Hub {
-  constructor({ port, dataDir, secret = null }) {
+  constructor({ port, dataDir, secret = null, webDir = WEB_DIR }) {
+    this.webDir = webDir;
     this.port = port;
     this.dataDir = dataDir;
     this.secret = secret; // null: demo mode
@@ -41,10 +42,11 @@ export class Hub {
 
   get url() { return `http://127.0.0.1:${this.port}`; }
 
-  /** `secret`: run without --demo, verifying HS256 tokens signed with it. */
-  static async start({ secret = null } = {}) {
+  /** `secret`: run without --demo, verifying HS256 tokens signed with it. `webDir`: the
+   *  directory of the client it serves (default: this one). */
+  static async start({ secret = null, webDir = WEB_DIR } = {}) {
     if (!existsSync(YUI_BIN)) throw new Error(`hub binary not found at ${YUI_BIN} (set YUI_BIN or build yui-server)`);
-    const hub = new Hub({ port: await freePort(), dataDir: mkdtempSync(join(tmpdir(), 'yui-web-test-')), secret });
+    const hub = new Hub({ port: await freePort(), dataDir: mkdtempSync(join(tmpdir(), 'yui-web-test-')), secret, webDir });
     await hub.spawn();
     return hub;
   }
@@ -54,7 +56,7 @@ export class Hub {
     delete env.YUI_JWT_SECRET; // demo mode's fixed secret, so tokens stay valid across restarts
     delete env.YUI_DEMO;
     if (this.secret) env.YUI_JWT_SECRET = this.secret;
-    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--web-dir', WEB_DIR];
+    const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--web-dir', this.webDir];
     if (!this.secret) args.splice(1, 0, '--demo');
     this.proc = spawn(YUI_BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const add = (d) => { this.log += d.toString(); if (this.log.length > 200000) this.log = this.log.slice(-100000); };
@@ -135,8 +137,9 @@ export async function launchBrowser() {
  * collected in `page.errors`. `allow` lists patterns of console errors that are expected (the
  * browser's own report of a refused WebSocket while the hub is down, in the restart test).
  */
-export async function openPage(browser, { viewport = DESKTOP, allow = [], locale = 'ja-JP', timezoneId = 'Asia/Tokyo' } = {}) {
-  const context = await browser.newContext({ viewport, locale, timezoneId, deviceScaleFactor: 1 });
+export async function openPage(browser, { viewport = DESKTOP, allow = [], locale = 'ja-JP', timezoneId = 'Asia/Tokyo', touch = false } = {}) {
+  // touch: a phone as Chromium emulates it (coarse pointer, no hover, touch events).
+  const context = await browser.newContext({ viewport, locale, timezoneId, deviceScaleFactor: 1, ...(touch ? { hasTouch: true, isMobile: true } : {}) });
   const page = await context.newPage();
   page.errors = [];
   page.on('console', (m) => {
@@ -148,6 +151,28 @@ export async function openPage(browser, { viewport = DESKTOP, allow = [], locale
   page.on('pageerror', (e) => page.errors.push(`pageerror: ${e.message}`));
   page.setDefaultTimeout(15000);
   return page;
+}
+
+/** Posts `n` notes through the HTTP API as the user with `token` (waits out 429s);
+ *  `body(i)` gives the i-th body (1-based). Returns the seqs. */
+export async function seedPosts(hub, token, room, n, body) {
+  const tag = uniq();
+  const seqs = [];
+  for (let i = 1; i <= n; i++) {
+    const r = await hub.api('POST', `/api/rooms/${room}/messages`, token, { client_id: `seed-${tag}-${i}`, body: body(i) });
+    seqs.push(r.seq);
+  }
+  return seqs;
+}
+
+/** A user's read position in a room, as the hub has it (`GET /api/rooms/{room}/receipts`). */
+export async function readSeqOf(hub, token, room, userId) {
+  const r = await hub.api('GET', `/api/rooms/${room}/receipts`, token);
+  return r.readers.find((x) => x.user.id === userId)?.seq ?? 0;
+}
+
+export async function demoToken(hub, userId) {
+  return (await hub.demoUsers()).find((u) => u.id === userId).token;
 }
 
 /** Signs in through the demo list, the way a person would. */

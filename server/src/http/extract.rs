@@ -27,7 +27,7 @@ impl FromRequestParts<AppState> for Auth {
             .or_else(|| header.strip_prefix("bearer "))
             .ok_or_else(|| ApiError::unauthorized("Authorization must be: Bearer <token>"))?;
         let identity = state.verifier.verify(token.trim())?;
-        state.remember(&identity).await?;
+        state.service.remember(&identity).await?;
         Ok(Auth(identity))
     }
 }

@@ -1,10 +1,24 @@
-//! The HTTP side: the API of PROTOCOL.md section 4, health, metrics, the WebSocket endpoint
-//! and the static browser client, in one router built apart from serving ([`app`]).
+//! The HTTP side: the API of PROTOCOL.md section 4, health, metrics and the static browser
+//! client, in one router built apart from serving ([`app`]). One module per resource; each
+//! handler takes [`Auth`] first (a request without a valid token is 401 before anything else
+//! is looked at), parses its body into a validated `yui_protocol::http` request, calls the
+//! room service and answers with a typed reply.
+//!
+//! - [`rooms`] serves `/api/rooms/{room}`, `/api/me/rooms`.
+//! - [`members`] serves `/api/rooms/{room}/members/{user}`.
+//! - [`messages`] serves `/api/rooms/{room}/messages`, `/api/rooms/{room}/receipts`.
+//! - [`audit`] serves `/api/audit`.
+//! - [`ops`] serves `/healthz`, `/readyz`, `/metrics`, `/api/demo/users`.
+//! - [`extract`]: the bearer token and JSON body extractors.
 
-mod api;
+mod audit;
 mod extract;
+mod members;
+mod messages;
 mod ops;
+mod rooms;
 
+use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::Request;
@@ -13,30 +27,34 @@ use axum::Router;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
+use yui_protocol::ids::RoomId;
+use yui_protocol::ErrorCode;
+
 pub use extract::Auth;
 
-/// The hub's whole router.
-pub fn app(state: AppState) -> Router {
+/// The hub's whole router; `ws` is the WebSocket endpoint (`crate::ws::routes`), given by the
+/// caller so that nothing here imports the socket side.
+pub fn app(state: AppState, ws: Router<AppState>) -> Router {
     let api = Router::new()
-        .route("/rooms/{room}", put(api::put_room).get(api::get_room))
+        .route("/rooms/{room}", put(rooms::put_room).get(rooms::get_room))
         .route(
             "/rooms/{room}/members/{user}",
-            put(api::put_member).delete(api::delete_member),
+            put(members::put_member).delete(members::delete_member),
         )
         .route(
             "/rooms/{room}/messages",
-            get(api::get_messages).post(api::post_message),
+            get(messages::get_messages).post(messages::post_message),
         )
-        .route("/rooms/{room}/receipts", get(api::get_receipts))
-        .route("/me/rooms", get(api::my_rooms))
-        .route("/audit", get(api::audit))
+        .route("/rooms/{room}/receipts", get(messages::get_receipts))
+        .route("/me/rooms", get(rooms::my_rooms))
+        .route("/audit", get(audit::audit))
         .route("/demo/users", get(ops::demo_users))
-        .fallback(api::unknown);
+        .fallback(unknown);
     let mut router = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .route("/ws", get(crate::ws::upgrade))
+        .merge(ws)
         .nest("/api", api)
         .layer(DefaultBodyLimit::disable());
     if let Some(dir) = &state.web_dir {
@@ -54,4 +72,12 @@ pub fn app(state: AppState) -> Router {
             }),
         )
         .with_state(state)
+}
+
+fn room_id(raw: &str) -> Result<RoomId, ApiError> {
+    Ok(RoomId::parse(raw)?)
+}
+
+async fn unknown(_auth: Auth) -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "no such endpoint")
 }

@@ -7,6 +7,7 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use std::time::Duration;
+use yui_protocol::http::ReadyReply;
 
 pub async fn healthz() -> &'static str {
     "ok"
@@ -15,16 +16,8 @@ pub async fn healthz() -> &'static str {
 /// 200 when the store and the bus answer (and the node is not draining), else 503.
 pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let limit = Duration::from_secs(2);
-    let store = match tokio::time::timeout(limit, state.store.ping()).await {
-        Ok(Ok(())) => "ok".to_string(),
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => "timeout".to_string(),
-    };
-    let bus = match tokio::time::timeout(limit, state.bus.ping()).await {
-        Ok(Ok(())) => "ok".to_string(),
-        Ok(Err(e)) => e.to_string(),
-        Err(_) => "timeout".to_string(),
-    };
+    let store = answer(tokio::time::timeout(limit, state.service.ping_store()).await);
+    let bus = answer(tokio::time::timeout(limit, state.service.ping_bus()).await);
     let draining = state.shutdown.is_cancelled();
     let ready = store == "ok" && bus == "ok" && !draining;
     let status = if ready {
@@ -32,16 +25,26 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (
-        status,
-        Json(
-            serde_json::json!({"ready": ready, "store": store, "bus": bus, "draining": draining, "node": state.node}),
-        ),
-    )
+    let reply = ReadyReply {
+        ready,
+        store,
+        bus,
+        draining,
+        node: state.node.clone(),
+    };
+    (status, Json(reply))
+}
+
+fn answer(r: Result<Result<(), String>, tokio::time::error::Elapsed>) -> String {
+    match r {
+        Ok(Ok(())) => "ok".to_string(),
+        Ok(Err(e)) => e,
+        Err(_) => "timeout".to_string(),
+    }
 }
 
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    metrics::gauge!("yui_connections_open").set(state.hub.connection_count() as f64);
+    metrics::gauge!("yui_connections_open").set(state.service.connection_count() as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),

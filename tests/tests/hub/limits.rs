@@ -130,7 +130,7 @@ async fn ten_bad_frames_in_a_row_close_1008() {
 #[tokio::test]
 async fn too_many_frames_are_rate_limited_then_closed_4008() {
     let app = spawn_app_with(Options {
-        args: vec!["--rate-grace".into(), "1".into()],
+        tune: Some(|a| a.limits.rate_grace = 1),
         ..Default::default()
     })
     .await;
@@ -170,7 +170,7 @@ async fn too_many_frames_are_rate_limited_then_closed_4008() {
 #[tokio::test]
 async fn subscriptions_are_limited() {
     let app = spawn_app_with(Options {
-        args: vec!["--max-subscriptions".into(), "2".into()],
+        tune: Some(|a| a.limits.max_subscriptions = 2),
         ..Default::default()
     })
     .await;
@@ -213,7 +213,7 @@ async fn subscriptions_are_limited() {
 #[tokio::test]
 async fn a_client_that_does_not_read_is_closed_4009() {
     let app = spawn_app_with(Options {
-        args: vec!["--outbound-queue".into(), "8".into()],
+        tune: Some(|a| a.limits.outbound_queue = 8),
         ..Default::default()
     })
     .await;

@@ -112,7 +112,7 @@ async fn any_frame_before_hello_is_unauthorized() {
 #[tokio::test]
 async fn no_hello_in_time_closes_4001() {
     let app = spawn_app_with(Options {
-        args: vec!["--hello-timeout".into(), "1".into()],
+        tune: Some(|a| a.limits.hello_timeout = 1),
         ..Default::default()
     })
     .await;
@@ -183,7 +183,7 @@ async fn refresh_keeps_the_identity() {
 #[tokio::test]
 async fn an_expired_token_closes_4001_and_refresh_prevents_it() {
     let app = spawn_app_with(Options {
-        args: vec!["--jwt-leeway".into(), "0".into()],
+        tune: Some(|a| a.jwt.jwt_leeway = 0),
         ..Default::default()
     })
     .await;
@@ -213,4 +213,58 @@ async fn an_expired_token_closes_4001_and_refresh_prevents_it() {
         d.request(Request::Ping).await,
         ServerFrame::Pong { .. }
     ));
+}
+
+#[tokio::test]
+async fn a_refresh_with_a_new_role_is_who_the_connection_is() {
+    // A town room's receipts go to its coordinators: a member promoted by a refreshed token
+    // gets them from then on, without reconnecting.
+    let app = spawn_app().await;
+    let coord = User::coordinator("coord");
+    let board = app.town_room(&coord, "misaki-board").await;
+    let mut poster = app.connect(&coord).await;
+    poster.subscribe(&board, None).await;
+    let u = User::member("u1");
+    let mut c = app.connect(&u).await;
+    c.subscribe(&board, None).await;
+    let mut reader = app.connect(&User::member("r1")).await;
+    for (n, id) in [(1, "n1"), (2, "n2")] {
+        poster.post(&board, id, "notice").await;
+        c.wait_for(
+            "message",
+            |f| matches!(f, ServerFrame::Message(m) if m.seq == n),
+        )
+        .await;
+    }
+    let read = |seq| Request::Read {
+        room: board.clone(),
+        seq,
+    };
+    reader.request(read(1)).await;
+    poster
+        .wait_for("receipt 1", |f| {
+            matches!(f, ServerFrame::Receipt { seq: 1, .. })
+        })
+        .await;
+    let before = c.drain(std::time::Duration::from_millis(300)).await;
+    assert!(
+        !before
+            .iter()
+            .any(|f| matches!(f, ServerFrame::Receipt { .. })),
+        "a member got a town room's receipt: {before:?}"
+    );
+    let f = c
+        .request(Request::Refresh {
+            token: app.token(&User::coordinator("u1")),
+        })
+        .await;
+    assert!(matches!(f, ServerFrame::Ack { .. }), "{f:?}");
+    reader.request(read(2)).await;
+    let got = c
+        .wait_for("receipt 2", |f| matches!(f, ServerFrame::Receipt { .. }))
+        .await;
+    assert!(
+        matches!(got, ServerFrame::Receipt { seq: 2, .. }),
+        "{got:?}"
+    );
 }

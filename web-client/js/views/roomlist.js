@@ -40,7 +40,14 @@ export class RoomListView {
     this.place(this.noticeList, notices);
     this.place(this.teamList, teams);
     if (active && active !== document.activeElement && active.isConnected) active.focus();
-    this.empty.hidden = teams.length > 0;
+    // Before the hub's welcome (a reload while it is unreachable) the rooms are not known yet,
+    // not absent; posts written offline are kept and say so.
+    const waiting = !this.store.user;
+    this.empty.hidden = !waiting && teams.length > 0;
+    const kept = this.store.outbox.size;
+    this.empty.textContent = waiting
+      ? [t('rooms_waiting'), kept ? t('outbox_kept', { n: kept }) : ''].filter(Boolean).join(' ')
+      : t('no_rooms');
     const total = rooms.reduce((n, r) => n + this.store.unread(r), 0);
     document.title = total > 0 ? `(${total}) Yui 結` : 'Yui 結';
   }

@@ -1,8 +1,21 @@
-// One room: header with the resident and the members, the timeline (day separators, 既読 counts,
-// pending posts), history on scrolling up, the composer, and marking read what is really shown.
+// One room: header with the resident and the members, the timeline (day separators, 既読 N / M,
+// pending posts, the 「ここから未読」 divider), history on scrolling up, the composer (a draft per
+// room), and marking read what is really shown.
 import { t, profession } from '../i18n.js';
 import { dayKey, dayLabel, timeOf, fullTime, codePoints, validateBody, MAX_BODY } from '../format.js';
+import { loadDraft, saveDraft } from '../drafts.js';
 import { el } from './dom.js';
+
+const mq = (q) => window.matchMedia?.(q).matches ?? false;
+
+/** A phone or tablet: its on-screen keyboard's Enter key is the only way to a new line, so there
+ *  Enter makes a new line and the send button sends. A desktop with a mouse keeps Enter sends. */
+export function isTouchDevice() {
+  return mq('(pointer: coarse)') || mq('(hover: none)') || ('ontouchstart' in window && !mq('(pointer: fine)'));
+}
+
+const SCROLL_MARGIN = 8; // px left above a note scrolled to the top
+const DIVIDER_MARGIN = 56; // px above the divider: the end of the last note already read
 
 export class RoomView {
   /**
@@ -16,6 +29,11 @@ export class RoomView {
     this.roomId = null;
     this.nodes = new Map(); // key -> element, for the open room
     this.visible = new Set(); // seqs shown on screen now
+    // Until the controller has loaded the room down to its first unread note and called
+    // position(), the view neither scrolls by itself nor marks anything read.
+    this.positioned = false;
+    this.readFloor = null; // read_seq when the room was opened with unread notes: the divider's place
+    this.renderedHi = 0; // highest seq rendered so far: newer nodes are arrivals
     this.$ = (id) => document.getElementById(id);
     this.pane = this.$('room-pane');
     this.timeline = this.$('timeline');
@@ -45,13 +63,24 @@ export class RoomView {
     const form = this.$('composer');
     form.addEventListener('submit', (e) => { e.preventDefault(); this.submit(); });
     this.input.addEventListener('keydown', (e) => {
-      // Enter sends; Shift+Enter is a new line; never while an IME is composing (Japanese input).
-      if (e.key === 'Enter' && !e.shiftKey && !e.isComposing && e.keyCode !== 229) {
+      // Never while an IME is composing (Japanese input): that Enter confirms the conversion.
+      if (e.key !== 'Enter' || e.isComposing || e.keyCode === 229) return;
+      // Ctrl/Cmd+Enter sends everywhere (a tablet with a keyboard too). Otherwise, on a desktop,
+      // Enter sends and Shift+Enter is a new line; on a touch device Enter is a new line.
+      if (e.ctrlKey || e.metaKey || (!e.shiftKey && !isTouchDevice())) {
         e.preventDefault();
         this.submit();
       }
     });
-    this.input.addEventListener('input', () => { this.updateCount(); if (this.error.textContent) this.showError(''); });
+    this.input.addEventListener('input', () => {
+      this.autosize();
+      this.updateCount();
+      if (this.error.textContent) this.showError('');
+      saveDraft(this.store.user?.id, this.roomId, this.input.value);
+    });
+    for (const q of ['(pointer: coarse)', '(hover: none)']) {
+      window.matchMedia?.(q).addEventListener?.('change', () => this.renderHead());
+    }
   }
 
   get room() { return this.roomId ? this.store.rooms.get(this.roomId) : null; }
@@ -63,10 +92,13 @@ export class RoomView {
       this.visible.clear();
       this.list.replaceChildren();
       this.roomId = roomId;
-      this.input.value = '';
+      this.input.value = loadDraft(this.store.user?.id, roomId);
+      requestAnimationFrame(() => this.autosize());
       this.showError('');
       this.jump.hidden = true;
-      this.firstRender = true;
+      this.positioned = false;
+      this.readFloor = null;
+      this.renderedHi = 0;
     }
     this.pane.hidden = false;
     this.renderHead();
@@ -80,7 +112,35 @@ export class RoomView {
     this.visible.clear();
     this.list.replaceChildren();
     this.roomId = null;
+    this.positioned = false;
+    this.readFloor = null;
     this.pane.hidden = true;
+  }
+
+  /**
+   * The room's notes are loaded down to the first unread one (or as far as they could be):
+   * scroll to it, with the 「ここから未読」 divider above it, or, with nothing unread, to the end,
+   * but never past the start of the newest note. From here on the view follows new notes and
+   * marks read what is shown.
+   */
+  position() {
+    const r = this.room;
+    if (!r || this.positioned) return;
+    this.readFloor = r.last_seq > r.read_seq ? r.read_seq : null;
+    this.render();
+    const divider = this.nodes.get('u:divider');
+    if (divider) {
+      this.scrollToStart(divider, DIVIDER_MARGIN);
+    } else {
+      const msgs = this.store.sortedMessages(r);
+      this.follow(msgs.length ? this.nodes.get(`m:${msgs[msgs.length - 1].seq}`) : null);
+    }
+    this.positioned = true;
+    this.jump.hidden = this.atBottom();
+    // The observer's reports so far are of where the notes were before the scroll (and the scroll
+    // may change nothing when all fits): measure what is on screen now.
+    this.measureVisible();
+    this.maybeMarkRead();
   }
 
   /** Language switched: rebuild the nodes (labels, dates), keeping the scroll position. */
@@ -128,7 +188,9 @@ export class RoomView {
     this.$('composer').hidden = !canPost;
     this.$('readonly-note').hidden = canPost;
     this.$('readonly-note').textContent = canPost ? '' : t('notice_readonly');
-    this.input.placeholder = r.kind === 'town' ? t('notice_placeholder') : t('composer_placeholder');
+    const touch = isTouchDevice();
+    this.input.placeholder = t(`${r.kind === 'town' ? 'notice' : 'composer'}_placeholder${touch ? '_touch' : ''}`);
+    this.input.setAttribute('enterkeyhint', touch ? 'enter' : 'send');
     this.updateCount();
   }
 
@@ -142,10 +204,17 @@ export class RoomView {
 
     const msgs = this.store.sortedMessages(r);
     const pending = this.store.outboxFor(r.id);
+    const me = this.store.user?.id;
+    const dividerAt = this.readFloor === null ? null
+      : msgs.find((m) => m.seq > this.readFloor && m.author.id !== me)?.seq ?? null;
     const want = [];
     let lastDay = null;
     for (const m of msgs) {
       const d = dayKey(m.at);
+      if (m.seq === dividerAt) {
+        if (d !== lastDay) { want.push([`d:${d}`, () => this.dayNode(m.at)]); lastDay = d; }
+        want.push(['u:divider', () => this.dividerNode()]);
+      }
       if (d !== lastDay) { want.push([`d:${d}`, () => this.dayNode(m.at)]); lastDay = d; }
       want.push([`m:${m.seq}`, () => this.messageNode(r, m), (n) => this.updateMessage(n, r, m)]);
     }
@@ -153,16 +222,22 @@ export class RoomView {
       want.push([`p:${p.client_id}`, () => this.pendingNode(p), (n) => this.updatePending(n, p)]);
     }
     const keep = new Set(want.map((w) => w[0]));
+    // Notes this page is sending (shown as pending until now): their arrival keeps the end in view.
+    const sentHere = new Set([...this.nodes.keys()].filter((k) => k.startsWith('p:')).map((k) => k.slice(2)));
     for (const [k, n] of this.nodes) {
       if (!keep.has(k)) { this.observer.unobserve(n); n.remove(); this.nodes.delete(k); }
     }
     let prev = null;
+    let arrival = null; // the first note (not sent from here) that came after what was shown
     for (const [key, make, update] of want) {
       let n = this.nodes.get(key);
       if (!n) {
         n = make();
         this.nodes.set(key, n);
-        if (key.startsWith('m:')) this.observer.observe(n);
+        if (key.startsWith('m:')) {
+          this.observer.observe(n);
+          if (!arrival && Number(n.dataset.seq) > this.renderedHi && !sentHere.has(n.dataset.clientId)) arrival = n;
+        }
       }
       if (update) update(n);
       const next = prev ? prev.nextSibling : this.list.firstChild;
@@ -174,15 +249,11 @@ export class RoomView {
     this.olderBtn.hidden = !older || r.loadingOlder;
     this.historyState.textContent = r.loadingOlder ? t('loading') : (!older && msgs.length ? t('beginning') : (!msgs.length && !older ? t('no_messages') : ''));
 
-    if (this.firstRender && msgs.length) {
-      this.firstRender = false;
-      const firstUnread = msgs.find((m) => m.seq > r.read_seq && m.author.id !== this.store.user?.id);
-      const n = firstUnread && this.nodes.get(`m:${firstUnread.seq}`);
-      if (n && firstUnread.seq !== msgs[0].seq) this.timeline.scrollTop = n.offsetTop - this.timeline.offsetTop - 40;
-      else if (!n) this.scrollToBottom();
-      else this.timeline.scrollTop = 0;
+    if (msgs.length) this.renderedHi = Math.max(this.renderedHi, msgs[msgs.length - 1].seq);
+    if (!this.positioned) {
+      // Still loading down to the first unread note: position() scrolls.
     } else if (wasAtBottom) {
-      this.scrollToBottom();
+      this.follow(arrival);
     } else if (anchor) {
       const n = this.nodes.get(anchor.key);
       if (n) this.timeline.scrollTop = n.offsetTop - anchor.offset;
@@ -200,6 +271,21 @@ export class RoomView {
 
   scrollToBottom() { this.timeline.scrollTop = this.timeline.scrollHeight; }
 
+  /** Top of a node in the timeline's scrolled content. */
+  contentTop(n) {
+    return this.timeline.scrollTop + n.getBoundingClientRect().top - this.timeline.getBoundingClientRect().top;
+  }
+
+  scrollToStart(n, margin = SCROLL_MARGIN) { this.timeline.scrollTop = Math.max(0, this.contentTop(n) - margin); }
+
+  /** To the end, but never past the start of `n` (a note taller than the screen is read from
+   *  its start, not its end). */
+  follow(n) {
+    const tl = this.timeline;
+    const end = tl.scrollHeight - tl.clientHeight;
+    tl.scrollTop = n ? Math.min(end, Math.max(0, this.contentTop(n) - SCROLL_MARGIN)) : end;
+  }
+
   topAnchor() {
     const top = this.timeline.scrollTop;
     for (const [key, n] of this.nodes) {
@@ -211,12 +297,17 @@ export class RoomView {
   onScroll() {
     const r = this.room;
     if (!r) return;
-    if (this.timeline.scrollTop < 80 && r.lo > 1 && !r.loadingOlder) this.actions.loadOlder(r.id);
+    if (this.positioned && this.timeline.scrollTop < 80 && r.lo > 1 && !r.loadingOlder) this.actions.loadOlder(r.id);
     if (this.atBottom()) this.jump.hidden = true;
   }
 
   dayNode(at) {
     return el('li', { class: 'day' }, el('h3', {}, dayLabel(at)));
+  }
+
+  dividerNode() {
+    return el('li', { class: 'unread-divider', role: 'separator', 'aria-label': t('unread_from_here') },
+      el('span', {}, t('unread_from_here')));
   }
 
   messageNode(r, m) {
@@ -245,11 +336,11 @@ export class RoomView {
     const btn = li.querySelector('.receipt-btn');
     const n = this.store.readersOf(r, m).length;
     const total = this.store.audienceFor(r, m);
-    const text = r.kind === 'town' && total !== null ? t('read_by_of', { n, m: total }) : t('read_by', { n });
+    const text = total !== null ? t('read_by_of', { n, m: total }) : t('read_by', { n });
     if (btn.textContent !== text) {
       btn.textContent = text;
       btn.dataset.count = String(n);
-      btn.setAttribute('aria-label', r.kind === 'town' && total !== null ? `${text}。${t('read_by_label', { n })}` : t('read_by_label', { n }));
+      btn.setAttribute('aria-label', total !== null ? t('read_by_of_label', { n, m: total }) : t('read_by_label', { n }));
     }
   }
 
@@ -288,7 +379,9 @@ export class RoomView {
     if (!others.length) return;
     const last = others[others.length - 1];
     this.announcer.textContent = t('announce_new', { name: last.author.name, body: last.body.slice(0, 140) });
-    if (!this.atBottom()) this.jump.hidden = false;
+    // Offered when a new note is out of sight below (not for the rest of a long one being read).
+    const n = this.nodes.get(`m:${last.seq}`);
+    if (this.positioned && n && this.contentTop(n) >= this.timeline.scrollTop + this.timeline.clientHeight) this.jump.hidden = false;
   }
 
   // ---- read marking: only what is on screen, in a visible tab ----
@@ -303,14 +396,46 @@ export class RoomView {
     this.maybeMarkRead();
   }
 
+  /** Shown enough to count as read: at least half of the note, or half of the timeline. */
+  shownNow(n, root) {
+    const b = n.getBoundingClientRect();
+    const h = Math.min(b.bottom, root.bottom) - Math.max(b.top, root.top);
+    return h > 0 && (h >= b.height * 0.5 || h >= root.height * 0.5);
+  }
+
+  measureVisible() {
+    const root = this.timeline.getBoundingClientRect();
+    this.visible.clear();
+    for (const [k, n] of this.nodes) {
+      if (k.startsWith('m:') && this.shownNow(n, root)) this.visible.add(Number(n.dataset.seq));
+    }
+  }
+
   maybeMarkRead() {
     const r = this.room;
-    if (!r || document.visibilityState !== 'visible' || !this.isShown() || !this.visible.size) return;
-    const max = Math.max(...this.visible);
-    if (max > r.read_seq) this.actions.read(r.id, max);
+    if (!r || !this.positioned || document.visibilityState !== 'visible' || !this.isShown() || !this.visible.size) return;
+    // The observer's reports can lag behind a scroll (one queued before it arrives after it):
+    // the highest seq is checked against where its note is now before it is marked read.
+    const root = this.timeline.getBoundingClientRect();
+    for (const seq of [...this.visible].sort((a, b) => b - a)) {
+      if (seq <= r.read_seq) return;
+      const n = this.nodes.get(`m:${seq}`);
+      if (n && this.shownNow(n, root)) { this.actions.read(r.id, seq); return; }
+      this.visible.delete(seq);
+    }
   }
 
   // ---- composer ----
+
+  /** The composer grows with its text (up to the CSS max-height), so a note of several lines
+   *  can be read over before it is sent, on a phone too. */
+  autosize() {
+    const i = this.input;
+    const stick = this.roomId !== null && this.positioned && this.atBottom();
+    i.style.height = 'auto';
+    if (i.value) i.style.height = `${i.scrollHeight + i.offsetHeight - i.clientHeight}px`;
+    if (stick) this.scrollToBottom(); // the timeline got shorter: keep its end in view
+  }
 
   updateCount() {
     const n = codePoints(this.input.value);
@@ -336,6 +461,8 @@ export class RoomView {
     this.showError('');
     this.actions.send(r.id, body);
     this.input.value = '';
+    saveDraft(this.store.user?.id, r.id, '');
+    this.autosize();
     this.updateCount();
     this.input.focus();
     this.scrollToBottom();

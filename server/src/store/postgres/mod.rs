@@ -75,13 +75,19 @@ impl PostgresStore {
     }
 }
 
-/// Begins a write transaction and checks that it really began one: sqlx refuses a custom BEGIN
-/// on a connection it believes to be inside a transaction (instead of silently nesting a
-/// SAVEPOINT, whose RELEASE commits nothing). Any failure here means the connection is not what
-/// a write needs: unavailable (and `settle` closes the connection).
+/// Begins a write transaction and checks that it really begins one. sqlx must count no open
+/// transaction on the connection (else its begin() would silently nest a SAVEPOINT, whose
+/// RELEASE commits nothing), and then sends a plain BEGIN, which the database refuses inside an
+/// open transaction. Either refusal means the connection's state is not what a write needs: the
+/// write is unavailable, and `settle` closes the connection so the next write gets a fresh one.
 pub(super) async fn begin_write(conn: &mut PgConnection) -> StoreResult<Transaction<'_, Postgres>> {
     use sqlx::Connection as _;
-    conn.begin_with("BEGIN").await.map_err(|e| {
+    let begun = if conn.is_in_transaction() {
+        Err(sqlx::Error::BeginFailed)
+    } else {
+        conn.begin().await
+    };
+    begun.map_err(|e| {
         tracing::warn!(error = %e, "write transaction could not begin; the connection is replaced");
         StoreError::Unavailable(DbError::Postgres(e))
     })

@@ -1,13 +1,16 @@
-//! What a connection's write loop receives, and the handle others use to reach a connection.
+//! One connection as the hub sees it: its handle, its bounded outbound queue and what goes in
+//! it, and its closer. The WebSocket side ([`crate::ws`]) drains the queue into the socket;
+//! the hub only ever pushes [`Outbound`] items.
 
 use axum::extract::ws::Utf8Bytes;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use yui_protocol::claims::Identity;
 use yui_protocol::ids::{Ref, RoomId, TownId, UserId};
-use yui_protocol::model::UserRole;
+use yui_protocol::server::ServerFrame;
 
 pub type ConnId = u64;
 
@@ -20,7 +23,9 @@ pub enum Outbound {
     Text(Box<Utf8Bytes>),
     /// A live event of a room, shared by every recipient on this node.
     Room(Arc<RoomEvent>),
-    /// Start (or restart) a subscription: reply `subscribed`, stream catch-up, go live.
+    /// Start (or restart) a subscription: the write loop asks the service for the snapshot
+    /// when it reaches this item (so the snapshot is read after every live event queued before
+    /// it), replies `subscribed`, streams catch-up, and goes live.
     Subscribe(Box<SubscribeRequest>),
     /// Stop a subscription and send `text` (an `unsubscribed` frame).
     Unsubscribed(Box<Unsubscribed>),
@@ -90,9 +95,9 @@ pub struct ConnHandle(Arc<Conn>);
 pub struct Conn {
     pub id: ConnId,
     pub user: UserId,
-    /// The user's role and town, for who gets a town room's receipts.
-    pub role: UserRole,
-    pub town: TownId,
+    /// Who the connection acts as: set at `hello`, replaced by each `refresh`. A std lock:
+    /// never held across an await (readers clone the `Arc`).
+    identity: RwLock<Arc<Identity>>,
     tx: mpsc::Sender<Outbound>,
     pub closer: Closer,
     /// Rooms this connection is subscribed to. A std mutex: never held across an await.
@@ -114,18 +119,11 @@ impl Outbound {
 }
 
 impl ConnHandle {
-    pub fn new(
-        id: ConnId,
-        user: UserId,
-        role: UserRole,
-        town: TownId,
-        tx: mpsc::Sender<Outbound>,
-    ) -> Self {
+    pub fn new(id: ConnId, identity: Identity, tx: mpsc::Sender<Outbound>) -> Self {
         ConnHandle(Arc::new(Conn {
             id,
-            user,
-            role,
-            town,
+            user: identity.user.id.clone(),
+            identity: RwLock::new(Arc::new(identity)),
             tx,
             closer: Closer::default(),
             subs: Mutex::default(),
@@ -134,9 +132,26 @@ impl ConnHandle {
 }
 
 impl Conn {
-    /// Coordinator of `town`, or admin.
+    /// Who the connection acts as now.
+    pub fn identity(&self) -> Arc<Identity> {
+        match self.identity.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Replaces the identity after a `refresh` (same user; role, town, profile may change).
+    pub fn set_identity(&self, identity: Identity) {
+        let fresh = Arc::new(identity);
+        match self.identity.write() {
+            Ok(mut g) => *g = fresh,
+            Err(poisoned) => *poisoned.into_inner() = fresh,
+        }
+    }
+
+    /// Coordinator of `town`, or admin (as of the latest `refresh`).
     pub fn manages(&self, town: &TownId) -> bool {
-        self.role == UserRole::Admin || (self.role == UserRole::Coordinator && &self.town == town)
+        self.identity().manages_town(town)
     }
 
     fn with_subs<T>(&self, f: impl FnOnce(&mut HashSet<RoomId>) -> T) -> T {
@@ -190,6 +205,16 @@ impl Conn {
     pub async fn send(&self, item: Outbound) -> bool {
         self.tx.send(item).await.is_ok()
     }
+}
+
+/// Serializes a frame once for all its recipients.
+pub fn text(frame: &ServerFrame) -> Utf8Bytes {
+    Utf8Bytes::from(frame.to_json())
+}
+
+/// Counts frames queued for clients, by type.
+pub fn count_out(kind: &'static str, n: u64) {
+    metrics::counter!("yui_frames_out_total", "type" => kind).increment(n);
 }
 
 #[cfg(test)]

@@ -1,64 +1,13 @@
-//! What a user may do with a room, checked once for the WebSocket and the HTTP API alike.
+//! Posts, read positions, history pages and receipts.
 
+use super::{user_name, RoomService};
 use crate::error::ApiError;
-use crate::hub::RoomAccess;
-use crate::state::Shared;
-use crate::store::{AuditRecord, Write, WriteOutcome};
-use std::sync::Arc;
+use crate::store::{Write, WriteOutcome};
 use yui_protocol::claims::Identity;
 use yui_protocol::ids::{Body, ClientId, RoomId};
-use yui_protocol::model::{AuditAction, Message, MessageKind, Reader, UserName};
+use yui_protocol::model::{Message, MessageKind, Reader};
 
-pub fn user_name(who: &Identity) -> UserName {
-    UserName {
-        id: who.user.id.clone(),
-        name: who.user.name.clone(),
-    }
-}
-
-impl Shared {
-    /// Keeps the user directory current with an accepted token's claims.
-    pub async fn remember(&self, who: &Identity) -> Result<(), ApiError> {
-        let known = self
-            .directory
-            .get(&who.user.id)
-            .is_some_and(|e| e.0 == who.user && e.1 == who.town);
-        if !known {
-            self.store.upsert_user(&who.user, &who.town).await?;
-            self.directory
-                .insert(who.user.id.clone(), (who.user.clone(), who.town.clone()));
-        }
-        Ok(())
-    }
-
-    /// The room, when `who` may read it; otherwise `not_found`, whether or not it exists.
-    pub async fn readable(
-        &self,
-        who: &Identity,
-        room: &RoomId,
-    ) -> Result<Arc<RoomAccess>, ApiError> {
-        match self.hub.access(room).await? {
-            Some(a) if a.can_read(who) => Ok(a),
-            _ => Err(ApiError::room_not_found()),
-        }
-    }
-
-    /// The room, when `who` may manage its members (or create/update it); `not_found` when
-    /// `who` can neither read nor manage it.
-    pub async fn manageable(
-        &self,
-        who: &Identity,
-        room: &RoomId,
-    ) -> Result<Arc<RoomAccess>, ApiError> {
-        match self.hub.access(room).await? {
-            Some(a) if a.can_manage(who) => Ok(a),
-            Some(a) if a.can_read(who) => Err(ApiError::forbidden(
-                "only the room's owners, the town's coordinators and admins manage members",
-            )),
-            _ => Err(ApiError::room_not_found()),
-        }
-    }
-
+impl RoomService {
     /// Commits a post; returns the message and whether it is new (false for a retry).
     pub async fn post(
         &self,
@@ -124,18 +73,6 @@ impl Shared {
         self.readable(who, room).await?;
         self.audit_history(who, room).await?;
         Ok(self.store.messages_before(room, before, limit).await?)
-    }
-
-    /// Writes a `read_history` entry; callers do this before sending any history.
-    pub async fn audit_history(&self, who: &Identity, room: &RoomId) -> Result<(), ApiError> {
-        let record = AuditRecord {
-            actor: user_name(who),
-            action: AuditAction::ReadHistory,
-            room: room.clone(),
-            target: None,
-        };
-        self.committer.commit(Write::Audit(record), None).await?;
-        Ok(())
     }
 
     /// Every read position of the room and how many may read it.

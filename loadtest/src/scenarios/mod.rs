@@ -1,16 +1,22 @@
 //! The scenarios: each connects real clients, drives load for a bounded time, then checks that
-//! every acked post reached every subscribed member exactly once, in order.
+//! every acked post reached every subscribed member exactly once, in order. `fanout`,
+//! `broadcast` and `saturate` are here with the shared drive/settle steps; [`resume`] and
+//! [`connect`] have a module each.
 
-use crate::client::{self, lock_check, set_read_ratio, Client, Shared};
+mod connect;
+mod resume;
+
+pub use connect::connect;
+pub use resume::resume;
+
+use crate::client::{self, lock_check, set_read_ratio, source, Client, Shared};
 use crate::hubs::{Hubs, ProcSample};
 use crate::report::{HubFigures, Report};
 use crate::setup;
 use crate::stats::{Stats, Violation};
-use crate::workers::{self as worker, Worker, WorkerArgs};
 use anyhow::{Context, Result};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,10 +45,6 @@ pub struct Load {
     /// Connections opened at once.
     #[arg(long, default_value_t = 256)]
     pub connect_concurrency: usize,
-}
-
-pub fn source(i: usize, n: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1 + (i % n.max(1) as usize) as u8))
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -422,294 +424,5 @@ pub async fn saturate(
     report.connections = conns.clients.len();
     report.extra = serde_json::json!({"last_good_rate": last_good, "steps": steps});
     // Past the bound is the point of this scenario, not a failure; losses still are.
-    Ok(report)
-}
-
-pub async fn resume(hubs: &Hubs, load: &Load, clients: usize, floor: bool) -> Result<Report> {
-    let stats = Arc::new(Stats::default());
-    let rooms = load.rooms.max(1);
-    let per_room = clients.div_ceil(rooms).max(1);
-    if !floor {
-        setup::rooms(&hubs.http_base(0), &hubs.secret, rooms, per_room + 1).await?;
-    }
-    // Posters: the last member of each room, on the last node; readers on the others.
-    let poster_users: Vec<usize> = (0..rooms).map(|r| r * (per_room + 1) + per_room).collect();
-    let mut posters = Vec::new();
-    for (r, u) in poster_users.iter().enumerate() {
-        let node = hubs.urls.len() - 1;
-        let url = &hubs.urls[node];
-        let mut ws = client::open(
-            url,
-            &setup::token(&hubs.secret, &setup::user(*u), None),
-            source(*u, load.source_addrs),
-        )
-        .await?;
-        let room = setup::team_room(r);
-        let last = client::subscribe(&mut ws, &room, None).await?;
-        let shared = Arc::new(Shared::default());
-        lock_check(&shared).start(&room, last);
-        posters.push((Client::start(*u, node, ws, shared, stats.clone()), room));
-    }
-    let reader_users: Vec<usize> = (0..clients)
-        .map(|i| (i % rooms) * (per_room + 1) + i / rooms)
-        .collect();
-    let open_readers = |resume: Option<Vec<u64>>| {
-        let stats = stats.clone();
-        let hubs_urls = hubs.urls.clone();
-        let secret = hubs.secret.clone();
-        let reader_users = reader_users.clone();
-        let conc = load.connect_concurrency;
-        let srcs = load.source_addrs;
-        let checks: Vec<Arc<Shared>> = Vec::new();
-        let _ = checks;
-        async move {
-            let jobs = reader_users.iter().enumerate().map(|(k, u)| {
-                let node = k % hubs_urls.len().max(1);
-                let url = hubs_urls[node].clone();
-                let token = setup::token(&secret, &setup::user(*u), None);
-                let room = setup::team_room(k % rooms);
-                let stats = stats.clone();
-                let since = resume.as_ref().map(|v| v[k]);
-                async move {
-                    let started = Instant::now();
-                    let mut ws = client::open(&url, &token, source(k, srcs)).await?;
-                    let last = client::subscribe(&mut ws, &room, since).await?;
-                    stats.connected(started.elapsed().as_micros() as u64);
-                    let shared = Arc::new(Shared::default());
-                    lock_check(&shared).start(&room, since.unwrap_or(last));
-                    if let Some(s) = since {
-                        shared.expect_catch_up(&room, last, s);
-                    }
-                    Ok::<_, anyhow::Error>((Client::start(k, node, ws, shared, stats), room))
-                }
-            });
-            let r: Vec<Result<(Client, String)>> = futures::stream::iter(jobs)
-                .buffer_unordered(conc.max(1))
-                .collect()
-                .await;
-            r.into_iter().collect::<Result<Vec<_>>>()
-        }
-    };
-    let readers = open_readers(None).await.context("opening readers")?;
-    let poster_conns = Connected { clients: posters };
-    let before = hubs.samples();
-    let svc = hubs.services_cpu();
-    // Posts go on throughout; the storm happens in the middle.
-    let stats2 = stats.clone();
-    let rate = load.rate;
-    let secs = load.duration.max(4);
-    let drive_task = tokio::spawn(async move {
-        let c = poster_conns;
-        drive(&stats2, &c, rooms, 1, rate, secs, "resume").await;
-        c
-    });
-    tokio::time::sleep(Duration::from_secs(secs / 3)).await;
-    // Everyone disconnects together...
-    let seen: Vec<u64> = readers
-        .iter()
-        .map(|(c, room)| lock_check(&c.shared).last(room).unwrap_or(0))
-        .collect();
-    let old_checks: Vec<Arc<Shared>> = readers.iter().map(|(c, _)| c.shared.clone()).collect();
-    drop(readers);
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    // ...and comes back at once, each with `since` = the last seq it saw.
-    let storm = Instant::now();
-    let readers = open_readers(Some(seen.clone()))
-        .await
-        .context("reconnecting readers")?;
-    let reconnected = storm.elapsed();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while readers.iter().any(|(c, _)| c.shared.is_catching_up()) && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let caught_up = readers
-        .iter()
-        .filter_map(|(c, _)| c.shared.caught_up())
-        .max()
-        .map(|t| t.duration_since(storm))
-        .unwrap_or(reconnected);
-    let still_behind = readers
-        .iter()
-        .filter(|(c, _)| c.shared.is_catching_up())
-        .count();
-    let poster_conns = drive_task.await.context("posting task")?;
-    let all = Connected { clients: readers };
-    settle(&stats, &all, Duration::from_secs(15)).await;
-    settle(&stats, &poster_conns, Duration::from_secs(1)).await;
-    check_unacked(&stats);
-    // Before the storm each reader saw a contiguous prefix (the first connection's checks
-    // recorded any violation); the resumed stream continued from exactly there.
-    drop(old_checks);
-    let after = hubs.samples();
-    let deliveries = stats.deliveries.load(Ordering::Relaxed);
-    let mut report = Report::new(
-        "resume",
-        hubs.kind,
-        serde_json::json!({"clients": clients, "load": load}),
-        &stats,
-        stats.started.elapsed(),
-    );
-    report.hubs = figures(&before, &after, deliveries, clients, &before);
-    report.set_services_cpu(svc, hubs.services_cpu());
-    report.connections = clients + rooms;
-    report.extra = serde_json::json!({
-        "reconnect_seconds": reconnected.as_secs_f64(),
-        "all_caught_up_seconds": caught_up.as_secs_f64(),
-        "still_behind": still_behind,
-    });
-    if still_behind > 0 {
-        stats.violation(Violation {
-            kind: "not_caught_up",
-            room: String::new(),
-            client: 0,
-            detail: format!("{still_behind} clients had not caught up after 60 s"),
-        });
-        report.violations = stats.violations();
-        report.violation_count = stats.violation_count();
-    }
-    Ok(report)
-}
-
-/// `connect`: ramps to `count` subscribed connections held by worker processes (at most
-/// `per_worker` each), holds them `hold` seconds, and reports the ramp rate and what each
-/// connection costs the hubs.
-pub async fn connect(
-    hubs: &Hubs,
-    count: usize,
-    hold: u64,
-    per_worker: usize,
-    subs: usize,
-    load: &Load,
-    floor: bool,
-) -> Result<Report> {
-    let stats = Arc::new(Stats::default());
-    let subs = subs.clamp(1, 3);
-    if !floor {
-        setup::town_rooms(&hubs.http_base(0), &hubs.secret, subs).await?;
-    }
-    let idle = hubs.samples();
-    let per_worker = per_worker.clamp(1, 18_000);
-    let mut workers = Vec::new();
-    let mut first = 0;
-    while first < count {
-        let n = per_worker.min(count - first);
-        let args = WorkerArgs {
-            first,
-            count: n,
-            urls: hubs.urls.join(","),
-            subs,
-            source_addrs: load.source_addrs,
-            concurrency: load
-                .connect_concurrency
-                .div_ceil(count.div_ceil(per_worker))
-                .max(8),
-            max_secs: 300 + hold,
-        };
-        workers.push(Worker::spawn(&args, &hubs.secret)?);
-        first += n;
-    }
-    let pb = bar(count as u64, "connect");
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(240);
-    let mut progress = vec![0u64; workers.len()];
-    let mut ready = vec![false; workers.len()];
-    let mut failed = 0u64;
-    let mut first_error = None;
-    let mut peak_during_ramp = idle.clone();
-    while ready.iter().any(|r| !r) && Instant::now() < deadline {
-        for (k, w) in workers.iter_mut().enumerate() {
-            while let Ok(line) = w.lines.try_recv() {
-                match line {
-                    worker::Line::Progress { connected, .. } => progress[k] = connected,
-                    worker::Line::Ready {
-                        connected,
-                        failed: f,
-                        first_error: e,
-                        latencies_us,
-                    } => {
-                        progress[k] = connected;
-                        failed += f;
-                        if first_error.is_none() {
-                            first_error = e;
-                        }
-                        for us in latencies_us {
-                            stats.connected(us);
-                        }
-                        ready[k] = true;
-                    }
-                    worker::Line::Alive { .. } => {}
-                }
-            }
-        }
-        pb.set_position(progress.iter().sum());
-        for (p, s) in peak_during_ramp.iter_mut().zip(hubs.samples()) {
-            p.rss_kib = p.rss_kib.max(s.rss_kib);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    pb.finish_and_clear();
-    let ramp = started.elapsed();
-    let connected: u64 = progress.iter().sum();
-    let ramp_samples = hubs.samples();
-    tokio::time::sleep(Duration::from_secs(hold)).await;
-    let held = hubs.samples();
-    let mut alive = 0u64;
-    for w in &mut workers {
-        alive += w.stop().await.unwrap_or(0);
-    }
-    let mut report = Report::new(
-        "connect",
-        hubs.kind,
-        serde_json::json!({"connections": count, "hold": hold, "per_worker": per_worker, "subscriptions": format!("1-{subs} town rooms"), "source_addrs": load.source_addrs}),
-        &stats,
-        started.elapsed(),
-    );
-    report.connections = connected as usize;
-    let per_node = connected as f64 / hubs.pids.len().max(1) as f64;
-    report.hubs = idle
-        .iter()
-        .zip(&held)
-        .enumerate()
-        .map(|(i, (b, a))| HubFigures {
-            node: i,
-            cpu_seconds: a.cpu_seconds - b.cpu_seconds,
-            cpu_us_per_delivery: 0.0,
-            rss_kib: a.rss_kib,
-            peak_rss_kib: a.peak_rss_kib,
-            kib_per_connection: a.rss_kib.saturating_sub(b.rss_kib) as f64 / per_node.max(1.0),
-        })
-        .collect();
-    let ramp_cpu: f64 = idle
-        .iter()
-        .zip(&ramp_samples)
-        .map(|(b, a)| a.cpu_seconds - b.cpu_seconds)
-        .sum();
-    report.extra = serde_json::json!({
-        "workers": workers.len(),
-        "ramp_seconds": ramp.as_secs_f64(),
-        "connections_per_second": connected as f64 / ramp.as_secs_f64().max(1e-9),
-        "connected": connected,
-        "failed": failed,
-        "first_error": first_error,
-        "alive_after_hold": alive,
-        "hub_cpu_us_per_connection_ramp": ramp_cpu * 1e6 / (connected.max(1)) as f64,
-        "hub_rss_mib_held": held.iter().map(|s| s.rss_kib as f64 / 1024.0).collect::<Vec<_>>(),
-    });
-    if connected < count as u64 || alive < connected {
-        stats.violation(Violation {
-            kind: "dropped",
-            room: String::new(),
-            client: 0,
-            detail: format!(
-                "{connected} of {count} connected ({failed} failed{}), {alive} still open after the hold",
-                first_error
-                    .as_deref()
-                    .map(|e| format!(", first: {e}"))
-                    .unwrap_or_default()
-            ),
-        });
-        report.violations = stats.violations();
-        report.violation_count = stats.violation_count();
-    }
     Ok(report)
 }

@@ -1,0 +1,369 @@
+//! The HTTP API's bodies (PROTOCOL.md section 4) as types: each request in its wire shape
+//! (`…Body`, `…Query`: loose strings, so a wrong field gets a message that names it) and its
+//! validated form (`…Request`, built with `TryFrom`), and each reply.
+
+use crate::error::Invalid;
+use crate::ids::{Body, ClientId, Name, RoomId, Title, TownId, UserId};
+use crate::model::{
+    AuditEntry, Member, MemberRole, Message, MessageKind, Profession, Reader, Resident, RoomKind,
+    RoomSummary, Timestamp,
+};
+use crate::ErrorCode;
+use serde::{Deserialize, Serialize};
+
+/// Most characters of a resident's id.
+pub const RESIDENT_ID_MAX: usize = 64;
+/// Most characters of a resident's name.
+pub const RESIDENT_NAME_MAX: usize = 100;
+/// Access-log entries per page by default, and at most.
+pub const AUDIT_DEFAULT: u32 = 100;
+pub const AUDIT_MAX: u32 = 1000;
+
+// ---- requests ----------------------------------------------------------------------------
+
+/// `PUT /api/rooms/{room}` as sent.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PutRoomBody {
+    pub kind: String,
+    pub title: String,
+    pub town: String,
+    pub resident: Option<ResidentBody>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ResidentBody {
+    pub id: String,
+    pub name: String,
+}
+
+/// `PUT /api/rooms/{room}`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutRoomRequest {
+    pub kind: RoomKind,
+    pub title: Title,
+    pub town: TownId,
+    pub resident: Option<Resident>,
+}
+
+impl TryFrom<PutRoomBody> for PutRoomRequest {
+    type Error = Invalid;
+
+    fn try_from(body: PutRoomBody) -> Result<Self, Invalid> {
+        let kind = RoomKind::parse(&body.kind)
+            .ok_or_else(|| Invalid::bad("kind: must be 'team' or 'town'"))?;
+        Ok(PutRoomRequest {
+            kind,
+            title: Title::parse(body.title)?,
+            town: TownId::parse(body.town)?,
+            resident: body.resident.map(resident).transpose()?,
+        })
+    }
+}
+
+/// A resident's id and name, trimmed: 1-64 and 1-100 characters.
+fn resident(r: ResidentBody) -> Result<Resident, Invalid> {
+    let id = r.id.trim().to_string();
+    let name = r.name.trim().to_string();
+    let fits = |s: &str, max: usize| !s.is_empty() && s.chars().count() <= max;
+    if !fits(&id, RESIDENT_ID_MAX) || !fits(&name, RESIDENT_NAME_MAX) {
+        return Err(Invalid::bad("resident: id 1-64 and name 1-100 characters"));
+    }
+    Ok(Resident { id, name })
+}
+
+/// `PUT /api/rooms/{room}/members/{user}` as sent (an empty body is `{}`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PutMemberBody {
+    pub role: Option<String>,
+    pub name: Option<String>,
+    pub profession: Option<String>,
+    pub org: Option<String>,
+}
+
+/// `PUT /api/rooms/{room}/members/{user}`, validated. The profile is shown until the user's
+/// first token arrives.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PutMemberRequest {
+    pub role: Option<MemberRole>,
+    pub name: Option<Name>,
+    pub profession: Option<Profession>,
+    pub org: Option<Name>,
+}
+
+impl TryFrom<PutMemberBody> for PutMemberRequest {
+    type Error = Invalid;
+
+    fn try_from(body: PutMemberBody) -> Result<Self, Invalid> {
+        let role =
+            match body.role.as_deref() {
+                None => None,
+                Some(r) => Some(MemberRole::parse(r).ok_or_else(|| {
+                    Invalid::bad(format!("role: unknown '{r}' (member or owner)"))
+                })?),
+            };
+        let name = body.name.map(Name::parse).transpose()?;
+        let profession = match body.profession.as_deref() {
+            None => None,
+            Some(p) => Some(
+                Profession::parse(p)
+                    .ok_or_else(|| Invalid::bad(format!("profession: unknown '{p}'")))?,
+            ),
+        };
+        let org = body.org.map(Name::parse).transpose()?;
+        Ok(PutMemberRequest {
+            role,
+            name,
+            profession,
+            org,
+        })
+    }
+}
+
+/// `POST /api/rooms/{room}/messages` as sent.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PostBody {
+    pub client_id: String,
+    pub body: String,
+    pub kind: Option<String>,
+}
+
+/// `POST /api/rooms/{room}/messages`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostRequest {
+    pub client_id: ClientId,
+    pub body: Body,
+    pub kind: Option<MessageKind>,
+}
+
+impl TryFrom<PostBody> for PostRequest {
+    type Error = Invalid;
+
+    fn try_from(b: PostBody) -> Result<Self, Invalid> {
+        let client_id = ClientId::parse(b.client_id)?;
+        let body = Body::parse(b.body)?;
+        let kind = match b.kind.as_deref() {
+            None => None,
+            Some(k) => Some(
+                MessageKind::parse(k)
+                    .ok_or_else(|| Invalid::bad(format!("kind: unknown '{k}' (note or notice)")))?,
+            ),
+        };
+        Ok(PostRequest {
+            client_id,
+            body,
+            kind,
+        })
+    }
+}
+
+/// `GET /api/rooms/{room}/messages?before=&limit=` as sent.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PageQuery {
+    pub before: Option<String>,
+    pub limit: Option<String>,
+}
+
+/// A page of history, validated: `limit` as in the `history` frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub before: Option<u64>,
+    pub limit: u32,
+}
+
+impl TryFrom<PageQuery> for PageRequest {
+    type Error = Invalid;
+
+    fn try_from(q: PageQuery) -> Result<Self, Invalid> {
+        let before = whole::<u64>("before", q.before.as_deref())?;
+        let limit = crate::client::history_limit(whole::<i64>("limit", q.limit.as_deref())?)?;
+        Ok(PageRequest { before, limit })
+    }
+}
+
+/// `GET /api/audit?room=&user=&limit=` as sent.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AuditQuery {
+    pub room: Option<String>,
+    pub user: Option<String>,
+    pub limit: Option<String>,
+}
+
+/// An access-log query, validated: `limit` 1.., at most 1000, 100 when absent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRequest {
+    pub room: Option<RoomId>,
+    pub user: Option<UserId>,
+    pub limit: u32,
+}
+
+impl TryFrom<AuditQuery> for AuditRequest {
+    type Error = Invalid;
+
+    fn try_from(q: AuditQuery) -> Result<Self, Invalid> {
+        let room = q.room.map(RoomId::parse).transpose()?;
+        let user = q.user.map(UserId::parse).transpose()?;
+        let limit = match whole::<i64>("limit", q.limit.as_deref())? {
+            None => AUDIT_DEFAULT,
+            Some(n) if n < 1 => return Err(Invalid::bad("limit: must be at least 1")),
+            Some(n) => n.min(i64::from(AUDIT_MAX)) as u32,
+        };
+        Ok(AuditRequest { room, user, limit })
+    }
+}
+
+/// A query parameter that must be a whole number.
+fn whole<T: std::str::FromStr>(name: &str, v: Option<&str>) -> Result<Option<T>, Invalid> {
+    v.map(|s| {
+        s.parse::<T>()
+            .map_err(|_| Invalid::bad(format!("{name}: must be a whole number")))
+    })
+    .transpose()
+}
+
+// ---- replies -----------------------------------------------------------------------------
+
+/// A room as `PUT` and `GET /api/rooms/{room}` answer it (town rooms list no members).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomReply {
+    pub room: RoomId,
+    pub kind: RoomKind,
+    pub title: Title,
+    pub town: TownId,
+    pub members: Vec<Member>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident: Option<Resident>,
+}
+
+/// `GET /api/rooms/{room}/messages`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessagesReply {
+    pub messages: Vec<Message>,
+    pub more: bool,
+}
+
+/// `POST /api/rooms/{room}/messages`: 201 when new, 200 for a retry of the same `client_id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostReply {
+    pub seq: u64,
+    pub id: String,
+    pub at: Timestamp,
+}
+
+/// `GET /api/rooms/{room}/receipts`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReceiptsReply {
+    pub audience: u64,
+    pub readers: Vec<Reader>,
+}
+
+/// `GET /api/me/rooms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomsReply {
+    pub rooms: Vec<RoomSummary>,
+}
+
+/// `GET /api/audit`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditReply {
+    pub entries: Vec<AuditEntry>,
+}
+
+/// `GET /readyz`: whether this node takes traffic, and what each dependency answered
+/// (`"ok"`, `"timeout"` or the error).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadyReply {
+    pub ready: bool,
+    pub store: String,
+    pub bus: String,
+    pub draining: bool,
+    pub node: String,
+}
+
+/// Every HTTP error: `{"error": {"code": …, "message": …}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn room_body(resident: Option<(&str, &str)>) -> PutRoomBody {
+        PutRoomBody {
+            kind: "team".into(),
+            title: "佐藤様".into(),
+            town: "misaki".into(),
+            resident: resident.map(|(id, name)| ResidentBody {
+                id: id.into(),
+                name: name.into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn a_resident_is_trimmed_and_bounded() {
+        let ok = PutRoomRequest::try_from(room_body(Some((" r-1 ", " 佐藤 一郎 "))));
+        let resident = ok.ok().and_then(|r| r.resident);
+        assert_eq!(
+            resident,
+            Some(Resident {
+                id: "r-1".into(),
+                name: "佐藤 一郎".into()
+            })
+        );
+        for (id, name) in [("  ", "x"), ("x", ""), (&*"i".repeat(65), "x")] {
+            let e = PutRoomRequest::try_from(room_body(Some((id, name)))).err();
+            assert_eq!(
+                e.map(|e| e.code),
+                Some(ErrorCode::BadRequest),
+                "{id:?} {name:?}"
+            );
+        }
+        let long_name = "名".repeat(101);
+        assert!(PutRoomRequest::try_from(room_body(Some(("r", &long_name)))).is_err());
+        assert!(PutRoomRequest::try_from(room_body(Some(("r", &long_name[..300])))).is_ok());
+    }
+
+    #[test]
+    fn a_bad_kind_is_named() {
+        let mut b = room_body(None);
+        b.kind = "ward".into();
+        let e = PutRoomRequest::try_from(b).err().map(|e| e.message);
+        assert_eq!(e.as_deref(), Some("kind: must be 'team' or 'town'"));
+    }
+
+    #[test]
+    fn audit_limits() {
+        let q = |limit: Option<&str>| AuditQuery {
+            limit: limit.map(String::from),
+            ..AuditQuery::default()
+        };
+        let limit = |l| AuditRequest::try_from(q(l)).map(|r| r.limit).ok();
+        assert_eq!(limit(None), Some(AUDIT_DEFAULT));
+        assert_eq!(limit(Some("5000")), Some(AUDIT_MAX));
+        assert_eq!(limit(Some("0")), None);
+        assert_eq!(limit(Some("ten")), None);
+    }
+
+    #[test]
+    fn a_reply_without_resident_leaves_it_out() {
+        let reply = RoomReply {
+            room: RoomId::parse("r").unwrap_or_else(|e| panic!("{e:?}")),
+            kind: RoomKind::Town,
+            title: Title::parse("t").unwrap_or_else(|e| panic!("{e:?}")),
+            town: TownId::parse("misaki").unwrap_or_else(|e| panic!("{e:?}")),
+            members: Vec::new(),
+            resident: None,
+        };
+        let v = serde_json::to_value(&reply).unwrap_or_default();
+        assert!(v.get("resident").is_none(), "{v}");
+        assert_eq!(v["members"], serde_json::json!([]));
+    }
+}

@@ -1,0 +1,135 @@
+//! One small function per frame type: each asks the room service and builds the reply.
+//! `subscribe` and `unsubscribe` reply through the write loop (so the reply is in order with
+//! the room's events), hence no reply here.
+
+use super::session::Session;
+use crate::error::ApiError;
+use yui_protocol::client::Request;
+use yui_protocol::ids::{Body, ClientId, Ref, RoomId};
+use yui_protocol::model::MessageKind;
+use yui_protocol::server::ServerFrame;
+
+type Reply = Result<Option<ServerFrame>, ApiError>;
+
+impl Session {
+    /// Does what a frame asks; the reply, if it is not sent through the write loop's own path.
+    pub(super) async fn answer(&mut self, r#ref: Option<Ref>, request: Request) -> Reply {
+        match request {
+            Request::Hello { .. } => Err(ApiError::bad_request(
+                "hello was already said on this connection",
+            )),
+            Request::Refresh { token } => self.refresh(r#ref, &token).await,
+            Request::Ping => Ok(Some(ServerFrame::Pong { r#ref })),
+            Request::Subscribe { room, since } => self.subscribe(r#ref, room, since).await,
+            Request::Unsubscribe { room } => {
+                self.state
+                    .service
+                    .unsubscribe(&self.conn, room, r#ref)
+                    .await;
+                Ok(None)
+            }
+            Request::Post {
+                room,
+                client_id,
+                body,
+                kind,
+            } => self.post(r#ref, room, client_id, body, kind).await,
+            Request::Read { room, seq } => self.read(r#ref, room, seq).await,
+            Request::History {
+                room,
+                before,
+                limit,
+            } => self.history(r#ref, room, before, limit).await,
+            Request::Receipts { room } => self.receipts(r#ref, room).await,
+        }
+    }
+
+    async fn refresh(&mut self, r#ref: Option<Ref>, token: &str) -> Reply {
+        let fresh = self.state.verifier.verify(token)?;
+        self.state.service.refresh(&self.conn, fresh).await?;
+        Ok(Some(ServerFrame::Ack {
+            r#ref,
+            room: None,
+            seq: None,
+            id: None,
+            at: None,
+        }))
+    }
+
+    async fn subscribe(&mut self, r#ref: Option<Ref>, room: RoomId, since: Option<u64>) -> Reply {
+        let who = self.conn.identity();
+        let max = self.state.limits.max_subscriptions;
+        self.state
+            .service
+            .subscribe(&self.conn, &who, room, since, r#ref, max)
+            .await?;
+        Ok(None)
+    }
+
+    async fn post(
+        &mut self,
+        r#ref: Option<Ref>,
+        room: RoomId,
+        client_id: ClientId,
+        body: Body,
+        kind: Option<MessageKind>,
+    ) -> Reply {
+        let who = self.conn.identity();
+        let (m, _) = self
+            .state
+            .service
+            .post(&who, &room, client_id, body, kind)
+            .await?;
+        Ok(Some(ServerFrame::Ack {
+            r#ref,
+            room: Some(room),
+            seq: Some(m.seq),
+            id: Some(m.id),
+            at: Some(m.at),
+        }))
+    }
+
+    async fn read(&mut self, r#ref: Option<Ref>, room: RoomId, seq: u64) -> Reply {
+        let who = self.conn.identity();
+        let seq = self.state.service.read(&who, &room, seq).await?;
+        Ok(Some(ServerFrame::Ack {
+            r#ref,
+            room: Some(room),
+            seq: Some(seq),
+            id: None,
+            at: None,
+        }))
+    }
+
+    async fn history(
+        &mut self,
+        r#ref: Option<Ref>,
+        room: RoomId,
+        before: Option<u64>,
+        limit: u32,
+    ) -> Reply {
+        let who = self.conn.identity();
+        let (messages, more) = self
+            .state
+            .service
+            .history(&who, &room, before, limit)
+            .await?;
+        Ok(Some(ServerFrame::History {
+            r#ref,
+            room,
+            messages,
+            more,
+        }))
+    }
+
+    async fn receipts(&mut self, r#ref: Option<Ref>, room: RoomId) -> Reply {
+        let who = self.conn.identity();
+        let (audience, readers) = self.state.service.receipts(&who, &room).await?;
+        Ok(Some(ServerFrame::Receipts {
+            r#ref,
+            room,
+            audience,
+            readers,
+        }))
+    }
+}

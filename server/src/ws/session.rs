@@ -1,0 +1,164 @@
+//! A connection's read loop after `hello`: rate limit, parse, answer, count bad frames, and
+//! close on expiry, drain or a broken socket.
+
+use super::rate::{RateLimit, Verdict};
+use crate::error::ApiError;
+use crate::hub::conn::{count_out, text, ConnHandle, Outbound};
+use crate::state::AppState;
+use axum::extract::ws::{Message, WebSocket};
+use futures::StreamExt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use yui_protocol::client::{parse_frame, Frame};
+use yui_protocol::ids::Ref;
+use yui_protocol::limits::close;
+use yui_protocol::server::ServerFrame;
+use yui_protocol::ErrorCode;
+
+pub struct Session {
+    pub(super) state: AppState,
+    pub(super) conn: ConnHandle,
+    rate: RateLimit,
+    bad_streak: u32,
+    missed_pongs: Arc<AtomicU32>,
+}
+
+/// The close code for a socket that failed while reading: 1009 when the peer sent a frame
+/// or message past the limit, else 1001.
+fn read_error_code(e: axum::Error) -> u16 {
+    match e.into_inner().downcast::<tungstenite::Error>() {
+        Ok(e) if matches!(*e, tungstenite::Error::Capacity(_)) => close::TOO_BIG,
+        _ => close::GOING_AWAY,
+    }
+}
+
+impl Session {
+    pub fn new(state: AppState, conn: ConnHandle, missed_pongs: Arc<AtomicU32>) -> Self {
+        Session {
+            rate: RateLimit::new(
+                state.limits.rate_per_second,
+                state.limits.rate_burst,
+                state.limits.rate_grace,
+            ),
+            state,
+            conn,
+            bad_streak: 0,
+            missed_pongs,
+        }
+    }
+
+    fn expiry(&self) -> tokio::time::Instant {
+        let exp = self.conn.identity().exp;
+        let left = exp + self.state.verifier.leeway() as i64 - crate::auth::now();
+        tokio::time::Instant::now() + Duration::from_secs(left.max(0) as u64)
+    }
+
+    pub async fn read_loop(&mut self, mut stream: futures::stream::SplitStream<WebSocket>) {
+        let shutdown = self.state.shutdown.clone();
+        let conn = self.conn.clone();
+        let closer = &conn.closer;
+        loop {
+            let expiry = self.expiry();
+            tokio::select! {
+                biased;
+                _ = closer.closed() => return,
+                _ = shutdown.cancelled() => {
+                    closer.close(close::GOING_AWAY);
+                    return;
+                }
+                _ = tokio::time::sleep_until(expiry) => {
+                    closer.close(close::UNAUTHORIZED);
+                    return;
+                }
+                msg = stream.next() => match msg {
+                    None => return,
+                    Some(Err(e)) => {
+                        closer.close(read_error_code(e));
+                        return;
+                    }
+                    Some(Ok(Message::Close(_))) => {
+                        closer.close(1000);
+                        return;
+                    }
+                    Some(Ok(Message::Pong(_))) => self.missed_pongs.store(0, Ordering::Release),
+                    Some(Ok(Message::Ping(_))) => {}
+                    Some(Ok(Message::Text(t))) => {
+                        if !self.admit().await {
+                            continue;
+                        }
+                        match parse_frame(t.as_str()) {
+                            // Boxed: the largest state (a commit, a history page) lives only while
+                            // a frame is handled, not in every idle connection's task.
+                            Ok(frame) => Box::pin(self.handle(frame)).await,
+                            Err(e) => Box::pin(self.reply_error(e.r#ref, ApiError::from(e.invalid))).await,
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        if self.admit().await {
+                            Box::pin(self.reply_error(None, ApiError::bad_request("binary frames are not accepted; send JSON text"))).await;
+                        }
+                    }
+                },
+            }
+        }
+    }
+
+    /// Rate limit: false when the frame is dropped.
+    async fn admit(&mut self) -> bool {
+        match self.rate.check(Instant::now()) {
+            Verdict::Allow => true,
+            Verdict::Reject => {
+                let e = ApiError::new(ErrorCode::RateLimited, "too many frames; slow down");
+                e.log();
+                self.send(ServerFrame::error(None, e.code(), e.to_string()))
+                    .await;
+                false
+            }
+            Verdict::Close => {
+                self.conn.closer.close(close::RATE);
+                false
+            }
+        }
+    }
+
+    /// Serializes before the first await, so the waiting future holds one queue item, not a
+    /// whole `ServerFrame` (this sits inside every idle connection's read loop).
+    fn send(&self, frame: ServerFrame) -> impl Future<Output = ()> + '_ {
+        count_out(frame.kind(), 1);
+        let item = Outbound::text(text(&frame));
+        async move {
+            self.conn.send(item).await;
+        }
+    }
+
+    async fn reply_error(&mut self, r#ref: Option<Ref>, e: ApiError) {
+        e.log();
+        let bad = e.code() == ErrorCode::BadRequest;
+        self.send(ServerFrame::error(r#ref, e.code(), e.to_string()))
+            .await;
+        if bad {
+            self.bad_streak += 1;
+            if self.bad_streak >= self.state.limits.bad_frame_streak {
+                self.conn.closer.close(close::POLICY);
+            }
+        } else {
+            self.bad_streak = 0;
+        }
+    }
+
+    async fn handle(&mut self, frame: Frame) {
+        let kind = frame.request.kind();
+        metrics::counter!("yui_frames_in_total", "type" => kind).increment(1);
+        let r#ref = frame.r#ref;
+        match self.answer(r#ref.clone(), frame.request).await {
+            Ok(Some(reply)) => {
+                self.bad_streak = 0;
+                self.send(reply).await;
+            }
+            Ok(None) => self.bad_streak = 0,
+            Err(e) => self.reply_error(r#ref, e).await,
+        }
+    }
+}
