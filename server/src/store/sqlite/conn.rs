@@ -5,11 +5,12 @@
 //! oneshot: a group commit is one thread hop, whatever its size, and its statements run on
 //! cached prepared statements with no hand-off per statement. A transaction that fails at any
 //! point, its COMMIT included, is rolled back explicitly and the connection must be back in
-//! autocommit mode; after a failed COMMIT, or whenever that check fails, the connection is
-//! discarded and the next job opens a fresh one. So a failed write can never leave an open
+//! autocommit mode; after a failed COMMIT, a write that failed for want of the database (full,
+//! read-only, an I/O error), or whenever that check fails, the connection is discarded and the
+//! next job opens a fresh one (never creating the file, never read-only). So a failed write can never leave an open
 //! transaction behind that would make later "commits" no-ops.
 
-use crate::store::{StoreError, StoreResult};
+use crate::store::{DbError, StoreError, StoreResult};
 use rusqlite::{Connection, OpenFlags};
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,14 @@ pub(super) fn open_writer(path: &Path, create: Create) -> StoreResult<Connection
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
     }
     let conn = Connection::open_with_flags(path, flags)?;
+    // SQLite opens a file it may not write read-only, silently: such a connection would refuse
+    // every write even once the file is writable again.
+    if conn.is_readonly(rusqlite::DatabaseName::Main)? {
+        return Err(StoreError::Unavailable(DbError::Store(format!(
+            "{} can only be opened read-only",
+            path.display()
+        ))));
+    }
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
@@ -140,6 +149,11 @@ impl WriterState {
             Ok(value) => Ok(value),
             Err(TxFailure::Body(e)) => {
                 self.roll_back();
+                if matches!(e, StoreError::Unavailable(_)) {
+                    // The database could not take the write (full, read-only, an I/O error):
+                    // whatever the connection learnt about the file then is in doubt.
+                    self.discard("a write failed for want of the database");
+                }
                 Err(e)
             }
             Err(TxFailure::Commit(e)) => {
