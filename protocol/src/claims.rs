@@ -3,6 +3,7 @@
 use crate::error::Invalid;
 use crate::ids::{Name, TownId, UserId};
 use crate::model::{Profession, UserRef, UserRole};
+use crate::text::{self, Rule};
 use serde::{Deserialize, Serialize};
 
 /// `aud`: one audience or several.
@@ -54,19 +55,33 @@ pub struct Identity {
 }
 
 impl Identity {
-    /// Validates every claim's content (signature, time and audience are the verifier's job).
+    /// Validates every claim's content (signature, time and audience are the verifier's job),
+    /// the text rules of PROTOCOL.md 5.1 included: a claim that breaks them is named, and the
+    /// verifier turns any failure into `unauthorized`.
     pub fn from_claims(c: &Claims) -> Result<Identity, Invalid> {
-        let id = UserId::parse(c.sub.clone()).map_err(|e| claim("sub", e))?;
-        let name = Name::parse(c.name.clone()).map_err(|e| claim("name", e))?;
-        let org = Name::parse(c.org.clone()).map_err(|e| claim("org", e))?;
-        let profession = Profession::parse(&c.profession)
-            .ok_or_else(|| Invalid::bad(format!("claim profession: unknown '{}'", c.profession)))?;
-        let town = TownId::parse(c.town.clone()).map_err(|e| claim("town", e))?;
+        let id = UserId::parse_as("claim sub", c.sub.as_str())?;
+        let name = Name::parse_as("claim name", c.name.as_str())?;
+        let org = Name::parse_as("claim org", c.org.as_str())?;
+        let profession = Profession::parse(&c.profession).ok_or_else(|| {
+            Invalid::bad(format!(
+                "claim profession: unknown '{}'",
+                text::shown(&c.profession)
+            ))
+        })?;
+        let town = TownId::parse_as("claim town", c.town.as_str())?;
         let role = match c.role.as_deref() {
             None => UserRole::Member,
             Some(r) => UserRole::parse(r)
-                .ok_or_else(|| Invalid::bad(format!("claim role: unknown '{r}'")))?,
+                .ok_or_else(|| Invalid::bad(format!("claim role: unknown '{}'", text::shown(r))))?,
         };
+        // Checked against configuration (or not at all), but strings all the same.
+        if let Some(iss) = &c.iss {
+            plain("claim iss", iss)?;
+        }
+        match &c.aud {
+            Audience::One(a) => plain("claim aud", a)?,
+            Audience::Many(all) => all.iter().try_for_each(|a| plain("claim aud", a))?,
+        }
         Ok(Identity {
             user: UserRef {
                 id,
@@ -94,8 +109,10 @@ impl Identity {
     }
 }
 
-fn claim(name: &str, e: Invalid) -> Invalid {
-    Invalid::bad(format!("claim {name}: {}", e.message))
+fn plain(field: &str, value: &str) -> Result<(), Invalid> {
+    text::apply(Rule::Plain, value)
+        .map(drop)
+        .map_err(|e| Invalid::bad(format!("{field}: {e}")))
 }
 
 #[cfg(test)]

@@ -3,10 +3,11 @@
 //! [`parse_frame`] never panics and reports the first problem as an [`Invalid`] with the
 //! protocol's code, together with the frame's `ref` when one could be read.
 
-use crate::error::Invalid;
+use crate::error::{ErrorCode, Invalid};
 use crate::ids::{Body, ClientId, Ref, RoomId};
 use crate::limits::{HISTORY_DEFAULT, HISTORY_MAX};
 use crate::model::MessageKind;
+use crate::text::{self, Rule};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -98,8 +99,14 @@ pub struct FrameError {
 /// Parses one text frame.
 pub fn parse_frame(text: &str) -> Result<Frame, FrameError> {
     let fail = |r: Option<Ref>, invalid: Invalid| FrameError { r#ref: r, invalid };
-    let value: Value = serde_json::from_str(text)
-        .map_err(|e| fail(None, Invalid::bad(format!("malformed JSON: {e}"))))?;
+    // A lone surrogate in any string (`"\ud800"`) fails here, naming its field.
+    let value: Value = text::from_json_str(text).map_err(|mut e| {
+        // A token is a credential: a bad one is `unauthorized` (PROTOCOL.md 3.1), this one too.
+        if e.message.starts_with("token: ") {
+            e.code = ErrorCode::Unauthorized;
+        }
+        fail(ref_only(text), e)
+    })?;
     let Value::Object(mut map) = value else {
         return Err(fail(None, Invalid::bad("a frame must be a JSON object")));
     };
@@ -122,15 +129,39 @@ pub fn parse_frame(text: &str) -> Result<Frame, FrameError> {
         .map_err(|invalid| fail(r#ref, invalid))
 }
 
-fn fields<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, Invalid> {
-    serde_json::from_value(value).map_err(|e| Invalid::bad(e.to_string()))
+/// The `ref` of a frame that did not parse, when only another field was at fault (a lone
+/// surrogate in `body`): skipped values are not decoded, so this reads past them.
+fn ref_only(text: &str) -> Option<Ref> {
+    #[derive(Deserialize)]
+    struct RefOnly {
+        #[serde(rename = "ref")]
+        r#ref: Option<String>,
+    }
+    serde_json::from_str::<RefOnly>(text)
+        .ok()
+        .and_then(|r| r.r#ref)
+        .and_then(|r| Ref::parse(r).ok())
 }
 
-fn parse_request(kind: &str, value: Value) -> Result<Request, Invalid> {
+fn fields<T: for<'de> Deserialize<'de>>(value: Value) -> Result<T, Invalid> {
+    text::from_json_value(value)
+}
+
+/// A token is a credential: one that breaks the text rules is `unauthorized`, like any bad token.
+fn token(value: Value) -> Result<String, Invalid> {
     #[derive(Deserialize)]
     struct Token {
         token: String,
     }
+    let token = fields::<Token>(value)?.token;
+    text::apply(Rule::Plain, &token).map_err(|e| Invalid {
+        code: ErrorCode::Unauthorized,
+        message: format!("token: {e}"),
+    })?;
+    Ok(token)
+}
+
+fn parse_request(kind: &str, value: Value) -> Result<Request, Invalid> {
     #[derive(Deserialize)]
     struct Subscribe {
         room: RoomId,
@@ -145,7 +176,7 @@ fn parse_request(kind: &str, value: Value) -> Result<Request, Invalid> {
         room: RoomId,
         client_id: ClientId,
         body: String,
-        kind: Option<MessageKind>,
+        kind: Option<String>,
     }
     #[derive(Deserialize)]
     struct Read {
@@ -160,10 +191,10 @@ fn parse_request(kind: &str, value: Value) -> Result<Request, Invalid> {
     }
     Ok(match kind {
         "hello" => Request::Hello {
-            token: fields::<Token>(value)?.token,
+            token: token(value)?,
         },
         "refresh" => Request::Refresh {
-            token: fields::<Token>(value)?.token,
+            token: token(value)?,
         },
         "ping" => Request::Ping,
         "subscribe" => {
@@ -184,8 +215,9 @@ fn parse_request(kind: &str, value: Value) -> Result<Request, Invalid> {
             Request::Post {
                 room: p.room,
                 client_id: p.client_id,
+                // Parsed here rather than by serde, so a long body keeps its `too_large`.
                 body: Body::parse(p.body)?,
-                kind: p.kind,
+                kind: p.kind.map(|k| message_kind(&k)).transpose()?,
             }
         }
         "read" => {
@@ -204,9 +236,20 @@ fn parse_request(kind: &str, value: Value) -> Result<Request, Invalid> {
             }
         }
         other => {
-            let shown: String = other.chars().take(32).collect();
-            return Err(Invalid::bad(format!("unknown frame type '{shown}'")));
+            return Err(Invalid::bad(format!(
+                "unknown frame type '{}'",
+                text::shown(other)
+            )));
         }
+    })
+}
+
+fn message_kind(k: &str) -> Result<MessageKind, Invalid> {
+    MessageKind::parse(k).ok_or_else(|| {
+        Invalid::bad(format!(
+            "kind: unknown '{}' (note or notice)",
+            text::shown(k)
+        ))
     })
 }
 
@@ -295,8 +338,8 @@ mod tests {
 
     fn request() -> impl Strategy<Value = Request> {
         prop_oneof![
-            ".{0,40}".prop_map(|token| Request::Hello { token }),
-            ".{0,40}".prop_map(|token| Request::Refresh { token }),
+            "[^\\x00]{0,40}".prop_map(|token| Request::Hello { token }),
+            "[^\\x00]{0,40}".prop_map(|token| Request::Refresh { token }),
             Just(Request::Ping),
             (room(), proptest::option::of(any::<u64>()))
                 .prop_map(|(room, since)| Request::Subscribe { room, since }),

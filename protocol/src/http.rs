@@ -60,15 +60,9 @@ impl TryFrom<PutRoomBody> for PutRoomRequest {
     }
 }
 
-/// A resident's id and name, trimmed: 1-64 and 1-100 characters.
+/// A resident's id and name: the text rules of 5.1, then trimmed, 1-64 and 1-100 characters.
 fn resident(r: ResidentBody) -> Result<Resident, Invalid> {
-    let id = r.id.trim().to_string();
-    let name = r.name.trim().to_string();
-    let fits = |s: &str, max: usize| !s.is_empty() && s.chars().count() <= max;
-    if !fits(&id, RESIDENT_ID_MAX) || !fits(&name, RESIDENT_NAME_MAX) {
-        return Err(Invalid::bad("resident: id 1-64 and name 1-100 characters"));
-    }
-    Ok(Resident { id, name })
+    Resident::parse(r.id, r.name)
 }
 
 /// `PUT /api/rooms/{room}/members/{user}` as sent (an empty body is `{}`).
@@ -94,22 +88,23 @@ impl TryFrom<PutMemberBody> for PutMemberRequest {
     type Error = Invalid;
 
     fn try_from(body: PutMemberBody) -> Result<Self, Invalid> {
-        let role =
-            match body.role.as_deref() {
-                None => None,
-                Some(r) => Some(MemberRole::parse(r).ok_or_else(|| {
-                    Invalid::bad(format!("role: unknown '{r}' (member or owner)"))
-                })?),
-            };
+        let role = match body.role.as_deref() {
+            None => None,
+            Some(r) => Some(MemberRole::parse(r).ok_or_else(|| {
+                Invalid::bad(format!(
+                    "role: unknown '{}' (member or owner)",
+                    crate::text::shown(r)
+                ))
+            })?),
+        };
         let name = body.name.map(Name::parse).transpose()?;
         let profession = match body.profession.as_deref() {
             None => None,
-            Some(p) => Some(
-                Profession::parse(p)
-                    .ok_or_else(|| Invalid::bad(format!("profession: unknown '{p}'")))?,
-            ),
+            Some(p) => Some(Profession::parse(p).ok_or_else(|| {
+                Invalid::bad(format!("profession: unknown '{}'", crate::text::shown(p)))
+            })?),
         };
-        let org = body.org.map(Name::parse).transpose()?;
+        let org = body.org.map(|o| Name::parse_as("org", o)).transpose()?;
         Ok(PutMemberRequest {
             role,
             name,

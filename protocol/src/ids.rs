@@ -2,23 +2,30 @@
 //! always well-formed; serde goes through the same `parse`.
 
 use crate::error::Invalid;
+use crate::text::{self, Rule};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 macro_rules! string_newtype {
-    ($(#[$doc:meta])* $name:ident, $what:literal, $check:expr) => {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $rule:expr, $check:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(String);
 
         impl $name {
-            /// Validates `value`, with a message naming the field on failure.
+            /// Validates `value` (the text rule of PROTOCOL.md 5.1 first, then the type's own),
+            /// with a message naming the field on failure.
             pub fn parse(value: impl Into<String>) -> Result<Self, Invalid> {
-                let value = value.into();
+                Self::parse_as($what, value)
+            }
+
+            /// [`Self::parse`], naming `field` in the message (e.g. `org` for a [`Name`]).
+            pub fn parse_as(field: &str, value: impl Into<String>) -> Result<Self, Invalid> {
+                let value = text::apply_owned($rule, field, value.into())?;
                 let check: fn(&str) -> Result<(), Invalid> = $check;
                 check(&value).map_err(|e| Invalid {
                     code: e.code,
-                    message: format!("{}: {}", $what, e.message),
+                    message: text::labelled(field, &e.message),
                 })?;
                 Ok($name(value))
             }
@@ -51,9 +58,10 @@ macro_rules! string_newtype {
         }
 
         impl<'de> Deserialize<'de> for $name {
+            /// The message has no field label: the JSON entry points of [`text`] add the path.
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
                 let s = String::deserialize(d)?;
-                $name::parse(s).map_err(serde::de::Error::custom)
+                $name::parse_as("", s).map_err(text::de_error)
             }
         }
 
@@ -92,7 +100,7 @@ fn ascii_id(value: &str, max: usize, allowed: fn(u8) -> bool, set: &str) -> Resu
 
 string_newtype!(
     /// Room id: 1-64 chars, `[a-z0-9][a-z0-9._-]*`.
-    RoomId, "room", |v| {
+    RoomId, "room", Rule::Plain, |v| {
         ascii_id(v, 64, |b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b), "a-z 0-9 . _ -")?;
         match v.as_bytes()[0] {
             b if b.is_ascii_lowercase() || b.is_ascii_digit() => Ok(()),
@@ -103,32 +111,32 @@ string_newtype!(
 
 string_newtype!(
     /// User id (the token's `sub`): 1-64 chars of `A-Za-z0-9._-`.
-    UserId, "user id", |v| ascii_id(v, 64, |b| b.is_ascii_alphanumeric() || b"._-".contains(&b), "A-Z a-z 0-9 . _ -")
+    UserId, "user id", Rule::Plain, |v| ascii_id(v, 64, |b| b.is_ascii_alphanumeric() || b"._-".contains(&b), "A-Z a-z 0-9 . _ -")
 );
 
 string_newtype!(
     /// Town id: 1-64 chars of `a-z0-9-`.
-    TownId, "town", |v| ascii_id(v, 64, |b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-', "a-z 0-9 -")
+    TownId, "town", Rule::Plain, |v| ascii_id(v, 64, |b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-', "a-z 0-9 -")
 );
 
 string_newtype!(
     /// A post's idempotency key: 1-64 chars of `A-Za-z0-9._:-`.
-    ClientId, "client_id", |v| ascii_id(v, 64, |b| b.is_ascii_alphanumeric() || b"._:-".contains(&b), "A-Z a-z 0-9 . _ : -")
+    ClientId, "client_id", Rule::Plain, |v| ascii_id(v, 64, |b| b.is_ascii_alphanumeric() || b"._:-".contains(&b), "A-Z a-z 0-9 . _ : -")
 );
 
 string_newtype!(
     /// A frame's `ref`: any string of at most 64 chars, echoed in replies.
-    Ref, "ref", |v| if v.chars().count() > 64 { Err(Invalid::bad("at most 64 characters")) } else { Ok(()) }
+    Ref, "ref", Rule::Plain, |v| if v.chars().count() > 64 { Err(Invalid::bad("at most 64 characters")) } else { Ok(()) }
 );
 
 string_newtype!(
     /// A display name or organization: 1-100 chars, not only white space.
-    Name, "name", |v| { chars_in(v, 1, 100)?; not_blank(v) }
+    Name, "name", Rule::Line, |v| { chars_in(v, 1, 100)?; not_blank(v) }
 );
 
 string_newtype!(
     /// A room title: 1-200 chars, not only white space.
-    Title, "title", |v| { chars_in(v, 1, 200)?; not_blank(v) }
+    Title, "title", Rule::Line, |v| { chars_in(v, 1, 200)?; not_blank(v) }
 );
 
 fn not_blank(v: &str) -> Result<(), Invalid> {
@@ -140,26 +148,52 @@ fn not_blank(v: &str) -> Result<(), Invalid> {
     }
 }
 
-/// A message body: 1-4000 Unicode code points, not only white space. Too long is `too_large`.
+string_newtype!(
+    /// A file name (an attachment's `name`, PROTOCOL.md 5.3): 1-255 chars, not only white space,
+    /// no `/` or `\\`, not `.` or `..`, under the [`Rule::Line`] of names.
+    FileName, "name", Rule::Line, |v| {
+        chars_in(v, 1, 255)?;
+        not_blank(v)?;
+        if v.contains(['/', '\\']) {
+            return Err(Invalid::bad("must not hold / or \\"));
+        }
+        if v == "." || v == ".." {
+            return Err(Invalid::bad("must not be . or .."));
+        }
+        Ok(())
+    }
+);
+
+/// A message body: 1-4000 Unicode code points, not only white space, under [`Rule::Body`] (CR LF
+/// and CR are stored as LF, so the length is counted after that). Too long is `too_large`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Body(String);
 
 impl Body {
     pub fn parse(value: impl Into<String>) -> Result<Self, Invalid> {
-        let value = value.into();
+        Self::parse_as("body", value)
+    }
+
+    /// [`Self::parse`], naming `field` in the message.
+    pub fn parse_as(field: &str, value: impl Into<String>) -> Result<Self, Invalid> {
+        let label = |e: Invalid| Invalid {
+            code: e.code,
+            message: text::labelled(field, &e.message),
+        };
+        let value = text::apply_owned(Rule::Body, field, value.into())?;
         if value.is_empty() {
-            return Err(Invalid::bad("body: must not be empty"));
+            return Err(label(Invalid::bad("must not be empty")));
         }
         // Cheap bound first: 4000 code points are at most 16000 bytes.
         if value.len() > crate::limits::BODY_MAX_CHARS
             && value.chars().count() > crate::limits::BODY_MAX_CHARS
         {
-            return Err(Invalid::too_large(format!(
-                "body: at most {} characters",
+            return Err(label(Invalid::too_large(format!(
+                "at most {} characters",
                 crate::limits::BODY_MAX_CHARS
-            )));
+            ))));
         }
-        not_blank(&value).map_err(|e| Invalid::bad(format!("body: {}", e.message)))?;
+        not_blank(&value).map_err(label)?;
         Ok(Body(value))
     }
 
@@ -180,7 +214,7 @@ impl Serialize for Body {
 
 impl<'de> Deserialize<'de> for Body {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Body::parse(String::deserialize(d)?).map_err(serde::de::Error::custom)
+        Body::parse_as("", String::deserialize(d)?).map_err(text::de_error)
     }
 }
 

@@ -4,13 +4,16 @@
 //! the tests share one definition and inner code never re-checks.
 //!
 //! # Layout
-//! - [`ids`]: validated newtypes (room, user, town and client ids, bodies, titles, names, refs).
+//! - [`ids`]: validated newtypes (room, user, town and client ids, bodies, titles, names, refs,
+//!   file names).
 //! - [`model`]: enums and records of the domain (professions, roles, messages, room summaries).
 //! - [`claims`]: the JWT claims a token carries and the [`claims::Identity`] they validate into.
 //! - [`client`]: frames a client sends, parsed with precise errors ([`client::parse_frame`]).
 //! - [`server`]: replies and events the hub sends.
 //! - [`http`]: the HTTP API's request bodies (validated) and replies.
 //! - [`error`]: error codes, with their HTTP statuses.
+//! - [`text`]: the text rules of PROTOCOL.md 5.1 every string type applies, and the JSON entry
+//!   points that name the field of any failure (a lone surrogate included).
 //! - [`limits`]: default limits and close codes.
 
 pub mod claims;
@@ -21,5 +24,6 @@ pub mod ids;
 pub mod limits;
 pub mod model;
 pub mod server;
+pub mod text;
 
 pub use error::ErrorCode;

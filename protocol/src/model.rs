@@ -1,6 +1,8 @@
 //! The domain's enums and records as they appear on the wire.
 
+use crate::error::Invalid;
 use crate::ids::{ClientId, Name, RoomId, Title, TownId, UserId};
+use crate::text::{self, Rule};
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -187,11 +189,73 @@ pub struct Reader {
     pub at: Timestamp,
 }
 
-/// The resident (or household) a team room is for.
+/// The resident (or household) a team room is for: `id` 1-64 and `name` 1-100 characters after
+/// trimming white space, both under the [`Rule::Line`] of names (PROTOCOL.md 5.1). Deserializing
+/// goes through [`Resident::parse`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "RawResident")]
 pub struct Resident {
     pub id: String,
     pub name: String,
+}
+
+#[derive(Deserialize)]
+struct RawResident {
+    id: LineText,
+    name: LineText,
+}
+
+/// A string under [`Rule::Line`], refused by serde so the path names the field.
+struct LineText(String);
+
+impl<'de> Deserialize<'de> for LineText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        text::apply_owned(Rule::Line, "", String::deserialize(d)?)
+            .map(LineText)
+            .map_err(text::de_error)
+    }
+}
+
+impl TryFrom<RawResident> for Resident {
+    type Error = Invalid;
+    fn try_from(r: RawResident) -> Result<Self, Invalid> {
+        Resident::parse_as("", r.id.0, r.name.0)
+    }
+}
+
+impl Resident {
+    /// Validates a resident, naming `resident.id` or `resident.name` on failure.
+    pub fn parse(id: impl Into<String>, name: impl Into<String>) -> Result<Resident, Invalid> {
+        Self::parse_as("resident", id, name)
+    }
+
+    fn parse_as(
+        field: &str,
+        id: impl Into<String>,
+        name: impl Into<String>,
+    ) -> Result<Resident, Invalid> {
+        let sub = |f: &str| {
+            if field.is_empty() {
+                f.to_string()
+            } else {
+                format!("{field}.{f}")
+            }
+        };
+        let id_field = sub("id");
+        let id = text::apply_owned(Rule::Line, &id_field, id.into())?;
+        let id = id.trim();
+        if id.is_empty() || id.chars().count() > 64 {
+            return Err(Invalid::bad(format!("{id_field}: 1-64 characters")));
+        }
+        // The rule holds for what was sent, white space at the ends included.
+        let name_field = sub("name");
+        let name = text::apply_owned(Rule::Line, &name_field, name.into())?;
+        let name = Name::parse_as(&name_field, name.trim())?;
+        Ok(Resident {
+            id: id.to_string(),
+            name: name.into_string(),
+        })
+    }
 }
 
 wire_enum!(

@@ -55,8 +55,10 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
         } else {
             &bytes
         };
-        serde_json::from_slice(bytes)
+        // The protocol's JSON entry point: every failure (a lone surrogate included) names its
+        // field (PROTOCOL.md 5.1).
+        yui_protocol::text::from_json_slice(bytes)
             .map(JsonBody)
-            .map_err(|e| ApiError::bad_request(format!("bad JSON body: {e}")))
+            .map_err(ApiError::from)
     }
 }

@@ -68,12 +68,10 @@ async fn scenario(name: &str, size: u64, inject: impl FnOnce(&Tmpfs), heal: impl
     let app = spawn_on(
         Backend::Embedded,
         Options {
-            args: vec![
-                "--rate-per-second".into(),
-                "1000".into(),
-                "--rate-burst".into(),
-                "1000".into(),
-            ],
+            tune: Some(|a| {
+                a.limits.rate_per_second = 1000;
+                a.limits.rate_burst = 1000;
+            }),
             data_dir: Some(fs.path().to_path_buf()),
         },
     )
@@ -165,7 +163,7 @@ async fn scenario(name: &str, size: u64, inject: impl FnOnce(&Tmpfs), heal: impl
     let app = spawn_on(
         Backend::Embedded,
         Options {
-            args: Vec::new(),
+            tune: None,
             data_dir: Some(fs.path().to_path_buf()),
         },
     )
@@ -316,7 +314,7 @@ async fn database_file_deleted_under_the_hub_is_not_ready_and_acks_nothing() {
     let app = spawn_on(
         Backend::Embedded,
         Options {
-            args: Vec::new(),
+            tune: None,
             data_dir: Some(dir.path().to_path_buf()),
         },
     )

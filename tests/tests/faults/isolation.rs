@@ -108,12 +108,10 @@ async fn one_refused_post_fails_alone(app: &TestApp, mut db: Db) {
 
 fn options(data_dir: Option<std::path::PathBuf>) -> Options {
     Options {
-        args: vec![
-            "--rate-per-second".into(),
-            "1000".into(),
-            "--rate-burst".into(),
-            "1000".into(),
-        ],
+        tune: Some(|a| {
+            a.limits.rate_per_second = 1000;
+            a.limits.rate_burst = 1000;
+        }),
         data_dir,
     }
 }

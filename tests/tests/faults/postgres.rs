@@ -21,12 +21,10 @@ async fn terminated_backends_mid_stream_lose_no_ack_and_give_no_seq_twice() {
     let app = spawn_on(
         backend,
         Options {
-            args: vec![
-                "--rate-per-second".into(),
-                "1000".into(),
-                "--rate-burst".into(),
-                "1000".into(),
-            ],
+            tune: Some(|a| {
+                a.limits.rate_per_second = 1000;
+                a.limits.rate_burst = 1000;
+            }),
             data_dir: None,
         },
     )

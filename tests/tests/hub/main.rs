@@ -9,3 +9,4 @@ mod limits;
 mod membership;
 mod restart;
 mod session;
+mod text_rules;
