@@ -97,8 +97,13 @@ pub(super) async fn begin_write(conn: &mut PgConnection) -> StoreResult<Transact
 impl Store for PostgresStore {
     async fn ping(&self) -> StoreResult<()> {
         // Not ready while the last write failed for want of the database: reads may answer
-        // while commits cannot.
-        self.health.check()?;
+        // while commits cannot. While not ready, a probe write is tried, so a node that no
+        // traffic reaches (a load balancer took it out on the 503) still comes back.
+        if self.health.check().is_err() {
+            let mut conn = self.pool.acquire().await?;
+            let probe = write_probe(&mut conn).await;
+            self.settle(conn, probe)?;
+        }
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
@@ -193,4 +198,18 @@ impl Store for PostgresStore {
     async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
         audit::query(&self.pool, filter).await
     }
+}
+
+/// Rewrites the one row of `write_probe` in a write transaction of its own.
+async fn write_probe(conn: &mut sqlx::PgConnection) -> StoreResult<()> {
+    let mut tx = begin_write(conn).await?;
+    sqlx::query(
+        "INSERT INTO write_probe (id, at) VALUES (1, $1) \
+         ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+    )
+    .bind(yui_protocol::model::Timestamp::now().millis())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }

@@ -18,11 +18,18 @@ pub(super) struct Migration {
 
 /// Every file of `server/migrations/sqlite/`, in order (a test checks the list against the
 /// directory).
-pub(super) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "init",
-    sql: include_str!("../../../migrations/sqlite/0001_init.sql"),
-}];
+pub(super) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "init",
+        sql: include_str!("../../../migrations/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 3,
+        description: "write probe",
+        sql: include_str!("../../../migrations/sqlite/0003_write_probe.sql"),
+    },
+];
 
 /// The table sqlx's SQLite migrator keeps, exactly as it creates it.
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS _sqlx_migrations (

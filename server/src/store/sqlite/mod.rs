@@ -98,8 +98,25 @@ impl SqliteStore {
 impl Store for SqliteStore {
     async fn ping(&self) -> StoreResult<()> {
         // Not ready while the last write failed for want of the database, nor once the file
-        // is deleted or replaced under the hub.
-        self.health.check()?;
+        // is deleted or replaced under the hub. While not ready, a probe write is tried: a node
+        // that no traffic reaches (a load balancer took it out on the 503) must still come back
+        // once space is freed or the file is writable again.
+        if self.health.check().is_err() {
+            let at = yui_protocol::model::Timestamp::now().millis();
+            let probe = self
+                .writer
+                .transaction(move |conn| {
+                    conn.execute(
+                        "INSERT INTO write_probe (id, at) VALUES (1, ?1) \
+                         ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+                        [at],
+                    )
+                    .map(|_| ())
+                    .map_err(Into::into)
+                })
+                .await;
+            self.health.settle(probe)?;
+        }
         let (path, identity) = (self.path.clone(), self.identity);
         self.readers
             .run(move |conn| {
