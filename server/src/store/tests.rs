@@ -1564,7 +1564,10 @@ async fn sqlite_opens_a_database_made_by_the_sqlx_store() {
         sqlx::query(sql).execute(&pool).await.unwrap();
     }
     let before = migration_rows(&pool).await;
-    assert_eq!(before.len(), sqlx::migrate!("./migrations/sqlite").iter().count());
+    assert_eq!(
+        before.len(),
+        sqlx::migrate!("./migrations/sqlite").iter().count()
+    );
     pool.close().await;
 
     // Opens without applying anything twice; the old rows are there; commits go on.
