@@ -7,6 +7,8 @@ use crate::bus::redis::RedisBus;
 use crate::bus::Bus;
 use crate::committer::Committer;
 use crate::config::{ServeArgs, StoreArgs, DEMO_SECRET};
+use crate::http::edge::{normalize_origin, Edge, EdgeSettings};
+use crate::http::serve::ServeOptions;
 use crate::hub::Hub;
 use crate::service::RoomService;
 use crate::state::{AppState, Limits, Shared};
@@ -14,7 +16,6 @@ use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use std::future::Future;
 use std::path::PathBuf;
@@ -146,36 +147,84 @@ pub async fn build(
     Ok((state, vec![dispatcher, committer_task]))
 }
 
+/// How the HTTP edge is configured: the origins, the rate, demo mode.
+pub fn edge_settings(args: &ServeArgs) -> anyhow::Result<EdgeSettings> {
+    let allowed_origins = args
+        .allowed_origins
+        .iter()
+        .map(|o| o.trim())
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            normalize_origin(o).with_context(|| {
+                format!("--allowed-origin {o:?}: expected scheme://host[:port] (http or https)")
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(EdgeSettings {
+        max_body_bytes: args
+            .limits
+            .max_frame_bytes
+            .max(yui_protocol::limits::MAX_FRAME_BYTES),
+        rate_per_second: args.limits.rate_per_second,
+        rate_burst: args.limits.rate_burst,
+        allowed_origins,
+    })
+}
+
+/// The accept loop's guards; the pending cap at most a quarter of the open-file limit, so
+/// idle sockets can never take the descriptors the store and real users need.
+pub fn serve_options(args: &ServeArgs) -> ServeOptions {
+    let mut max_pending = args.limits.max_pending_connections.max(1);
+    if let Ok((soft, _)) =
+        nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+    {
+        let quarter = usize::try_from(soft / 4).unwrap_or(usize::MAX).max(1);
+        if quarter < max_pending {
+            tracing::info!(
+                max_pending = quarter,
+                open_file_limit = soft,
+                "pending connections capped at a quarter of the open-file limit"
+            );
+            max_pending = quarter;
+        }
+    }
+    ServeOptions {
+        header_read_timeout: Duration::from_secs(args.limits.header_timeout.max(1)),
+        max_pending,
+    }
+}
+
 /// Serves `state` on `listener` until `shutdown` resolves, then drains: stops accepting,
 /// closes every connection with 1001 (each finishes the commit it is waiting for), and waits
 /// up to the grace period.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    edge: EdgeSettings,
+    options: ServeOptions,
     grace: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let token = state.shutdown.clone();
-    let router = crate::http::app(state.clone(), crate::ws::routes());
-    let signal = {
+    let router = crate::http::app(state.clone(), crate::ws::routes(), Edge::new(edge));
+    {
         let token = token.clone();
-        async move {
+        tokio::spawn(async move {
             tokio::select! {
                 _ = shutdown => {}
                 _ = token.cancelled() => {}
             }
             token.cancel();
-        }
-    };
-    // Small frames must leave at once: without TCP_NODELAY a reply can wait ~40 ms for the
-    // client's delayed ACK (Nagle), which is all of the tail latency.
-    let listener = listener.tap_io(|tcp| {
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!(error = %e, "TCP_NODELAY not set");
-        }
-    });
-    let server = axum::serve(listener, router).with_graceful_shutdown(signal);
-    let result = server.await;
+        });
+    }
+    crate::http::serve::serve(
+        listener,
+        router,
+        options,
+        token.clone(),
+        state.connections.clone(),
+    )
+    .await;
     token.cancel();
     tracing::info!(connections = state.service.connection_count(), "draining");
     state.connections.close();
@@ -185,7 +234,7 @@ pub async fn serve(
     {
         tracing::warn!("grace period over; closing the remaining connections");
     }
-    result.context("serving")
+    Ok(())
 }
 
 /// Builds and serves until `shutdown`; the library's one entry point (`yui serve` and the
@@ -204,7 +253,9 @@ pub async fn run(
         crate::demo::print_tokens(&state, addr);
     }
     let grace = Duration::from_secs(args.limits.shutdown_grace);
-    let result = serve(listener, state, grace, shutdown).await;
+    let edge = edge_settings(&args)?;
+    let options = serve_options(&args);
+    let result = serve(listener, state, edge, options, grace, shutdown).await;
     for t in tasks {
         t.abort();
     }

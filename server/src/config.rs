@@ -16,6 +16,11 @@ pub mod defaults {
     pub const MAX_CONNECTIONS: usize = 200_000;
     pub const SHUTDOWN_GRACE: u64 = 10;
     pub const COMMIT_BATCH: usize = 512;
+    /// Connections still before their first response (PROTOCOL.md 5.1); lowered to a quarter
+    /// of the open-file limit when that is smaller.
+    pub const MAX_PENDING_CONNECTIONS: usize = 1024;
+    /// Seconds to send complete request headers (PROTOCOL.md 5.1).
+    pub const HEADER_TIMEOUT: u64 = 10;
 }
 
 #[derive(Debug, Parser)]
@@ -111,6 +116,14 @@ pub struct ServeArgs {
     /// fixed demo secret when none is configured. Never in production.
     #[arg(long, env = "YUI_DEMO")]
     pub demo: bool,
+    /// An origin (`https://host[:port]`) whose pages may open WebSocket connections besides
+    /// the hub's own; repeatable (env: comma-separated).
+    #[arg(
+        long = "allowed-origin",
+        env = "YUI_ALLOWED_ORIGIN",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -148,6 +161,13 @@ pub struct LimitArgs {
     /// Most concurrent connections (further upgrades get 503).
     #[arg(long, env = "YUI_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS)]
     pub max_connections: usize,
+    /// Most connections that have not yet had their first request answered (or upgraded);
+    /// one more closes the oldest of them. At most a quarter of the open-file limit.
+    #[arg(long, env = "YUI_MAX_PENDING_CONNECTIONS", default_value_t = defaults::MAX_PENDING_CONNECTIONS)]
+    pub max_pending_connections: usize,
+    /// Seconds a connection has to send complete request headers before it is closed.
+    #[arg(long, env = "YUI_HEADER_TIMEOUT", default_value_t = defaults::HEADER_TIMEOUT)]
+    pub header_timeout: u64,
     /// Seconds to drain on SIGTERM before exiting.
     #[arg(long, env = "YUI_SHUTDOWN_GRACE", default_value_t = defaults::SHUTDOWN_GRACE)]
     pub shutdown_grace: u64,
@@ -181,6 +201,7 @@ impl ServeArgs {
             node: None,
             web_dir: None,
             demo: false,
+            allowed_origins: Vec::new(),
             limits: LimitArgs::default(),
         }
     }
@@ -199,6 +220,8 @@ impl Default for LimitArgs {
             hello_timeout: limits::HELLO_TIMEOUT_SECONDS,
             heartbeat: limits::HEARTBEAT_SECONDS,
             max_connections: defaults::MAX_CONNECTIONS,
+            max_pending_connections: defaults::MAX_PENDING_CONNECTIONS,
+            header_timeout: defaults::HEADER_TIMEOUT,
             shutdown_grace: defaults::SHUTDOWN_GRACE,
             commit_batch: defaults::COMMIT_BATCH,
         }

@@ -13,7 +13,8 @@
 //!   connections and subscriptions, the dispatcher that fans events out in seq order, and the
 //!   one seq/gap logic ([`hub::cursor`]).
 //! - [`committer`]: group commit of posts and read positions; ack only after commit.
-//! - [`store`]: the `Store` trait and its `sqlite` and `postgres` implementations.
+//! - [`store`]: the `Store` trait, the typed group-commit `plan`, and its `sqlite` (rusqlite,
+//!   one writer thread) and `postgres` (sqlx) implementations, each split by concern.
 //! - [`bus`]: the `Bus` trait and its `local` and `redis` implementations.
 //! - [`ws`]: one task pair per WebSocket connection: handshake, read loop (session), one
 //!   function per frame type (commands), write loop (writer).

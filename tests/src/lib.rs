@@ -204,7 +204,8 @@ impl TestApp {
     }
 
     async fn wait_ready(&self) {
-        for _ in 0..200 {
+        // 20 s: on a loaded 2-core machine a restart (open, migrate, lock) can take seconds.
+        for _ in 0..800 {
             if let Ok(r) = self.http.get(self.url("/healthz")).send().await {
                 if r.status().is_success() {
                     return;

@@ -23,6 +23,7 @@ const store = new Store();
 let conn = null;
 let token = null;
 let demoUsers = null;
+let hubConfig = null;
 let refreshTimer = null;
 let bannerTimer = null;
 const detailsFetched = new Set();
@@ -82,7 +83,9 @@ async function boot() {
     storeToken(fromFragment);
   }
   token = storedToken();
-  try { demoUsers = await api.demoUsers(); } catch { demoUsers = null; }
+  // The hub says what it is; only a demo hub is asked for its users (no 404 elsewhere).
+  try { hubConfig = await api.config(); } catch { hubConfig = null; }
+  try { demoUsers = hubConfig?.demo ? await api.demoUsers() : null; } catch { demoUsers = null; }
   if (token) startSession(); else showSignIn();
 }
 
@@ -168,7 +171,7 @@ function scheduleRefresh() {
   refreshTimer = setTimeout(async () => {
     // In demo mode the hub hands out fresh tokens; a real identity provider would redirect back
     // here with #token=…, which onHashChange turns into a `refresh`.
-    const users = await api.demoUsers().catch(() => null);
+    const users = hubConfig?.demo ? await api.demoUsers().catch(() => null) : null;
     const mine = users?.find((u) => u.id === store.user?.id);
     if (mine && mine.token !== token) useNewToken(mine.token);
     else showBanner(t('refresh_prompt'));

@@ -1,12 +1,15 @@
 //! Extractors that fail with the protocol's error shape: the bearer token (checked before
-//! anything else) and JSON bodies.
+//! anything else, then the user's rate limit) and JSON bodies (read up to the limit, never
+//! past it).
 
+use super::edge::{too_large, Edge};
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
+use std::sync::Arc;
 use yui_protocol::claims::Identity;
 use yui_protocol::limits::MAX_FRAME_BYTES;
 
@@ -14,22 +17,37 @@ use yui_protocol::limits::MAX_FRAME_BYTES;
 pub struct Auth(pub Identity);
 
 impl FromRequestParts<AppState> for Auth {
-    type Rejection = ApiError;
+    /// `401 unauthorized`, or `429 rate_limited` with `Retry-After`.
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token>"))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .ok_or_else(|| ApiError::unauthorized("Authorization must be: Bearer <token>"))?;
-        let identity = state.verifier.verify(token.trim())?;
-        state.service.remember(&identity).await?;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let identity = verify(parts, state).map_err(IntoResponse::into_response)?;
+        // The same per-user limit as the WebSocket's, counted per user over all requests,
+        // before the request costs the store anything.
+        if let Some(edge) = parts.extensions.get::<Arc<Edge>>() {
+            edge.check_rate(&identity.user.id)
+                .map_err(IntoResponse::into_response)?;
+        }
+        state
+            .service
+            .remember(&identity)
+            .await
+            .map_err(IntoResponse::into_response)?;
         Ok(Auth(identity))
     }
+}
+
+fn verify(parts: &Parts, state: &AppState) -> Result<Identity, ApiError> {
+    let header = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| ApiError::unauthorized("missing Authorization: Bearer <token>"))?;
+    let token = header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .ok_or_else(|| ApiError::unauthorized("Authorization must be: Bearer <token>"))?;
+    Ok(state.verifier.verify(token.trim())?)
 }
 
 /// A JSON body of at most 64 KiB, parsed with a `bad_request` that says what is wrong.
@@ -39,16 +57,17 @@ pub struct JsonBody<T>(pub T);
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(req, state)
+    async fn from_request(req: Request, _state: &AppState) -> Result<Self, ApiError> {
+        // Reading stops at the limit: past it the body is an error, not memory.
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_FRAME_BYTES)
             .await
-            .map_err(|e| ApiError::bad_request(format!("cannot read the body: {e}")))?;
-        if bytes.len() > MAX_FRAME_BYTES {
-            return Err(ApiError::new(
-                yui_protocol::ErrorCode::TooLarge,
-                format!("body larger than {MAX_FRAME_BYTES} bytes"),
-            ));
-        }
+            .map_err(|e| {
+                if is_length_limit(&e) {
+                    too_large(MAX_FRAME_BYTES)
+                } else {
+                    ApiError::bad_request(format!("cannot read the body: {e}"))
+                }
+            })?;
         // An empty body reads as `{}`: optional fields default, required ones are named.
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
@@ -61,4 +80,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             .map(JsonBody)
             .map_err(ApiError::from)
     }
+}
+
+/// Whether a body error (or any error under it) is a length limit being reached.
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }

@@ -8,22 +8,31 @@
 //! - [`members`] serves `/api/rooms/{room}/members/{user}`.
 //! - [`messages`] serves `/api/rooms/{room}/messages`, `/api/rooms/{room}/receipts`.
 //! - [`audit`] serves `/api/audit`.
-//! - [`ops`] serves `/healthz`, `/readyz`, `/metrics`, `/api/demo/users`.
-//! - [`extract`]: the bearer token and JSON body extractors.
+//! - [`ops`] serves `/healthz`, `/readyz`, `/metrics`, `/api/config`, `/api/demo/users`.
+//! - [`extract`]: the bearer token (and the user's rate limit) and JSON body extractors.
+//! - [`edge`]: what every request passes first (PROTOCOL.md 5.1): the body limit while
+//!   reading, the security headers, the WebSocket `Origin` check, the per-user rate limiter.
+//! - [`serve`]: the accept loop: header-read timeout, the cap on connections still in their
+//!   first request, accept errors that neither spin nor stop it, graceful shutdown.
 
 mod audit;
+pub mod edge;
 mod extract;
 mod members;
 mod messages;
 mod ops;
 mod rooms;
+pub mod serve;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::Request;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{get, put};
-use axum::Router;
+use axum::{Extension, Router};
+use edge::Edge;
+use std::sync::Arc;
 use tower_http::services::ServeDir;
 use tower_http::trace::TraceLayer;
 
@@ -33,8 +42,8 @@ use yui_protocol::ErrorCode;
 pub use extract::Auth;
 
 /// The hub's whole router; `ws` is the WebSocket endpoint (`crate::ws::routes`), given by the
-/// caller so that nothing here imports the socket side.
-pub fn app(state: AppState, ws: Router<AppState>) -> Router {
+/// caller so that nothing here imports the socket side, and `edge` what guards every request.
+pub fn app(state: AppState, ws: Router<AppState>, edge: Arc<Edge>) -> Router {
     let api = Router::new()
         .route("/rooms/{room}", put(rooms::put_room).get(rooms::get_room))
         .route(
@@ -48,19 +57,25 @@ pub fn app(state: AppState, ws: Router<AppState>) -> Router {
         .route("/rooms/{room}/receipts", get(messages::get_receipts))
         .route("/me/rooms", get(rooms::my_rooms))
         .route("/audit", get(audit::audit))
+        .route("/config", get(ops::config))
         .route("/demo/users", get(ops::demo_users))
         .fallback(unknown);
     let mut router = Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .merge(ws)
+        .merge(ws.route_layer(from_fn_with_state(edge.clone(), edge::check_origin)))
         .nest("/api", api)
+        // The limit is `edge::limit_body`'s, applied to every route; axum's own default
+        // (2 MB, a plain-text answer) would only hide it.
         .layer(DefaultBodyLimit::disable());
     if let Some(dir) = &state.web_dir {
         router = router.fallback_service(ServeDir::new(dir));
     }
     router
+        .layer(from_fn_with_state(edge.clone(), edge::limit_body))
+        .layer(Extension(edge))
+        .layer(from_fn(edge::security_headers))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
                 let path = req

@@ -77,7 +77,12 @@ impl RoomService {
         // given only to a user still a member after it was read, so none of it was committed
         // after a removal.
         if access.info.kind == RoomKind::Team
-            && self.store.member_role(room, &who.user.id).await?.is_none()
+            && !self
+                .store
+                .members(room)
+                .await?
+                .iter()
+                .any(|m| m.id == who.user.id)
         {
             return Err(ApiError::room_not_found());
         }

@@ -34,10 +34,11 @@ impl RoomService {
         let (created, info) = match self.store.put_room(room, &spec, &who.user).await? {
             PutRoom::Created(info) => (true, info),
             PutRoom::Updated(info) => (false, info),
-            PutRoom::Conflict(info) => {
+            // Neither the kind nor the town: the room may be another town's (PROTOCOL.md 5.1).
+            PutRoom::Conflict(_) => {
                 return Err(ApiError::new(
                     ErrorCode::Conflict,
-                    format!("room exists as a {} room of town {}", info.kind, info.town),
+                    "a room with this id exists; choose another id",
                 ))
             }
         };

@@ -2,7 +2,9 @@
 //! [`sqlite`] (the embedded default) and [`postgres`] (cluster mode). Both run the same tests.
 //!
 //! Writes that the hub acknowledges (posts and read positions) go through [`Store::commit`] in
-//! batches, one transaction per batch (group commit, see `crate::committer`).
+//! batches, one transaction per batch (group commit, see `crate::committer`). What a batch does
+//! is decided once, without the database, in [`plan`]; each store only fetches the plan's
+//! inputs and writes its results.
 
 use async_trait::async_trait;
 use yui_protocol::ids::{Body, ClientId, Name, RoomId, Title, TownId, UserId};
@@ -11,68 +13,118 @@ use yui_protocol::model::{
     Resident, RoomKind, RoomSummary, Timestamp, UserName, UserRef,
 };
 
-mod batch;
 mod convert;
+mod health;
+mod plan;
 pub mod postgres;
-mod sql;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
 
-/// Why a store call failed. `Unavailable` is worth retrying (the database is down or
-/// unreachable); `Internal` is a bug or a broken database.
+/// Why a store call failed. `Unavailable` is worth retrying (the database is down, unreachable
+/// or out of space); `Internal` is a bug or a broken database.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store unavailable: {0}")]
-    Unavailable(#[source] sqlx::Error),
+    Unavailable(#[source] DbError),
     #[error("store failure: {0}")]
-    Internal(#[source] sqlx::Error),
+    Internal(#[source] DbError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+}
+
+/// The driver's error under a [`StoreError`].
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Postgres(sqlx::Error),
+    #[error(transparent)]
+    Sqlite(rusqlite::Error),
+    #[error(transparent)]
+    Io(std::io::Error),
+    /// The store's own machinery failed (its writer thread stopped, a reader task panicked).
+    #[error("{0}")]
+    Store(String),
+}
+
+impl StoreError {
+    /// The store's own machinery is gone (e.g. its writer thread): retrying may succeed once
+    /// it is back.
+    pub(crate) fn stopped(what: &str) -> StoreError {
+        StoreError::Unavailable(DbError::Store(what.to_owned()))
+    }
+
+    /// A unique index refused a row (the group commit redoes the batch with its retries looked
+    /// up).
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Internal(DbError::Postgres(sqlx::Error::Database(db))) => {
+                db.is_unique_violation()
+            }
+            StoreError::Internal(DbError::Sqlite(rusqlite::Error::SqliteFailure(e, _))) => {
+                e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            }
+            _ => false,
+        }
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         use sqlx::Error as E;
-        match &e {
-            E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::Protocol(_) => {
-                StoreError::Unavailable(e)
-            }
-            E::WorkerCrashed => StoreError::Unavailable(e),
+        let unavailable = match &e {
+            E::Io(_) | E::Tls(_) | E::PoolTimedOut | E::PoolClosed | E::Protocol(_) => true,
+            E::WorkerCrashed => true,
             E::Database(db) => {
-                // SQLite reports extended result codes; the primary code is the low byte.
-                // Busy, locked, read-only, I/O error, full, cannot open: the database file
-                // cannot take the write now, and may again (space freed, the file writable).
-                if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
-                    let primary = db.code().and_then(|c| c.parse::<i64>().ok()).unwrap_or(0) & 0xff;
-                    return if matches!(primary, 5 | 6 | 8 | 10 | 13 | 14) {
-                        StoreError::Unavailable(e)
-                    } else {
-                        StoreError::Internal(e)
-                    };
-                }
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
-                // Postgres: class 08 connection exceptions, 57P0x shutdown, 53xxx resources,
-                // 55000 a database not accepting connections, 40P01/40001 a deadlock or
-                // serialization failure (retrying succeeds).
-                // SQLite: 5 SQLITE_BUSY, 6 SQLITE_LOCKED, 13 SQLITE_FULL.
-                if code.starts_with("08")
+                // Class 08 connection exceptions, 57P0x shutdown, 53xxx resources, 55000 a
+                // database not accepting connections, 40P01/40001 a deadlock or serialization
+                // failure (retrying succeeds).
+                code.starts_with("08")
                     || code.starts_with("57P0")
                     || code.starts_with("53")
                     || code == "55000"
                     || code == "40P01"
                     || code == "40001"
-                    || code == "5"
-                    || code == "6"
-                    || code == "13"
-                {
-                    StoreError::Unavailable(e)
-                } else {
-                    StoreError::Internal(e)
-                }
             }
-            _ => StoreError::Internal(e),
+            _ => false,
+        };
+        if unavailable {
+            StoreError::Unavailable(DbError::Postgres(e))
+        } else {
+            StoreError::Internal(DbError::Postgres(e))
         }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        use rusqlite::ErrorCode as C;
+        // Busy, locked, read-only, an I/O error, full, cannot open (classified by the primary
+        // result code): the database file cannot take the write now, and may again (space
+        // freed, the file writable), so clients retry with the same client_id.
+        let unavailable = matches!(
+            e.sqlite_error_code(),
+            Some(
+                C::DatabaseBusy
+                    | C::DatabaseLocked
+                    | C::ReadOnly
+                    | C::SystemIoFailure
+                    | C::DiskFull
+                    | C::CannotOpen
+            )
+        );
+        if unavailable {
+            StoreError::Unavailable(DbError::Sqlite(e))
+        } else {
+            StoreError::Internal(DbError::Sqlite(e))
+        }
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Unavailable(DbError::Io(e))
     }
 }
 
@@ -215,8 +267,6 @@ pub trait Store: Send + Sync + 'static {
     /// Members of a team room with their read positions, ordered by id.
     async fn members(&self, room: &RoomId) -> StoreResult<Vec<Member>>;
 
-    async fn member_role(&self, room: &RoomId, user: &UserId) -> StoreResult<Option<MemberRole>>;
-
     /// Adds or updates a member (role defaults to `member` for a new one, stays as it was for an
     /// existing one when `role` is `None`). Writes `member_added` / `member_updated`.
     async fn put_member(
@@ -269,8 +319,6 @@ pub trait Store: Send + Sync + 'static {
     /// How many users may read the room: team, its members; town, the town's users known to
     /// the directory.
     async fn audience(&self, room: &RoomInfo) -> StoreResult<u64>;
-
-    async fn audit(&self, record: &AuditRecord) -> StoreResult<()>;
 
     async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
 }

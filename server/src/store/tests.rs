@@ -250,6 +250,16 @@ async fn read_seq(s: &dyn Store, room: &RoomId, user: &UserId) -> StoreResult<u6
     Ok(s.room_summary(room, user).await?.map_or(0, |r| r.read_seq))
 }
 
+/// A member's role, as the hub reads it (from the member list).
+async fn member_role(s: &dyn Store, room: &RoomId, user: &UserId) -> Option<MemberRole> {
+    s.members(room)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|m| &m.id == user)
+        .map(|m| m.role)
+}
+
 async fn commit_one(s: &dyn Store, w: Write) -> WriteOutcome {
     let mut out = s.commit(&[w]).await.unwrap();
     assert_eq!(out.len(), 1);
@@ -483,7 +493,7 @@ async fn put_room_created_updated_conflict(s: Arc<dyn Store>) {
     assert_eq!(info.resident, sp.resident);
     assert_eq!(s.room(&rid("tanaka")).await.unwrap(), Some(info.clone()));
     assert_eq!(
-        s.member_role(&rid("tanaka"), &ann.id).await.unwrap(),
+        member_role(s, &rid("tanaka"), &ann.id).await,
         Some(MemberRole::Owner)
     );
     let members = s.members(&rid("tanaka")).await.unwrap();
@@ -604,7 +614,7 @@ async fn members_and_profiles(s: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(upd, PutMember::Updated);
     assert_eq!(
-        s.member_role(&r, &uid("bob")).await.unwrap(),
+        member_role(s, &r, &uid("bob")).await,
         Some(MemberRole::Owner)
     );
     let bob = s.members(&r).await.unwrap().remove(1);
@@ -672,7 +682,7 @@ async fn members_and_profiles(s: Arc<dyn Store>) {
     // Removing.
     assert!(s.remove_member(&r, &carol.id, &actor).await.unwrap());
     assert!(!s.remove_member(&r, &carol.id, &actor).await.unwrap());
-    assert_eq!(s.member_role(&r, &carol.id).await.unwrap(), None);
+    assert_eq!(member_role(s, &r, &carol.id).await, None);
     assert_eq!(s.members(&r).await.unwrap().len(), 3);
     // Adding back is an add.
     let again = s
@@ -806,17 +816,19 @@ async fn audit_entries_and_filters(s: Arc<dyn Store>) {
     )
     .await
     .unwrap(); // member_updated a bob
-    s.audit(&AuditRecord {
-        actor: UserName {
-            id: uid("bob"),
-            name: Name::parse("Bob").unwrap(),
-        },
-        action: AuditAction::ReadHistory,
-        room: rid("a"),
-        target: None,
-    })
-    .await
-    .unwrap(); // read_history a by bob
+    let out = s
+        .commit(&[Write::Audit(AuditRecord {
+            actor: UserName {
+                id: uid("bob"),
+                name: Name::parse("Bob").unwrap(),
+            },
+            action: AuditAction::ReadHistory,
+            room: rid("a"),
+            target: None,
+        })])
+        .await
+        .unwrap(); // read_history a by bob
+    assert_eq!(out, vec![WriteOutcome::Audited]);
     s.remove_member(&rid("a"), &uid("bob"), &short(&zoe))
         .await
         .unwrap(); // member_removed a bob by zoe
@@ -1498,21 +1510,117 @@ async fn sqlite_data_survives_reopen() {
     let (again, new) = posted(&commit_one(&store, post("a", &ann, "c1", "other")).await);
     assert_eq!((again, new), (first, false));
     // And the pragmas that make an ack durable are on.
-    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(&store.write_pool_for_tests())
+    assert_eq!(store.writer_pragma("journal_mode").await.unwrap(), "wal");
+    assert_eq!(
+        store.writer_pragma("synchronous").await.unwrap(),
+        "2",
+        "synchronous=FULL"
+    );
+    assert_eq!(store.writer_pragma("foreign_keys").await.unwrap(), "1");
+}
+
+/// The database as the sqlx-based store left it: sqlx's own migrator over the same files.
+async fn sqlx_made_database(path: &std::path::Path) -> sqlx::SqlitePool {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .foreign_keys(true);
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
         .await
         .unwrap();
-    assert_eq!(mode, "wal");
-    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
-        .fetch_one(&store.write_pool_for_tests())
+    sqlx::migrate!("./migrations/sqlite")
+        .run(&pool)
         .await
         .unwrap();
-    assert_eq!(sync, 2, "synchronous=FULL");
-    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
-        .fetch_one(&store.write_pool_for_tests())
+    pool
+}
+
+async fn migration_rows(pool: &sqlx::SqlitePool) -> Vec<(i64, String, bool, Vec<u8>)> {
+    sqlx::query_as("SELECT version, description, success, checksum FROM _sqlx_migrations")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_opens_a_database_made_by_the_sqlx_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("yui.db");
+    let pool = sqlx_made_database(&path).await;
+    // Rows as the old store wrote them.
+    for sql in [
+        "INSERT INTO rooms (id, kind, title, town, last_seq, created_at) \
+         VALUES ('a', 'team', 'A', 'kamiyama', 1, 1)",
+        "INSERT INTO users (id, name, profession, org, town, from_token, updated_at) \
+         VALUES ('ann', 'ann san', 'nurse', 'Kamiyama Clinic', 'kamiyama', 1, 1)",
+        "INSERT INTO members (room, user_id, role, added_at) VALUES ('a', 'ann', 'owner', 1)",
+        "INSERT INTO messages (room, seq, id, client_id, author_id, author_name, \
+         author_profession, author_org, kind, body, at) VALUES ('a', 1, 'm-1', 'c1', 'ann', \
+         'ann san', 'nurse', 'Kamiyama Clinic', 'note', 'old', 5)",
+        "INSERT INTO read_positions (room, user_id, seq, at) VALUES ('a', 'ann', 1, 5)",
+    ] {
+        sqlx::query(sql).execute(&pool).await.unwrap();
+    }
+    let before = migration_rows(&pool).await;
+    assert_eq!(
+        before.len(),
+        sqlx::migrate!("./migrations/sqlite").iter().count()
+    );
+    pool.close().await;
+
+    // Opens without applying anything twice; the old rows are there; commits go on.
+    let store = SqliteStore::open(&path).await.unwrap();
+    let ann = user("ann");
+    let old = all_messages(&store, "a").await;
+    assert_eq!(old.len(), 1);
+    assert_eq!((old[0].id.as_str(), old[0].body.as_str()), ("m-1", "old"));
+    let (retry, new) = posted(&commit_one(&store, post("a", &ann, "c1", "again")).await);
+    assert_eq!((retry, new), (old[0].clone(), false));
+    let (m, new) = posted(&commit_one(&store, post("a", &ann, "c2", "next")).await);
+    assert_eq!((m.seq, new), (2, true));
+    store.close().await;
+    drop(store);
+
+    // And the old store's migrator still accepts the database: nothing new recorded.
+    let pool = sqlx_made_database(&path).await;
+    assert_eq!(migration_rows(&pool).await, before);
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_database_made_here_opens_with_the_sqlx_migrator() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("yui.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    team_room(&store, "a", &user("ann")).await;
+    store.close().await;
+    drop(store);
+    // sqlx validates every recorded migration (version, checksum, success) and applies none.
+    let pool = sqlx_made_database(&path).await;
+    let rows = migration_rows(&pool).await;
+    let expected: Vec<_> = sqlx::migrate!("./migrations/sqlite")
+        .iter()
+        .map(|m| {
+            (
+                m.version,
+                m.description.to_string(),
+                true,
+                m.checksum.to_vec(),
+            )
+        })
+        .collect();
+    assert_eq!(rows, expected);
+    let rooms: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM rooms")
+        .fetch_one(&pool)
         .await
         .unwrap();
-    assert_eq!(fk, 1);
+    assert_eq!(rooms, 1);
+    pool.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -127,6 +127,21 @@ async fn scenario(name: &str, size: u64, inject: impl FnOnce(&Tmpfs), heal: impl
     );
     heal(&fs);
     eprintln!("{name}: fault repaired");
+    // No post yet: a node that a load balancer took out on the 503 gets no traffic, so
+    // readiness must come back by itself (the probe write of /readyz), not wait for a post.
+    let mut ready_alone = 503;
+    for _ in 0..50 {
+        ready_alone = readyz(&app).await;
+        if ready_alone == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if ready_alone != 200 {
+        l.problems.push(format!(
+            "/readyz {ready_alone} 5 s after the fault was repaired, with no traffic (want 200)"
+        ));
+    }
     for id in std::mem::take(&mut l.failed) {
         let mut ok = false;
         for _ in 0..100 {

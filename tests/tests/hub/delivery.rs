@@ -195,7 +195,15 @@ async fn resume_with_since_misses_nothing() {
 
 #[tokio::test]
 async fn catch_up_of_a_long_history_streams_in_pages() {
-    let app = spawn_app().await;
+    // 450 posts at once over HTTP: above the per-user HTTP rate limit (5.1).
+    let app = spawn_app_with(Options {
+        tune: Some(|a| {
+            a.limits.rate_per_second = 10_000;
+            a.limits.rate_burst = 10_000;
+        }),
+        ..Default::default()
+    })
+    .await;
     let coord = User::coordinator("coord");
     let nurse = User::member("nurse");
     let r = app.team_room(&coord, "res-long", &[&nurse]).await;

@@ -213,7 +213,12 @@ async fn subscriptions_are_limited() {
 #[tokio::test]
 async fn a_client_that_does_not_read_is_closed_4009() {
     let app = spawn_app_with(Options {
-        tune: Some(|a| a.limits.outbound_queue = 8),
+        tune: Some(|a| {
+            a.limits.outbound_queue = 8;
+            // 400 posts at once over HTTP: above the per-user HTTP rate limit (5.1).
+            a.limits.rate_per_second = 10_000;
+            a.limits.rate_burst = 10_000;
+        }),
         ..Default::default()
     })
     .await;

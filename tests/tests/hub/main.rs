@@ -4,6 +4,7 @@
 
 mod cli;
 mod delivery;
+mod edge;
 mod http_api;
 mod limits;
 mod membership;

@@ -1,0 +1,262 @@
+//! The group commit on Postgres: the plan's inputs fetched and its results written with
+//! set-based statements, each run once per chunk of rows (one chunk for a batch of the default
+//! size) and not at all when the batch has nothing for it, so a batch costs the same few round
+//! trips whatever its size.
+
+use super::messages::{message, MESSAGE_COLUMNS};
+use super::{begin_write, PostgresStore};
+use crate::store::plan::{
+    Applied, Committed, MovedPosition, PairKey, Plan, Positions, PostKey, Retries, RoomEnd,
+    RoomSeqs, StoredPosition,
+};
+use crate::store::{convert, AuditRecord, StoreError, StoreResult, Write, WriteOutcome};
+use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use yui_protocol::model::{Message, Timestamp};
+
+/// Bind parameters one statement may carry (Postgres allows 65535; the lower SQLite limit kept
+/// from when both stores shared these statements).
+const MAX_BINDS: usize = 32_766;
+
+/// Rows per multi-row statement even when the bind limit would allow more: keeps statements
+/// (and the SQL text sqlx prepares and caches) a bounded size. A batch of the default
+/// `--commit-batch` (512) needs one statement per kind.
+const MAX_ROWS: usize = 512;
+
+/// How many rows of `columns` bind parameters each go in one statement.
+fn rows_per_statement(columns: usize) -> usize {
+    (MAX_BINDS / columns.max(1)).clamp(1, MAX_ROWS)
+}
+
+/// Commits a batch in one transaction (see `Store::commit`). A batch first assumes it holds no
+/// retry of a committed post and lets the unique (room, author, client_id) index say otherwise;
+/// then it is rolled back (its seqs with it) and committed again, looking retries up first.
+pub(super) async fn commit(
+    store: &PostgresStore,
+    batch: &[Write],
+) -> StoreResult<Vec<WriteOutcome>> {
+    let mut conn = store.pool.acquire().await?;
+    let result = commit_with(&mut conn, batch, Retries::Assumed).await;
+    match store.settle(conn, result) {
+        Err(e) if e.is_unique_violation() => {
+            metrics::counter!("yui_commit_retry_lookups_total").increment(1);
+            let mut conn = store.pool.acquire().await?;
+            let result = commit_with(&mut conn, batch, Retries::LookedUp).await;
+            store.settle(conn, result)
+        }
+        other => other,
+    }
+}
+
+async fn commit_with(
+    conn: &mut PgConnection,
+    batch: &[Write],
+    retries: Retries,
+) -> StoreResult<Vec<WriteOutcome>> {
+    let now = Timestamp::now();
+    let plan = Plan::new(batch);
+    let mut tx = begin_write(conn).await?;
+    let seqs = lock_rooms(&mut tx, &plan).await?;
+    let committed = match retries {
+        Retries::LookedUp => select_committed(&mut tx, &plan).await?,
+        Retries::Assumed => Committed::none(),
+    };
+    let positions = select_positions(&mut tx, &plan).await?;
+    let applied = plan.apply(&committed, &seqs, &positions, now)?;
+    write_applied(&mut tx, &plan, &applied, now).await?;
+    tx.commit().await?;
+    Ok(applied.outcomes)
+}
+
+async fn write_applied(
+    conn: &mut PgConnection,
+    plan: &Plan<'_>,
+    applied: &Applied<'_>,
+    now: Timestamp,
+) -> StoreResult<()> {
+    update_rooms(conn, &applied.room_ends).await?;
+    let messages: Vec<&Message> = applied.new_messages().collect();
+    insert_messages(conn, &messages).await?;
+    upsert_read_positions(conn, &applied.moved, now.millis()).await?;
+    let audits: Vec<&AuditRecord> = plan.audits().collect();
+    insert_audits(conn, &audits, now.millis()).await
+}
+
+/// Locks the batch's rooms' rows, in sorted order, and reads their `last_seq`: a post then
+/// checks its idempotency key and takes the next seq while no other node can, and two nodes'
+/// batches never wait on each other in a cycle.
+async fn lock_rooms(conn: &mut PgConnection, plan: &Plan<'_>) -> StoreResult<RoomSeqs> {
+    let mut seqs = plan.room_seqs();
+    if plan.rooms().is_empty() {
+        return Ok(seqs);
+    }
+    let rows = sqlx::query(
+        "SELECT id, last_seq, members_version FROM rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+    )
+    .bind(plan.rooms())
+    .fetch_all(conn)
+    .await?;
+    for row in rows {
+        let id: &str = row.try_get("id")?;
+        if let Some(i) = plan.room_index(id) {
+            seqs.set(i, row.try_get("last_seq")?);
+            // Read under the row lock a member change takes too: a post committed after a
+            // removal reads the removal's version.
+            seqs.set_members_version(i, row.try_get("members_version")?);
+        }
+    }
+    Ok(seqs)
+}
+
+/// The committed messages under any of the batch's idempotency keys.
+async fn select_committed(conn: &mut PgConnection, plan: &Plan<'_>) -> StoreResult<Committed> {
+    let mut found = Committed::none();
+    for chunk in plan.post_keys().chunks(rows_per_statement(3)) {
+        // A join with the keys as a VALUES list, so each key is one lookup in the
+        // (room, author_id, client_id) unique index.
+        let mut q = QueryBuilder::<Postgres>::new(
+            "SELECT m.room, m.seq, m.id, m.client_id, m.author_id, m.author_name, \
+             m.author_profession, m.author_org, m.kind, m.body, m.at FROM (",
+        );
+        q.push_values(chunk, |mut row, key| {
+            row.push_bind(key.room)
+                .push_bind(key.author)
+                .push_bind(key.client_id);
+        });
+        q.push(
+            ") AS k JOIN messages m \
+             ON m.room = k.column1 AND m.author_id = k.column2 AND m.client_id = k.column3",
+        );
+        for row in q.build().fetch_all(&mut *conn).await? {
+            let m = message(&row)?;
+            if let Some(i) = plan.post_key_index(PostKey::of_message(&m)) {
+                found.insert(i, m);
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The stored positions of the pairs the batch's reads touch.
+async fn select_positions(conn: &mut PgConnection, plan: &Plan<'_>) -> StoreResult<Positions> {
+    let mut positions = plan.positions();
+    let pairs: Vec<PairKey<'_>> = plan.pairs_to_look_up().map(|(_, k)| k).collect();
+    for chunk in pairs.chunks(rows_per_statement(2)) {
+        let mut q = QueryBuilder::<Postgres>::new("SELECT p.room, p.user_id, p.seq, p.at FROM (");
+        q.push_values(chunk, |mut row, key| {
+            row.push_bind(key.room).push_bind(key.user);
+        });
+        q.push(") AS k JOIN read_positions p ON p.room = k.column1 AND p.user_id = k.column2");
+        for row in q.build().fetch_all(&mut *conn).await? {
+            let key = PairKey {
+                room: row.try_get("room")?,
+                user: row.try_get("user_id")?,
+            };
+            if let Some(i) = plan.pair_index(key) {
+                positions.set(
+                    i,
+                    StoredPosition {
+                        seq: row.try_get("seq")?,
+                        at: row.try_get("at")?,
+                    },
+                );
+            }
+        }
+    }
+    Ok(positions)
+}
+
+/// Sets each room's new `last_seq` (its rows are locked by this transaction).
+async fn update_rooms(conn: &mut PgConnection, ends: &[RoomEnd<'_>]) -> StoreResult<()> {
+    for chunk in ends.chunks(rows_per_statement(2)) {
+        // Each room appears once: an UPDATE ... FROM that matched a row twice would apply only
+        // one of the values.
+        let mut q = QueryBuilder::<Postgres>::new("UPDATE rooms SET last_seq = v.column2 FROM (");
+        q.push_values(chunk, |mut row, end| {
+            // Postgres types a VALUES column from its first row: the cast keeps it BIGINT.
+            row.push_bind(end.room)
+                .push("CAST(")
+                .push_bind_unseparated(end.last_seq)
+                .push_unseparated(" AS BIGINT)");
+        });
+        q.push(") AS v WHERE rooms.id = v.column1");
+        let updated = q.build().execute(&mut *conn).await?.rows_affected();
+        if updated != chunk.len() as u64 {
+            return Err(StoreError::Corrupt(format!(
+                "{updated} of {} rooms took their new last_seq",
+                chunk.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn insert_messages(conn: &mut PgConnection, messages: &[&Message]) -> StoreResult<()> {
+    for chunk in messages.chunks(rows_per_statement(11)) {
+        let mut q = QueryBuilder::<Postgres>::new("INSERT INTO messages (");
+        q.push(MESSAGE_COLUMNS).push(") ");
+        q.push_values(chunk, |mut row, m| {
+            row.push_bind(m.room.as_str())
+                .push_bind(convert::db_seq(m.seq))
+                .push_bind(m.id.as_str())
+                .push_bind(m.client_id.as_str())
+                .push_bind(m.author.id.as_str())
+                .push_bind(m.author.name.as_str())
+                .push_bind(m.author.profession.as_str())
+                .push_bind(m.author.org.as_str())
+                .push_bind(m.kind.as_str())
+                .push_bind(m.body.as_str())
+                .push_bind(m.at.millis());
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Moves each pair to its seq, never backwards. `moved` has each pair once: Postgres refuses
+/// an ON CONFLICT that touches one row twice in a statement.
+async fn upsert_read_positions(
+    conn: &mut PgConnection,
+    moved: &[MovedPosition<'_>],
+    at: i64,
+) -> StoreResult<()> {
+    for chunk in moved.chunks(rows_per_statement(4)) {
+        let mut q =
+            QueryBuilder::<Postgres>::new("INSERT INTO read_positions (room, user_id, seq, at) ");
+        q.push_values(chunk, |mut row, p| {
+            row.push_bind(p.room)
+                .push_bind(p.user)
+                .push_bind(p.seq)
+                .push_bind(at);
+        });
+        q.push(
+            " ON CONFLICT (room, user_id) DO UPDATE SET seq = excluded.seq, at = excluded.at \
+             WHERE excluded.seq > read_positions.seq",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Appends the entries in their order: rows of one INSERT take ids in VALUES order, and chunks
+/// run in order, so audit ids follow the batch.
+async fn insert_audits(
+    conn: &mut PgConnection,
+    records: &[&AuditRecord],
+    at: i64,
+) -> StoreResult<()> {
+    for chunk in records.chunks(rows_per_statement(6)) {
+        let mut q = QueryBuilder::<Postgres>::new(
+            "INSERT INTO audit (at, actor_id, actor_name, action, room, target) ",
+        );
+        q.push_values(chunk, |mut row, r| {
+            row.push_bind(at)
+                .push_bind(r.actor.id.as_str())
+                .push_bind(r.actor.name.as_str())
+                .push_bind(r.action.as_str())
+                .push_bind(r.room.as_str())
+                .push_bind(r.target.as_ref().map(|t| t.as_str()));
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,74 @@
+//! History: messages after a seq (catch-up) and before one (paging back).
+
+use crate::store::{convert, StoreResult};
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+use yui_protocol::ids::RoomId;
+use yui_protocol::model::Message;
+
+/// The columns of a message, in the order `message` and the commit's insert use.
+pub(super) const MESSAGE_COLUMNS: &str = "room, seq, id, client_id, author_id, author_name, \
+                                          author_profession, author_org, kind, body, at";
+
+pub(super) async fn after(
+    pool: &PgPool,
+    room: &RoomId,
+    after: u64,
+    limit: u32,
+) -> StoreResult<Vec<Message>> {
+    let rows = sqlx::query(
+        "SELECT room, seq, id, client_id, author_id, author_name, author_profession, \
+         author_org, kind, body, at FROM messages WHERE room = $1 AND seq > $2 \
+         ORDER BY seq LIMIT $3",
+    )
+    .bind(room.as_str())
+    .bind(convert::db_seq(after))
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(message).collect()
+}
+
+pub(super) async fn before(
+    pool: &PgPool,
+    room: &RoomId,
+    before: Option<u64>,
+    limit: u32,
+) -> StoreResult<(Vec<Message>, bool)> {
+    let rows = sqlx::query(
+        "SELECT room, seq, id, client_id, author_id, author_name, author_profession, \
+         author_org, kind, body, at FROM messages WHERE room = $1 AND seq < $2 \
+         ORDER BY seq DESC LIMIT $3",
+    )
+    .bind(room.as_str())
+    .bind(before.map(convert::db_seq).unwrap_or(i64::MAX))
+    .bind(i64::from(limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    let more = rows.len() > limit as usize;
+    let mut messages = rows
+        .iter()
+        .take(limit as usize)
+        .map(message)
+        .collect::<StoreResult<Vec<_>>>()?;
+    messages.reverse();
+    Ok((messages, more))
+}
+
+pub(super) fn message(r: &PgRow) -> StoreResult<Message> {
+    Ok(Message {
+        room: convert::room_id(r.try_get("room")?)?,
+        seq: convert::seq(r.try_get("seq")?),
+        id: r.try_get("id")?,
+        client_id: convert::client_id(r.try_get("client_id")?)?,
+        author: convert::user_ref(
+            r.try_get("author_id")?,
+            r.try_get("author_name")?,
+            r.try_get::<&str, _>("author_profession")?,
+            r.try_get("author_org")?,
+        )?,
+        kind: convert::message_kind(r.try_get::<&str, _>("kind")?)?,
+        body: r.try_get("body")?,
+        at: convert::time(r.try_get("at")?),
+    })
+}

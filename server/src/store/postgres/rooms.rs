@@ -1,0 +1,175 @@
+//! Rooms: one room, creating or updating one, and the per-user room summaries.
+
+use super::audit::insert_audit;
+use super::begin_write;
+use crate::store::{convert, PutRoom, RoomInfo, RoomSpec, StoreResult};
+use sqlx::postgres::PgRow;
+use sqlx::{PgConnection, PgPool, Row};
+use yui_protocol::ids::{RoomId, TownId, UserId};
+use yui_protocol::model::{AuditAction, Resident, RoomKind, RoomSummary, Timestamp, UserRef};
+
+const ROOM_SELECT: &str = "SELECT id, kind, title, town, resident_id, resident_name, last_seq, \
+                           members_version FROM rooms WHERE id = $1";
+
+const SUMMARY_COLUMNS: &str =
+    "SELECT r.id, r.kind, r.title, r.town, r.last_seq, COALESCE(p.seq, 0) AS read_seq";
+
+pub(super) async fn room(pool: &PgPool, room: &RoomId) -> StoreResult<Option<RoomInfo>> {
+    let row = sqlx::query(ROOM_SELECT)
+        .bind(room.as_str())
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| room_info(&r)).transpose()
+}
+
+async fn room_in(conn: &mut PgConnection, room: &RoomId) -> StoreResult<RoomInfo> {
+    let row = sqlx::query(ROOM_SELECT)
+        .bind(room.as_str())
+        .fetch_one(conn)
+        .await?;
+    room_info(&row)
+}
+
+pub(super) async fn put_room(
+    conn: &mut PgConnection,
+    room: &RoomId,
+    spec: &RoomSpec,
+    creator: &UserRef,
+) -> StoreResult<PutRoom> {
+    let now = Timestamp::now().millis();
+    let mut tx = begin_write(conn).await?;
+    let inserted = sqlx::query(
+        "INSERT INTO rooms (id, kind, title, town, resident_id, resident_name, last_seq, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6, 0, $7) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(room.as_str())
+    .bind(spec.kind.as_str())
+    .bind(spec.title.as_str())
+    .bind(spec.town.as_str())
+    .bind(spec.resident.as_ref().map(|r| r.id.as_str()))
+    .bind(spec.resident.as_ref().map(|r| r.name.as_str()))
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    let action = if inserted {
+        if spec.kind == RoomKind::Team {
+            sqlx::query(
+                "INSERT INTO users (id, name, profession, org, town, from_token, updated_at) \
+                 VALUES ($1, $2, $3, $4, NULL, FALSE, $5) ON CONFLICT (id) DO NOTHING",
+            )
+            .bind(creator.id.as_str())
+            .bind(creator.name.as_str())
+            .bind(creator.profession.as_str())
+            .bind(creator.org.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO members (room, user_id, role, added_at) VALUES ($1, $2, 'owner', $3)",
+            )
+            .bind(room.as_str())
+            .bind(creator.id.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        AuditAction::RoomCreated
+    } else {
+        let existing = room_in(&mut tx, room).await?;
+        if existing.kind != spec.kind || existing.town != spec.town {
+            tx.rollback().await?;
+            return Ok(PutRoom::Conflict(existing));
+        }
+        sqlx::query(
+            "UPDATE rooms SET members_version = members_version + 1, title = $2, \
+             resident_id = COALESCE($3, resident_id), \
+             resident_name = COALESCE($4, resident_name) WHERE id = $1",
+        )
+        .bind(room.as_str())
+        .bind(spec.title.as_str())
+        .bind(spec.resident.as_ref().map(|r| r.id.as_str()))
+        .bind(spec.resident.as_ref().map(|r| r.name.as_str()))
+        .execute(&mut *tx)
+        .await?;
+        AuditAction::RoomUpdated
+    };
+    insert_audit(&mut tx, now, &creator.id, &creator.name, action, room, None).await?;
+    let info = room_in(&mut tx, room).await?;
+    tx.commit().await?;
+    Ok(if inserted {
+        PutRoom::Created(info)
+    } else {
+        PutRoom::Updated(info)
+    })
+}
+
+pub(super) async fn rooms_for(
+    pool: &PgPool,
+    user: &UserId,
+    town: &TownId,
+) -> StoreResult<Vec<RoomSummary>> {
+    let sql = format!(
+        "{SUMMARY_COLUMNS} FROM rooms r \
+         LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = $1 \
+         WHERE (r.kind = 'team' AND EXISTS \
+                (SELECT 1 FROM members m WHERE m.room = r.id AND m.user_id = $1)) \
+            OR (r.kind = 'town' AND r.town = $2) \
+         ORDER BY r.id"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(user.as_str())
+        .bind(town.as_str())
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(summary).collect()
+}
+
+pub(super) async fn room_summary(
+    pool: &PgPool,
+    room: &RoomId,
+    user: &UserId,
+) -> StoreResult<Option<RoomSummary>> {
+    let sql = format!(
+        "{SUMMARY_COLUMNS} FROM rooms r \
+         LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = $2 WHERE r.id = $1"
+    );
+    let row = sqlx::query(&sql)
+        .bind(room.as_str())
+        .bind(user.as_str())
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| summary(&r)).transpose()
+}
+
+fn room_info(r: &PgRow) -> StoreResult<RoomInfo> {
+    let resident_id: Option<String> = r.try_get("resident_id")?;
+    let resident_name: Option<String> = r.try_get("resident_name")?;
+    Ok(RoomInfo {
+        room: convert::room_id(r.try_get("id")?)?,
+        kind: convert::room_kind(r.try_get::<&str, _>("kind")?)?,
+        title: convert::title(r.try_get("title")?)?,
+        town: convert::town(r.try_get("town")?)?,
+        resident: match (resident_id, resident_name) {
+            (Some(id), Some(name)) => Some(Resident { id, name }),
+            _ => None,
+        },
+        last_seq: convert::seq(r.try_get("last_seq")?),
+        members_version: convert::seq(r.try_get("members_version")?),
+    })
+}
+
+fn summary(r: &PgRow) -> StoreResult<RoomSummary> {
+    let last_seq = convert::seq(r.try_get("last_seq")?);
+    let read_seq = convert::seq(r.try_get("read_seq")?).min(last_seq);
+    Ok(RoomSummary {
+        room: convert::room_id(r.try_get("id")?)?,
+        kind: convert::room_kind(r.try_get::<&str, _>("kind")?)?,
+        title: convert::title(r.try_get("title")?)?,
+        town: convert::town(r.try_get("town")?)?,
+        last_seq,
+        read_seq,
+        unread: last_seq - read_seq,
+    })
+}

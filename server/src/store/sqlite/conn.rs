@@ -1,0 +1,384 @@
+//! The SQLite connections: one writer thread that owns the only write connection, and a small
+//! pool of read-only connections used from tokio's blocking threads.
+//!
+//! Every write is a job sent to the writer thread over a bounded channel and answered by a
+//! oneshot: a group commit is one thread hop, whatever its size, and its statements run on
+//! cached prepared statements with no hand-off per statement. A transaction that fails at any
+//! point, its COMMIT included, is rolled back explicitly and the connection must be back in
+//! autocommit mode; after a failed COMMIT, a write that failed for want of the database (full,
+//! read-only, an I/O error), or whenever that check fails, the connection is discarded and the
+//! next job opens a fresh one (never creating the file, never read-only). So a failed write can never leave an open
+//! transaction behind that would make later "commits" no-ops.
+
+use crate::store::{DbError, StoreError, StoreResult};
+use rusqlite::{Connection, OpenFlags};
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+/// How long a statement waits for a lock held by another connection (a reader checkpointing,
+/// another process) before failing with SQLITE_BUSY.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Prepared statements each connection keeps (rusqlite's LRU cache; a group commit uses about
+/// ten).
+const STATEMENT_CACHE: usize = 64;
+
+/// Jobs queued for the writer thread before senders wait.
+const WRITER_QUEUE: usize = 256;
+
+/// Read-only connections (and so reads running at once).
+pub(super) const READERS: usize = 4;
+
+/// Whether opening the write connection may create the database file: only when the store
+/// opens. A connection opened again after one was discarded must fail if the file was deleted
+/// under the hub, not start an empty database where the hub's data was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Create {
+    IfMissing,
+    Never,
+}
+
+/// Opens the write connection: WAL, `synchronous=FULL` (acked data is medical data: it must
+/// survive a power cut, not only a crash), foreign keys on.
+pub(super) fn open_writer(path: &Path, create: Create) -> StoreResult<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create == Create::IfMissing {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    // SQLite opens a file it may not write read-only, silently: such a connection would refuse
+    // every write even once the file is writable again.
+    if conn.is_readonly(rusqlite::DatabaseName::Main)? {
+        return Err(StoreError::Unavailable(DbError::Store(format!(
+            "{} can only be opened read-only",
+            path.display()
+        ))));
+    }
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Corrupt(format!(
+            "journal_mode is {mode}, WAL was asked for"
+        )));
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// What the writer thread owns: the write connection, or none after one was discarded (the
+/// next job opens a fresh one).
+pub(super) struct WriterState {
+    path: PathBuf,
+    /// The database file's (device, inode) when the store opened it.
+    identity: FileIdentity,
+    conn: Option<Connection>,
+    closed: bool,
+}
+
+/// A file's (device, inode): a database file deleted or replaced under the running hub is no
+/// longer where commits go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct FileIdentity {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileIdentity {
+    pub(super) fn of(path: &Path) -> StoreResult<FileIdentity> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(path)?;
+        Ok(FileIdentity {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        })
+    }
+
+    /// `Unavailable` unless `path` is still this file.
+    pub(super) fn check(self, path: &Path) -> StoreResult<()> {
+        if FileIdentity::of(path)? == self {
+            Ok(())
+        } else {
+            Err(StoreError::stopped(&format!(
+                "{} was replaced under the running hub",
+                path.display()
+            )))
+        }
+    }
+}
+
+impl WriterState {
+    /// The write connection, opened again when the last one was discarded.
+    pub(super) fn conn(&mut self) -> StoreResult<&Connection> {
+        if self.closed {
+            return Err(StoreError::stopped("the SQLite store is closed"));
+        }
+        match &mut self.conn {
+            Some(conn) => Ok(conn),
+            slot @ None => {
+                let conn = open_writer(&self.path, Create::Never)?;
+                Ok(slot.insert(conn))
+            }
+        }
+    }
+
+    /// Runs `f` in one `BEGIN IMMEDIATE` ... `COMMIT` transaction. `Ok` only when COMMIT
+    /// returned OK and the connection is back in autocommit mode.
+    pub(super) fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        let result = {
+            let conn = self.conn()?;
+            run_transaction(conn, f)
+        };
+        match result {
+            Ok(value) => Ok(value),
+            Err(TxFailure::Body(e)) => {
+                self.roll_back();
+                if matches!(e, StoreError::Unavailable(_)) {
+                    // The database could not take the write (full, read-only, an I/O error):
+                    // whatever the connection learnt about the file then is in doubt.
+                    self.discard("a write failed for want of the database");
+                }
+                Err(e)
+            }
+            Err(TxFailure::Commit(e)) => {
+                // A COMMIT that failed may leave the transaction open (SQLITE_BUSY) or rolled
+                // back (SQLITE_FULL, an I/O error): roll back whatever is left and, since the
+                // connection's state is in doubt, open a fresh one for the next job.
+                self.roll_back();
+                self.discard("COMMIT failed");
+                Err(e)
+            }
+            Err(TxFailure::Open(why)) => {
+                self.roll_back();
+                self.discard(why);
+                Err(StoreError::stopped(why))
+            }
+        }
+    }
+
+    /// `Unavailable` unless the database file is still the one the store opened; the write
+    /// connection is then discarded (a fresh one fails to open while the file is missing).
+    pub(super) fn check_file(&mut self) -> StoreResult<()> {
+        let checked = self.identity.check(&self.path);
+        if checked.is_err() {
+            self.discard("the database file was deleted or replaced");
+        }
+        checked
+    }
+
+    /// Rolls back whatever transaction is open; discards the connection when that fails to
+    /// bring it back to autocommit mode.
+    fn roll_back(&mut self) {
+        let Some(conn) = &self.conn else { return };
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        if !conn.is_autocommit() {
+            self.discard("ROLLBACK left the transaction open");
+        }
+    }
+
+    fn discard(&mut self, why: &str) {
+        if let Some(conn) = self.conn.take() {
+            tracing::warn!(why, "discarding the SQLite write connection");
+            if let Err((conn, e)) = conn.close() {
+                tracing::warn!(error = %e, "closing the SQLite write connection failed");
+                drop(conn);
+            }
+        }
+    }
+
+    fn close(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            // Closing the last connection checkpoints the WAL into the database file.
+            if let Err((conn, e)) = conn.close() {
+                tracing::warn!(error = %e, "closing the SQLite write connection failed");
+                drop(conn);
+            }
+        }
+        self.closed = true;
+    }
+}
+
+/// Where a transaction failed.
+enum TxFailure {
+    /// Before COMMIT (BEGIN or a statement): a ROLLBACK undoes it.
+    Body(StoreError),
+    /// COMMIT itself.
+    Commit(StoreError),
+    /// The connection was inside a transaction when it should not have been.
+    Open(&'static str),
+}
+
+fn run_transaction<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> StoreResult<T>,
+) -> Result<T, TxFailure> {
+    if !conn.is_autocommit() {
+        // Never expected: a transaction left open by an earlier job.
+        return Err(TxFailure::Open("a transaction was open before BEGIN"));
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .map_err(|e| TxFailure::Body(e.into()))?;
+    let value = f(conn).map_err(TxFailure::Body)?;
+    conn.execute_batch("COMMIT")
+        .map_err(|e| TxFailure::Commit(e.into()))?;
+    if !conn.is_autocommit() {
+        return Err(TxFailure::Open(
+            "COMMIT returned OK but the transaction is still open",
+        ));
+    }
+    Ok(value)
+}
+
+type Job = Box<dyn FnOnce(&mut WriterState) + Send>;
+
+/// The handle of the writer thread.
+pub(super) struct Writer {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer thread with an already opened (and migrated) connection.
+    pub(super) fn spawn(
+        path: &Path,
+        identity: FileIdentity,
+        conn: Connection,
+    ) -> StoreResult<Writer> {
+        let (jobs, mut inbox) = mpsc::channel::<Job>(WRITER_QUEUE);
+        let mut state = WriterState {
+            path: path.to_owned(),
+            identity,
+            conn: Some(conn),
+            closed: false,
+        };
+        std::thread::Builder::new()
+            .name("yui-sqlite-writer".into())
+            .spawn(move || {
+                while let Some(job) = inbox.blocking_recv() {
+                    // A job that panics answers nobody (its oneshot is dropped: the caller
+                    // gets an error); the connection it used is in doubt and is replaced.
+                    if std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut state))).is_err() {
+                        state.roll_back();
+                        state.discard("a write job panicked");
+                    }
+                }
+                state.close();
+            })?;
+        Ok(Writer { jobs })
+    }
+
+    /// Runs `f` on the writer thread and waits for its answer.
+    pub(super) async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut WriterState) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let (reply, answer) = oneshot::channel();
+        let job: Job = Box::new(move |state| {
+            let _ = reply.send(f(state));
+        });
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError::stopped("the SQLite writer thread has stopped"))?;
+        answer
+            .await
+            .map_err(|_| StoreError::stopped("the SQLite writer dropped a job"))?
+    }
+
+    /// Runs `f` in one transaction on the writer thread.
+    pub(super) async fn transaction<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        self.run(move |state| state.transaction(f)).await
+    }
+
+    /// Closes the write connection (checkpointing the WAL); later writes fail.
+    pub(super) async fn close(&self) {
+        let _ = self
+            .run(|state| {
+                state.close();
+                Ok(())
+            })
+            .await;
+    }
+}
+
+/// Read-only connections, used on tokio's blocking threads, at most [`READERS`] at once.
+pub(super) struct Readers {
+    path: PathBuf,
+    permits: Arc<Semaphore>,
+    /// Idle connections. A `std` mutex: it is held only to push or pop, never across `.await`.
+    idle: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl Readers {
+    pub(super) fn new(path: &Path) -> Readers {
+        Readers {
+            path: path.to_owned(),
+            permits: Arc::new(Semaphore::new(READERS)),
+            idle: Arc::new(Mutex::new(Vec::with_capacity(READERS))),
+        }
+    }
+
+    /// Runs `f` on an idle read-only connection (opened when none is idle).
+    pub(super) async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::stopped("the SQLite readers are closed"))?;
+        let idle = self.idle.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let popped = idle.lock().ok().and_then(|mut v| v.pop());
+            let conn = match popped {
+                Some(conn) => conn,
+                None => open_reader(&path)?,
+            };
+            let out = f(&conn);
+            // A connection that failed for a reason other than the query's own is not reused.
+            let keep = match &out {
+                Err(StoreError::Unavailable(_)) => false,
+                _ => conn.is_autocommit(),
+            };
+            if keep {
+                if let Ok(mut v) = idle.lock() {
+                    v.push(conn);
+                }
+            }
+            out
+        })
+        .await
+        .map_err(|_| StoreError::stopped("a SQLite read task panicked"))?
+    }
+
+    /// Closes the idle connections; reads after this open new ones.
+    pub(super) fn close(&self) {
+        if let Ok(mut v) = self.idle.lock() {
+            v.clear();
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Rooms: one room, creating or updating one, and the per-user room summaries.
+
+use super::audit::insert_audit;
+use crate::store::{convert, PutRoom, RoomInfo, RoomSpec, StoreResult};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use yui_protocol::ids::{RoomId, TownId, UserId};
+use yui_protocol::model::{AuditAction, Resident, RoomKind, RoomSummary, Timestamp, UserRef};
+
+const ROOM_SELECT: &str = "SELECT id, kind, title, town, resident_id, resident_name, last_seq, \
+                           members_version FROM rooms WHERE id = ?1";
+
+pub(super) fn room(conn: &Connection, room: &RoomId) -> StoreResult<Option<RoomInfo>> {
+    let row = conn
+        .prepare_cached(ROOM_SELECT)?
+        .query_row([room.as_str()], RoomRow::read)
+        .optional()?;
+    row.map(RoomRow::into_info).transpose()
+}
+
+pub(super) fn put_room(
+    conn: &Connection,
+    room: &RoomId,
+    spec: &RoomSpec,
+    creator: &UserRef,
+) -> StoreResult<PutRoom> {
+    let now = Timestamp::now().millis();
+    let inserted =
+        conn.prepare_cached(
+            "INSERT INTO rooms (id, kind, title, town, resident_id, resident_name, last_seq, \
+             created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7) ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute(params![
+            room.as_str(),
+            spec.kind.as_str(),
+            spec.title.as_str(),
+            spec.town.as_str(),
+            spec.resident.as_ref().map(|r| r.id.as_str()),
+            spec.resident.as_ref().map(|r| r.name.as_str()),
+            now,
+        ])? == 1;
+    let action = if inserted {
+        if spec.kind == RoomKind::Team {
+            conn.prepare_cached(
+                "INSERT INTO users (id, name, profession, org, town, from_token, updated_at) \
+                 VALUES (?1, ?2, ?3, ?4, NULL, FALSE, ?5) ON CONFLICT (id) DO NOTHING",
+            )?
+            .execute(params![
+                creator.id.as_str(),
+                creator.name.as_str(),
+                creator.profession.as_str(),
+                creator.org.as_str(),
+                now,
+            ])?;
+            conn.prepare_cached(
+                "INSERT INTO members (room, user_id, role, added_at) VALUES (?1, ?2, 'owner', ?3)",
+            )?
+            .execute(params![room.as_str(), creator.id.as_str(), now])?;
+        }
+        AuditAction::RoomCreated
+    } else {
+        let existing = existing_room(conn, room)?;
+        if existing.kind != spec.kind || existing.town != spec.town {
+            return Ok(PutRoom::Conflict(existing));
+        }
+        conn.prepare_cached(
+            "UPDATE rooms SET members_version = members_version + 1, title = ?2, \
+             resident_id = COALESCE(?3, resident_id), \
+             resident_name = COALESCE(?4, resident_name) WHERE id = ?1",
+        )?
+        .execute(params![
+            room.as_str(),
+            spec.title.as_str(),
+            spec.resident.as_ref().map(|r| r.id.as_str()),
+            spec.resident.as_ref().map(|r| r.name.as_str()),
+        ])?;
+        AuditAction::RoomUpdated
+    };
+    insert_audit(conn, now, &creator.id, &creator.name, action, room, None)?;
+    let info = existing_room(conn, room)?;
+    Ok(if inserted {
+        PutRoom::Created(info)
+    } else {
+        PutRoom::Updated(info)
+    })
+}
+
+fn existing_room(conn: &Connection, room: &RoomId) -> StoreResult<RoomInfo> {
+    conn.prepare_cached(ROOM_SELECT)?
+        .query_row([room.as_str()], RoomRow::read)?
+        .into_info()
+}
+
+pub(super) fn rooms_for(
+    conn: &Connection,
+    user: &UserId,
+    town: &TownId,
+) -> StoreResult<Vec<RoomSummary>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT r.id, r.kind, r.title, r.town, r.last_seq, COALESCE(p.seq, 0) AS read_seq \
+         FROM rooms r LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = ?1 \
+         WHERE (r.kind = 'team' AND EXISTS \
+                (SELECT 1 FROM members m WHERE m.room = r.id AND m.user_id = ?1)) \
+            OR (r.kind = 'town' AND r.town = ?2) \
+         ORDER BY r.id",
+    )?;
+    let rows = stmt.query_map([user.as_str(), town.as_str()], SummaryRow::read)?;
+    rows.map(|r| r?.into_summary()).collect()
+}
+
+pub(super) fn room_summary(
+    conn: &Connection,
+    room: &RoomId,
+    user: &UserId,
+) -> StoreResult<Option<RoomSummary>> {
+    let row = conn
+        .prepare_cached(
+            "SELECT r.id, r.kind, r.title, r.town, r.last_seq, COALESCE(p.seq, 0) AS read_seq \
+             FROM rooms r LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = ?2 \
+             WHERE r.id = ?1",
+        )?
+        .query_row([room.as_str(), user.as_str()], SummaryRow::read)
+        .optional()?;
+    row.map(SummaryRow::into_summary).transpose()
+}
+
+/// A `rooms` row as stored, validated by [`RoomRow::into_info`].
+struct RoomRow {
+    id: String,
+    kind: String,
+    title: String,
+    town: String,
+    resident_id: Option<String>,
+    resident_name: Option<String>,
+    last_seq: i64,
+    members_version: i64,
+}
+
+impl RoomRow {
+    fn read(r: &Row<'_>) -> rusqlite::Result<RoomRow> {
+        Ok(RoomRow {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            title: r.get(2)?,
+            town: r.get(3)?,
+            resident_id: r.get(4)?,
+            resident_name: r.get(5)?,
+            last_seq: r.get(6)?,
+            members_version: r.get(7)?,
+        })
+    }
+
+    fn into_info(self) -> StoreResult<RoomInfo> {
+        Ok(RoomInfo {
+            room: convert::room_id(self.id)?,
+            kind: convert::room_kind(&self.kind)?,
+            title: convert::title(self.title)?,
+            town: convert::town(self.town)?,
+            resident: match (self.resident_id, self.resident_name) {
+                (Some(id), Some(name)) => Some(Resident { id, name }),
+                _ => None,
+            },
+            last_seq: convert::seq(self.last_seq),
+            members_version: convert::seq(self.members_version),
+        })
+    }
+}
+
+struct SummaryRow {
+    id: String,
+    kind: String,
+    title: String,
+    town: String,
+    last_seq: i64,
+    read_seq: i64,
+}
+
+impl SummaryRow {
+    fn read(r: &Row<'_>) -> rusqlite::Result<SummaryRow> {
+        Ok(SummaryRow {
+            id: r.get(0)?,
+            kind: r.get(1)?,
+            title: r.get(2)?,
+            town: r.get(3)?,
+            last_seq: r.get(4)?,
+            read_seq: r.get(5)?,
+        })
+    }
+
+    fn into_summary(self) -> StoreResult<RoomSummary> {
+        let last_seq = convert::seq(self.last_seq);
+        let read_seq = convert::seq(self.read_seq).min(last_seq);
+        Ok(RoomSummary {
+            room: convert::room_id(self.id)?,
+            kind: convert::room_kind(&self.kind)?,
+            title: convert::title(self.title)?,
+            town: convert::town(self.town)?,
+            last_seq,
+            read_seq,
+            unread: last_seq - read_seq,
+        })
+    }
+}
