@@ -19,10 +19,11 @@
 //! room it serves from the store, as on one Redis after a reconnect. Other shards' connections
 //! carry on meanwhile.
 
+use super::handle::{Command, RedisHandle};
 use super::publisher::{Outgoing, Publisher, Target};
 use super::redis::{Channels, Envelope, TIMEOUT};
 use super::slots::{slot, Addr, SlotMap};
-use super::{Bus, BusError, BusEvent, EventSink};
+use super::{BusError, BusEvent, EventSink};
 use async_trait::async_trait;
 use redis::aio::MultiplexedConnection;
 use redis::cluster_async::ClusterConnection;
@@ -82,18 +83,9 @@ pub fn seeds(url: &str) -> Result<Vec<ConnectionInfo>, BusError> {
     Ok(seeds)
 }
 
-enum Command {
-    Watch(RoomId, oneshot::Sender<()>),
-    Unwatch(RoomId),
-}
-
-pub struct ClusterBus {
-    publisher: Publisher,
-    /// For `/readyz`: `PING` goes to every master.
-    pinger: ClusterConnection,
-    commands: mpsc::Sender<Command>,
-    stop: CancellationToken,
-}
+/// A Redis Cluster: `SPUBLISH` and `SSUBSCRIBE`, one subscriber connection per shard master
+/// that owns a room this node serves; `PING` for `/readyz` goes to every master.
+pub type ClusterBus = RedisHandle<ClusterConnection>;
 
 /// Publishing: a batch grouped by slot, one `SPUBLISH` pipeline per slot, sent together.
 struct Sharded {
@@ -183,55 +175,14 @@ impl ClusterBus {
         tokio::spawn(subscriber.run(rx, pushes_rx, stop.clone(), ready_tx));
         // The control channel's subscription is up (or known to be failing) before we return.
         let _ = tokio::time::timeout(TIMEOUT * 2, ready_rx).await;
-        Ok(ClusterBus {
+        Ok(RedisHandle {
             publisher,
             pinger: conn,
             commands,
             stop,
+            timeout: TIMEOUT,
+            what: "the Redis Cluster",
         })
-    }
-}
-
-impl Drop for ClusterBus {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-#[async_trait]
-impl Bus for ClusterBus {
-    async fn publish(&self, event: BusEvent) -> Result<(), BusError> {
-        self.publisher.offer(event)
-    }
-
-    async fn watch(&self, room: &RoomId) {
-        let (tx, rx) = oneshot::channel();
-        if self
-            .commands
-            .send(Command::Watch(room.clone(), tx))
-            .await
-            .is_ok()
-        {
-            // As on one Redis: the SSUBSCRIBE is in effect before the caller reads its catch-up.
-            let _ = tokio::time::timeout(TIMEOUT, rx).await;
-        }
-    }
-
-    async fn unwatch(&self, room: &RoomId) {
-        let _ = self.commands.send(Command::Unwatch(room.clone())).await;
-    }
-
-    async fn ping(&self) -> Result<(), BusError> {
-        let mut conn = self.pinger.clone();
-        match tokio::time::timeout(TIMEOUT, redis::cmd("PING").query_async::<Value>(&mut conn))
-            .await
-        {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(BusError::Unavailable(e.to_string())),
-            Err(_) => Err(BusError::Unavailable(
-                "the Redis Cluster did not answer PING in time".into(),
-            )),
-        }
     }
 }
 

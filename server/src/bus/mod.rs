@@ -17,6 +17,7 @@ use yui_protocol::model::{Message, Timestamp, UserName};
 pub mod cluster;
 #[cfg(test)]
 mod cluster_tests;
+mod handle;
 pub mod local;
 mod publisher;
 pub mod redis;

@@ -16,8 +16,9 @@
 //!
 //! Past one Redis: [`super::cluster`], Redis Cluster's sharded pub/sub.
 
+use super::handle::{Command, RedisHandle};
 use super::publisher::{Outgoing, Publisher, Route, Target};
-use super::{Bus, BusError, BusEvent, EventSink};
+use super::{BusError, BusEvent, EventSink};
 use async_trait::async_trait;
 use futures::StreamExt;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
@@ -75,18 +76,8 @@ pub(super) struct Envelope {
     pub e: BusEvent,
 }
 
-enum Command {
-    Watch(RoomId, oneshot::Sender<()>),
-    Unwatch(RoomId),
-}
-
-pub struct RedisBus {
-    publisher: Publisher,
-    /// For `/readyz` only: publishing has its own connection, owned by the publisher task.
-    pinger: ConnectionManager,
-    commands: mpsc::Sender<Command>,
-    stop: CancellationToken,
-}
+/// One Redis: `PUBLISH` and `SUBSCRIBE`, one subscriber connection per node.
+pub type RedisBus = RedisHandle<ConnectionManager>;
 
 /// One Redis: `PUBLISH` in a pipeline on a connection the publisher task owns.
 struct SingleRedis {
@@ -181,56 +172,14 @@ impl RedisBus {
         tokio::spawn(subscriber.run(rx, stop.clone(), ready_tx));
         // The first subscription (the control channel) is up before we return.
         let _ = tokio::time::timeout(TIMEOUT * 2, ready_rx).await;
-        Ok(RedisBus {
+        Ok(RedisHandle {
             publisher,
             pinger,
             commands,
             stop,
+            timeout: TIMEOUT,
+            what: "Redis",
         })
-    }
-}
-
-impl Drop for RedisBus {
-    fn drop(&mut self) {
-        self.stop.cancel();
-    }
-}
-
-#[async_trait]
-impl Bus for RedisBus {
-    async fn publish(&self, event: BusEvent) -> Result<(), BusError> {
-        self.publisher.offer(event)
-    }
-
-    async fn watch(&self, room: &RoomId) {
-        let (tx, rx) = oneshot::channel();
-        if self
-            .commands
-            .send(Command::Watch(room.clone(), tx))
-            .await
-            .is_ok()
-        {
-            // Wait until the SUBSCRIBE is in effect, so the caller's catch-up, read after this,
-            // cannot miss an event; give up after a while if Redis is down (resync covers it).
-            let _ = tokio::time::timeout(TIMEOUT, rx).await;
-        }
-    }
-
-    async fn unwatch(&self, room: &RoomId) {
-        let _ = self.commands.send(Command::Unwatch(room.clone())).await;
-    }
-
-    async fn ping(&self) -> Result<(), BusError> {
-        let mut conn = self.pinger.clone();
-        match tokio::time::timeout(TIMEOUT, redis::cmd("PING").query_async::<String>(&mut conn))
-            .await
-        {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(BusError::Unavailable(e.to_string())),
-            Err(_) => Err(BusError::Unavailable(
-                "Redis did not answer PING in time".into(),
-            )),
-        }
     }
 }
 
