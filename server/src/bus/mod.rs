@@ -58,20 +58,6 @@ pub enum BusEvent {
     Resync,
 }
 
-impl BusEvent {
-    /// The room this event concerns, if any.
-    pub fn room(&self) -> Option<&RoomId> {
-        match self {
-            BusEvent::Message { message, .. } => Some(&message.room),
-            BusEvent::Receipt { room, .. }
-            | BusEvent::MemberAdded { room, .. }
-            | BusEvent::MemberRemoved { room, .. }
-            | BusEvent::RoomChanged { room } => Some(room),
-            BusEvent::Resync => None,
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     #[error("bus unavailable: {0}")]
