@@ -11,10 +11,6 @@ use crate::model::{
 use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
 
-/// Most characters of a resident's id.
-pub const RESIDENT_ID_MAX: usize = 64;
-/// Most characters of a resident's name.
-pub const RESIDENT_NAME_MAX: usize = 100;
 /// Access-log entries per page by default, and at most.
 pub const AUDIT_DEFAULT: u32 = 100;
 pub const AUDIT_MAX: u32 = 1000;
@@ -55,14 +51,12 @@ impl TryFrom<PutRoomBody> for PutRoomRequest {
             kind,
             title: Title::parse(body.title)?,
             town: TownId::parse(body.town)?,
-            resident: body.resident.map(resident).transpose()?,
+            resident: body
+                .resident
+                .map(|r| Resident::parse(r.id, r.name))
+                .transpose()?,
         })
     }
-}
-
-/// A resident's id and name: the text rules of 5.1, then trimmed, 1-64 and 1-100 characters.
-fn resident(r: ResidentBody) -> Result<Resident, Invalid> {
-    Resident::parse(r.id, r.name)
 }
 
 /// `PUT /api/rooms/{room}/members/{user}` as sent (an empty body is `{}`).

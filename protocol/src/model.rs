@@ -223,6 +223,9 @@ impl TryFrom<RawResident> for Resident {
     }
 }
 
+/// Most characters of a resident's id (its name is a [`Name`]).
+pub const RESIDENT_ID_MAX: usize = 64;
+
 impl Resident {
     /// Validates a resident, naming `resident.id` or `resident.name` on failure.
     pub fn parse(id: impl Into<String>, name: impl Into<String>) -> Result<Resident, Invalid> {
@@ -244,8 +247,10 @@ impl Resident {
         let id_field = sub("id");
         let id = text::apply_owned(Rule::Line, &id_field, id.into())?;
         let id = id.trim();
-        if id.is_empty() || id.chars().count() > 64 {
-            return Err(Invalid::bad(format!("{id_field}: 1-64 characters")));
+        if id.is_empty() || id.chars().count() > RESIDENT_ID_MAX {
+            return Err(Invalid::bad(format!(
+                "{id_field}: 1-{RESIDENT_ID_MAX} characters"
+            )));
         }
         // The rule holds for what was sent, white space at the ends included.
         let name_field = sub("name");
