@@ -7,6 +7,8 @@
 //! - [`rooms`] serves `/api/rooms/{room}`, `/api/me/rooms`.
 //! - [`members`] serves `/api/rooms/{room}/members/{user}`.
 //! - [`messages`] serves `/api/rooms/{room}/messages`, `/api/rooms/{room}/receipts`.
+//! - [`attachments`] serves `/api/rooms/{room}/attachments` (upload) and
+//!   `/api/attachments/{id}` (download).
 //! - [`audit`] serves `/api/audit`.
 //! - [`ops`] serves `/healthz`, `/readyz`, `/metrics`, `/api/config`, `/api/demo/users`.
 //! - [`extract`]: the bearer token (and the user's rate limit) and JSON body extractors.
@@ -15,6 +17,7 @@
 //! - [`serve`]: the accept loop: header-read timeout, the cap on connections still in their
 //!   first request, accept errors that neither spin nor stop it, graceful shutdown.
 
+mod attachments;
 mod audit;
 pub mod edge;
 mod extract;
@@ -29,7 +32,7 @@ use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::Request;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Extension, Router};
 use edge::Edge;
 use std::sync::Arc;
@@ -55,6 +58,8 @@ pub fn app(state: AppState, ws: Router<AppState>, edge: Arc<Edge>) -> Router {
             get(messages::get_messages).post(messages::post_message),
         )
         .route("/rooms/{room}/receipts", get(messages::get_receipts))
+        .route("/rooms/{room}/attachments", post(attachments::upload))
+        .route("/attachments/{id}", get(attachments::download))
         .route("/me/rooms", get(rooms::my_rooms))
         .route("/audit", get(audit::audit))
         .route("/config", get(ops::config))

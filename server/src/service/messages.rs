@@ -16,13 +16,6 @@ impl RoomService {
         room: &RoomId,
         post: NewPost,
     ) -> Result<(Message, bool), ApiError> {
-        // The attachments of 5.3 are claimed by the store once they exist; until then a post
-        // naming one is refused rather than committed without it.
-        if let Some(a) = post.attachments().first() {
-            return Err(ApiError::bad_request(format!(
-                "attachments: unknown attachment '{a}'"
-            )));
-        }
         let kind = post.kind();
         let client_id = post.client_id().clone();
         let body = Body::parse(post.body())?;
@@ -40,12 +33,18 @@ impl RoomService {
                 )));
             }
         }
+        // Checked here (clear errors); claimed in the commit, which refuses the post if
+        // another post claimed one of them first.
+        let attachments = self
+            .attachments_for_post(who, room, &client_id, post.attachments())
+            .await?;
         let write = Write::Post {
             room: room.clone(),
             author: who.user.clone(),
             client_id,
             kind: room_kind,
             body,
+            attachments,
         };
         match self.committer.commit(write, None).await? {
             WriteOutcome::Posted { message, new, .. } => Ok((message, new)),

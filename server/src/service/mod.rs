@@ -8,14 +8,18 @@
 //!   unsubscribe, catch-up pages.
 //! - [`rooms`]: create or update a room, show it, a user's rooms.
 //! - [`members`]: add, update and remove members.
+//! - [`attachments`]: upload, download, the attachments a post names, clean-up of unposted
+//!   uploads.
 //! - [`audit`]: the access log: writing `read_history`, and who may query it.
 
+mod attachments;
 mod audit;
 mod members;
 mod messages;
 mod rooms;
 mod subscribe;
 
+pub use attachments::{AttachmentSettings, Collected, Download};
 pub use subscribe::Snapshot;
 
 use crate::access::{AccessCache, RoomAccess};
@@ -45,6 +49,7 @@ pub struct RoomService {
     committer: Committer,
     /// Profiles this node last wrote to the user directory, to skip rewriting unchanged ones.
     directory: DashMap<UserId, (UserRef, TownId)>,
+    attachments: attachments::AttachmentState,
 }
 
 impl RoomService {
@@ -53,6 +58,7 @@ impl RoomService {
         hub: Arc<Hub>,
         access: Arc<AccessCache>,
         committer: Committer,
+        attachments: AttachmentSettings,
     ) -> Self {
         RoomService {
             store,
@@ -60,6 +66,7 @@ impl RoomService {
             access,
             committer,
             directory: DashMap::new(),
+            attachments: attachments::AttachmentState::new(attachments),
         }
     }
 

@@ -263,6 +263,7 @@ impl<'a> Plan<'a> {
                         client_id,
                         kind,
                         body,
+                        attachments,
                     },
                     Slot::Post { room: r, key, pair },
                 ) => {
@@ -315,7 +316,7 @@ impl<'a> Plan<'a> {
                                 at: now,
                                 priority: Default::default(),
                                 mentions: Vec::new(),
-                                attachments: Vec::new(),
+                                attachments: attachments.clone(),
                                 replaces: None,
                                 retracts: None,
                                 confirms: None,
@@ -504,6 +505,7 @@ mod tests {
             client_id: ClientId::parse(client_id).unwrap(),
             kind: MessageKind::Note,
             body: Body::parse("x").unwrap(),
+            attachments: Vec::new(),
         }
     }
 

@@ -220,6 +220,7 @@ fn post(room: &str, author: &UserRef, client_id: &str, body: &str) -> Write {
         client_id: ClientId::parse(client_id).unwrap(),
         kind: MessageKind::Note,
         body: Body::parse(body).unwrap(),
+        attachments: Vec::new(),
     }
 }
 

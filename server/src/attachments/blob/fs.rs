@@ -206,7 +206,7 @@ mod tests {
     async fn fs_blob_store_conformance() {
         let dir = tempfile::tempdir().unwrap();
         let store = FsBlobStore::open(dir.path()).unwrap();
-        super::super::tests::conformance(&store).await;
+        crate::attachments::blob::tests::conformance(&store).await;
         // One file left: the thumbnail; nothing in tmp.
         assert_eq!(store.file_count(), 1);
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
