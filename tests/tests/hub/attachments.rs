@@ -286,10 +286,23 @@ async fn the_same_photo_twice_is_stored_once() {
     let b = uploaded(&app, &doctor, "res-a", "2.jpg", "image/jpeg", photo).await;
     assert_ne!(a["id"], b["id"]);
     assert_eq!(a["sha256"], b["sha256"]);
-    if matches!(app.backend, Backend::Embedded) {
-        let files = blob_files(&app);
-        // The photo and its thumbnail, once.
-        assert_eq!(files.len(), 2, "{files:?}");
+    // The photo and its thumbnail, once.
+    match &app.backend {
+        Backend::Embedded => {
+            let files = blob_files(&app);
+            assert_eq!(files.len(), 2, "{files:?}");
+        }
+        Backend::Cluster { database_url, .. } => {
+            use sqlx::Connection;
+            let mut db = sqlx::PgConnection::connect(database_url)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM attachment_blobs")
+                .fetch_one(&mut db)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(n, 2);
+        }
     }
     for (u, x) in [(&nurse, &a), (&doctor, &b)] {
         let got = download(&app, u, &id_of(x), "").await;
