@@ -89,8 +89,7 @@ impl Uploader {
             match me.upload(handle.node(), handle.user(), &room).await {
                 Some(id) => {
                     me.uploaded.fetch_add(1, Ordering::Relaxed);
-                    me.bytes
-                        .fetch_add(me.photo.len() as u64, Ordering::Relaxed);
+                    me.bytes.fetch_add(me.photo.len() as u64, Ordering::Relaxed);
                     handle.post_with_attachment(&room, n, &id);
                 }
                 None => {

@@ -47,14 +47,20 @@ fn encode(img: DynamicImage, format: ImageFormat) -> Vec<u8> {
 
 /// A `w` x `h` JPEG carrying GPS EXIF; `seed` changes its pixels (another photo).
 pub fn jpeg_with_gps(w: u32, h: u32, seed: u8) -> Vec<u8> {
-    let raw = encode(DynamicImage::ImageRgb8(gradient(w, h, seed)), ImageFormat::Jpeg);
+    let raw = encode(
+        DynamicImage::ImageRgb8(gradient(w, h, seed)),
+        ImageFormat::Jpeg,
+    );
     let mut j = Jpeg::from_bytes(Bytes::from(raw)).unwrap_or_else(|e| panic!("jpeg: {e}"));
     j.set_exif(Some(Bytes::from(gps_exif())));
     j.encoder().bytes().to_vec()
 }
 
 pub fn png(w: u32, h: u32, seed: u8) -> Vec<u8> {
-    encode(DynamicImage::ImageRgb8(gradient(w, h, seed)), ImageFormat::Png)
+    encode(
+        DynamicImage::ImageRgb8(gradient(w, h, seed)),
+        ImageFormat::Png,
+    )
 }
 
 /// A PNG of noise: about `w * h * 3` bytes whatever the compression.

@@ -188,7 +188,9 @@ fn strip(format: Format, raw: Bytes, orientation: Orientation) -> Result<Bytes, 
             // img-parts keeps everything after the scan header as the scan's data: cut the
             // file at the end of the first image, so trailing images (MPF: a camera's depth or
             // gain maps, with EXIF of their own) are not kept.
-            let end = raw.len().min(2 + jpeg_image_end(raw.get(2..).unwrap_or_default()));
+            let end = raw
+                .len()
+                .min(2 + jpeg_image_end(raw.get(2..).unwrap_or_default()));
             let mut jpeg = Jpeg::from_bytes(raw.slice(..end)).map_err(|e| e.to_string())?;
             jpeg.segments_mut().retain(keep_jpeg_segment);
             jpeg.set_exif(exif);
@@ -349,7 +351,9 @@ mod tests {
                 // An XMP packet and a comment too.
                 let xmp = JpegSegment::new_with_contents(
                     markers::APP1,
-                    Bytes::from_static(b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta>HOME</x:xmpmeta>"),
+                    Bytes::from_static(
+                        b"http://ns.adobe.com/xap/1.0/\0<x:xmpmeta>HOME</x:xmpmeta>",
+                    ),
                 );
                 j.segments_mut().insert(1, xmp);
                 let com =
@@ -363,10 +367,8 @@ mod tests {
             ImageFormat::Png => {
                 let mut p = Png::from_bytes(bytes).unwrap();
                 p.set_exif(Some(exif));
-                let text = img_parts::png::PngChunk::new(
-                    *b"tEXt",
-                    Bytes::from_static(b"Comment\0HOME"),
-                );
+                let text =
+                    img_parts::png::PngChunk::new(*b"tEXt", Bytes::from_static(b"Comment\0HOME"));
                 p.chunks_mut().insert(1, text);
                 p.encoder().bytes()
             }
@@ -391,10 +393,16 @@ mod tests {
             (ImageFormat::WebP, Format::Webp),
         ] {
             let raw = with_gps(format, encoded(format, 640, 400));
-            assert!(contains(&raw, b"HOME"), "{format:?} test image has its metadata");
+            assert!(
+                contains(&raw, b"HOME"),
+                "{format:?} test image has its metadata"
+            );
             let p = process(f, raw).unwrap();
             assert!(!contains(&p.bytes, b"HOME"), "{format:?} kept metadata");
-            assert!(!contains(&p.bytes, &[0x88, 0x25]), "{format:?} kept a GPS IFD");
+            assert!(
+                !contains(&p.bytes, &[0x88, 0x25]),
+                "{format:?} kept a GPS IFD"
+            );
             // Turned right: shown 400 x 640; the thumbnail too.
             assert_eq!(p.dimensions, Some((400, 640)), "{format:?}");
             let thumb = image::load_from_memory(p.thumbnail.as_ref().unwrap()).unwrap();
@@ -402,7 +410,10 @@ mod tests {
             assert_eq!(sniff(p.thumbnail.as_ref().unwrap()), Some("image/jpeg"));
             // The stored file still decodes, still turned right.
             let (img, o) = decode(&p.bytes).ok().unwrap();
-            assert_eq!((img.width(), img.height(), o), (640, 400, Orientation::Rotate90));
+            assert_eq!(
+                (img.width(), img.height(), o),
+                (640, 400, Orientation::Rotate90)
+            );
             assert_eq!(p.sha256, sha256_hex(&p.bytes));
         }
     }
@@ -418,7 +429,10 @@ mod tests {
             process(Format::Pdf, Bytes::from_static(b"hello")),
             Err(MediaError::Mismatch { .. })
         ));
-        assert_eq!(process(Format::Png, Bytes::new()).err(), Some(MediaError::Empty));
+        assert_eq!(
+            process(Format::Png, Bytes::new()).err(),
+            Some(MediaError::Empty)
+        );
         let pdf = Bytes::from_static(b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n");
         let p = process(Format::Pdf, pdf.clone()).unwrap();
         assert_eq!((p.bytes, p.dimensions, p.thumbnail), (pdf, None, None));

@@ -61,7 +61,12 @@ fn declared_type(headers: &HeaderMap) -> Result<AttachmentType, ApiError> {
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = raw.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = raw
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     AttachmentType::parse(&essence).ok_or_else(|| {
         ApiError::bad_request(
             "Content-Type: must be image/jpeg, image/png, image/webp or application/pdf",

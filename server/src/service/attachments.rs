@@ -114,18 +114,17 @@ impl RoomService {
         body: Bytes,
     ) -> Result<Attachment, ApiError> {
         self.may_upload(who, room).await?;
-        let processed = {
-            let _permit = self
-                .attachments
-                .processing
-                .acquire()
-                .await
-                .map_err(|_| ApiError::Unavailable(anyhow::anyhow!("node is shutting down")))?;
-            let format = format_of(declared);
-            tokio::task::spawn_blocking(move || media::process(format, body))
-                .await
-                .map_err(|e| ApiError::Internal(anyhow::anyhow!("processing failed: {e}")))??
-        };
+        let processed =
+            {
+                let _permit =
+                    self.attachments.processing.acquire().await.map_err(|_| {
+                        ApiError::Unavailable(anyhow::anyhow!("node is shutting down"))
+                    })?;
+                let format = format_of(declared);
+                tokio::task::spawn_blocking(move || media::process(format, body))
+                    .await
+                    .map_err(|e| ApiError::Internal(anyhow::anyhow!("processing failed: {e}")))??
+            };
         let key = BlobKey::new(&processed.sha256, Variant::Original)
             .ok_or_else(|| ApiError::Internal(anyhow::anyhow!("bad sha256")))?;
         let size = processed.bytes.len() as u64;
@@ -176,9 +175,7 @@ impl RoomService {
         let a = record.attachment;
         let is_image = format_of(a.content_type).is_image();
         if thumb && !is_image {
-            return Err(ApiError::bad_request(
-                "thumb: only images have a thumbnail",
-            ));
+            return Err(ApiError::bad_request("thumb: only images have a thumbnail"));
         }
         let variant = if thumb {
             Variant::Thumbnail
@@ -220,7 +217,8 @@ impl RoomService {
     ) -> Result<Vec<Attachment>, ApiError> {
         let mut out: Vec<Attachment> = Vec::with_capacity(ids.len());
         for id in ids {
-            let unknown = || ApiError::bad_request(format!("attachments: unknown attachment '{id}'"));
+            let unknown =
+                || ApiError::bad_request(format!("attachments: unknown attachment '{id}'"));
             if out.iter().any(|a| &a.id == id) {
                 return Err(ApiError::bad_request(format!(
                     "attachments: '{id}' is named twice"

@@ -4,7 +4,9 @@
 use super::StoreError;
 use yui_protocol::error::Invalid;
 use yui_protocol::ids::{AttachmentId, ClientId, FileName, Name, RoomId, Title, TownId, UserId};
-use yui_protocol::model::{Attachment, AttachmentType, MemberRole, MessageKind, Profession, RoomKind, Timestamp, UserRef};
+use yui_protocol::model::{
+    Attachment, AttachmentType, MemberRole, MessageKind, Profession, RoomKind, Timestamp, UserRef,
+};
 
 fn corrupt(what: &str) -> impl FnOnce(Invalid) -> StoreError + '_ {
     move |e| StoreError::Corrupt(format!("{what}: {}", e.message))

@@ -9,8 +9,8 @@
 use async_trait::async_trait;
 use yui_protocol::ids::{AttachmentId, Body, ClientId, Name, RoomId, Title, TownId, UserId};
 use yui_protocol::model::{
-    Attachment, AuditAction, AuditEntry, Member, MemberRole, Message, MessageKind, Profession, Reader,
-    Resident, RoomKind, RoomSummary, Timestamp, UserName, UserRef,
+    Attachment, AuditAction, AuditEntry, Member, MemberRole, Message, MessageKind, Profession,
+    Reader, Resident, RoomKind, RoomSummary, Timestamp, UserName, UserRef,
 };
 
 mod convert;

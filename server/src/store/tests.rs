@@ -1793,12 +1793,18 @@ async fn attachments_are_claimed_once_by_their_post(s: Arc<dyn Store>) {
     for r in [&a, &b, &old, &bens] {
         s.insert_attachment(r).await.unwrap();
     }
-    assert_eq!(s.attachment(&a.attachment.id).await.unwrap().as_ref(), Some(&a));
+    assert_eq!(
+        s.attachment(&a.attachment.id).await.unwrap().as_ref(),
+        Some(&a)
+    );
     let none = yui_protocol::ids::AttachmentId::parse("att_none").unwrap();
     assert!(s.attachment(&none).await.unwrap().is_none());
 
     // Claimed by the post, in the post's order; the message carries them.
-    let out = s.commit(&[post_with("r1", &ann, "c1", &[&b, &a])]).await.unwrap();
+    let out = s
+        .commit(&[post_with("r1", &ann, "c1", &[&b, &a])])
+        .await
+        .unwrap();
     let (m, new) = posted(&out[0]);
     assert!(new);
     let ids: Vec<&str> = m.attachments.iter().map(|x| x.id.as_str()).collect();
@@ -1814,7 +1820,10 @@ async fn attachments_are_claimed_once_by_their_post(s: Arc<dyn Store>) {
     assert_eq!(before[0].attachments, m.attachments);
 
     // A retry of the committed post is answered with it, claiming nothing again.
-    let out = s.commit(&[post_with("r1", &ann, "c1", &[&b, &a])]).await.unwrap();
+    let out = s
+        .commit(&[post_with("r1", &ann, "c1", &[&b, &a])])
+        .await
+        .unwrap();
     let (again, new) = posted(&out[0]);
     assert_eq!((again.seq, again.id, new), (m.seq, m.id.clone(), false));
     // Another post naming a claimed attachment, or someone else's, or another room's, is

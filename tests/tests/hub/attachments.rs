@@ -30,11 +30,21 @@ async fn upload(
         .unwrap_or_else(|e| panic!("upload: {e}"));
     let status = resp.status().as_u16();
     let text = resp.text().await.unwrap_or_default();
-    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
 }
 
 /// Uploads and expects 201; the attachment's id.
-async fn uploaded(app: &TestApp, user: &User, room: &str, name: &str, ct: &str, b: Vec<u8>) -> Value {
+async fn uploaded(
+    app: &TestApp,
+    user: &User,
+    room: &str,
+    name: &str,
+    ct: &str,
+    b: Vec<u8>,
+) -> Value {
     let (s, a) = upload(app, user, room, name, ct, b).await;
     assert_eq!(s, 201, "upload {name}: {a}");
     a
@@ -102,14 +112,20 @@ async fn upload_and_download_round_trip_without_gps() {
     let (coord, nurse) = (User::coordinator("coord"), User::member("nurse"));
     app.team_room(&coord, "res-a", &[&nurse]).await;
     let (s, config) = app.call_token(None, "GET", "/api/config", None).await;
-    assert_eq!((s, config["max_attachment_bytes"].as_u64()), (200, Some(3 << 20)));
+    assert_eq!(
+        (s, config["max_attachment_bytes"].as_u64()),
+        (200, Some(3 << 20))
+    );
 
     let photo = images::jpeg_with_gps(800, 600, 1);
     assert!(contains(&photo, PLACE) && contains(&photo, &[0x88, 0x25]));
     let a = uploaded(&app, &nurse, "res-a", "褥瘡 写真.jpg", "image/jpeg", photo).await;
     assert_eq!(a["name"], "褥瘡 写真.jpg");
     assert_eq!(a["type"], "image/jpeg");
-    assert_eq!((a["width"].as_u64(), a["height"].as_u64()), (Some(800), Some(600)));
+    assert_eq!(
+        (a["width"].as_u64(), a["height"].as_u64()),
+        (Some(800), Some(600))
+    );
     let id = id_of(&a);
     assert!(id.starts_with("att_"), "{a}");
 
@@ -124,16 +140,36 @@ async fn upload_and_download_round_trip_without_gps() {
     );
     assert_eq!(got.bytes.len() as u64, a["size"].as_u64().unwrap_or(0));
     assert_eq!(sha256_hex(&got.bytes), a["sha256"].as_str().unwrap_or(""));
-    assert!(!contains(&got.bytes, PLACE), "the stored photo still names the place");
-    assert!(!contains(&got.bytes, &[0x88, 0x25]), "the stored photo still has a GPS IFD");
-    assert!(image::load_from_memory(&got.bytes).is_ok(), "the stored photo decodes");
+    assert!(
+        !contains(&got.bytes, PLACE),
+        "the stored photo still names the place"
+    );
+    assert!(
+        !contains(&got.bytes, &[0x88, 0x25]),
+        "the stored photo still has a GPS IFD"
+    );
+    assert!(
+        image::load_from_memory(&got.bytes).is_ok(),
+        "the stored photo decodes"
+    );
 
     let thumb = download(&app, &nurse, &id, "?thumb=1").await;
-    assert_eq!((thumb.status, header(&thumb, "content-type")), (200, "image/jpeg"));
+    assert_eq!(
+        (thumb.status, header(&thumb, "content-type")),
+        (200, "image/jpeg")
+    );
     let t = image::load_from_memory(&thumb.bytes).unwrap_or_else(|e| panic!("thumb: {e}"));
     assert_eq!((t.width(), t.height()), (320, 240));
 
-    let pdf = uploaded(&app, &nurse, "res-a", "同意書.pdf", "application/pdf", images::pdf()).await;
+    let pdf = uploaded(
+        &app,
+        &nurse,
+        "res-a",
+        "同意書.pdf",
+        "application/pdf",
+        images::pdf(),
+    )
+    .await;
     assert!(pdf.get("width").is_none(), "{pdf}");
     let got = download(&app, &nurse, &id_of(&pdf), "").await;
     assert_eq!((got.status, &got.bytes), (200, &images::pdf()));
@@ -158,9 +194,18 @@ async fn content_must_be_what_it_is_declared_and_names_follow_the_text_rules() {
         ("image/jpeg", Vec::new(), "an empty body"),
     ] {
         let (s, b) = upload(&app, &nurse, "res-a", "x.jpg", ct, body).await;
-        assert_eq!((s, b["error"]["code"].as_str()), (400, Some("bad_request")), "{why}: {b}");
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (400, Some("bad_request")),
+            "{why}: {b}"
+        );
     }
-    for (name, field) in [("a\u{0}b.jpg", "name"), ("a\u{202E}gpj.exe", "name"), ("a\nb", "name"), ("", "name")] {
+    for (name, field) in [
+        ("a\u{0}b.jpg", "name"),
+        ("a\u{202E}gpj.exe", "name"),
+        ("a\nb", "name"),
+        ("", "name"),
+    ] {
         let (s, b) = upload(&app, &nurse, "res-a", name, "image/jpeg", jpeg.clone()).await;
         assert_eq!(s, 400, "{name:?}: {b}");
         let msg = b["error"]["message"].as_str().unwrap_or("");
@@ -178,13 +223,26 @@ async fn content_must_be_what_it_is_declared_and_names_follow_the_text_rules() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(resp.status().as_u16(), 400);
     // Parameters of the Content-Type are ignored.
-    let (s, b) = upload(&app, &nurse, "res-a", "ok.jpg", "IMAGE/JPEG; charset=binary", jpeg).await;
+    let (s, b) = upload(
+        &app,
+        &nurse,
+        "res-a",
+        "ok.jpg",
+        "IMAGE/JPEG; charset=binary",
+        jpeg,
+    )
+    .await;
     assert_eq!(s, 201, "{b}");
 }
 
 /// Sends a request head and then the body from `chunks` (chunked when `length` is `None`)
 /// until the hub answers or stops reading; the status and how many body bytes got out.
-async fn stream_upload(app: &TestApp, user: &User, length: Option<u64>, total: usize) -> (u16, usize, Duration) {
+async fn stream_upload(
+    app: &TestApp,
+    user: &User,
+    length: Option<u64>,
+    total: usize,
+) -> (u16, usize, Duration) {
     let mut sock = tokio::net::TcpStream::connect(app.addr)
         .await
         .unwrap_or_else(|e| panic!("connect: {e}"));
@@ -199,7 +257,9 @@ async fn stream_upload(app: &TestApp, user: &User, length: Option<u64>, total: u
         app.token(user)
     );
     let started = Instant::now();
-    sock.write_all(head.as_bytes()).await.unwrap_or_else(|e| panic!("head: {e}"));
+    sock.write_all(head.as_bytes())
+        .await
+        .unwrap_or_else(|e| panic!("head: {e}"));
     let (mut rd, mut wr) = sock.into_split();
     let chunked = length.is_none();
     let writer = tokio::spawn(async move {
@@ -255,31 +315,47 @@ async fn too_large_is_refused_while_read_not_after() {
     let big = images::noise_png(600, 600);
     assert!(big.len() > 1 << 20);
     let (s, b) = upload(&app, &nurse, "res-a", "big.png", "image/png", big).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (413, Some("too_large")), "{b}");
+    assert_eq!(
+        (s, b["error"]["code"].as_str()),
+        (413, Some("too_large")),
+        "{b}"
+    );
     // 50 MiB declared: refused before the body is read.
     let (s, sent, took) = stream_upload(&app, &nurse, Some(50 << 20), 50 << 20).await;
     assert_eq!(s, 413);
     assert!(took < Duration::from_secs(5), "took {took:?}");
-    assert!(sent < 30 << 20, "the hub took {sent} bytes of a body it had refused");
+    assert!(
+        sent < 30 << 20,
+        "the hub took {sent} bytes of a body it had refused"
+    );
     // 50 MiB chunked (no length): cut off at the limit as it is read.
     let (s, sent, took) = stream_upload(&app, &nurse, None, 50 << 20).await;
     assert_eq!(s, 413);
     assert!(took < Duration::from_secs(5), "took {took:?}");
-    assert!(sent < 30 << 20, "the hub read {sent} bytes past a 1 MiB limit");
+    assert!(
+        sent < 30 << 20,
+        "the hub read {sent} bytes past a 1 MiB limit"
+    );
     // Under the limit still works, and JSON bodies keep their 64 KiB limit.
     let ok = images::noise_png(300, 300);
     assert!(ok.len() > 64 << 10 && ok.len() < 1 << 20);
     let (s, b) = upload(&app, &nurse, "res-a", "ok.png", "image/png", ok).await;
     assert_eq!(s, 201, "{b}");
     let long = json!({"client_id": "c1", "body": "x".repeat(70_000)});
-    let (s, _) = app.call(&nurse, "POST", "/api/rooms/res-a/messages", Some(long)).await;
+    let (s, _) = app
+        .call(&nurse, "POST", "/api/rooms/res-a/messages", Some(long))
+        .await;
     assert_eq!(s, 413);
 }
 
 #[tokio::test]
 async fn the_same_photo_twice_is_stored_once() {
     let app = spawn_app().await;
-    let (coord, nurse, doctor) = (User::coordinator("coord"), User::member("nurse"), User::member("doc"));
+    let (coord, nurse, doctor) = (
+        User::coordinator("coord"),
+        User::member("nurse"),
+        User::member("doc"),
+    );
     app.team_room(&coord, "res-a", &[&nurse, &doctor]).await;
     let photo = images::jpeg_with_gps(400, 300, 3);
     let a = uploaded(&app, &nurse, "res-a", "1.jpg", "image/jpeg", photo.clone()).await;
@@ -336,7 +412,11 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
 async fn who_may_upload_and_download() {
     let app = spawn_app().await;
     let coord = User::coordinator("coord");
-    let (nurse, doctor, stranger) = (User::member("nurse"), User::member("doc"), User::member("stranger"));
+    let (nurse, doctor, stranger) = (
+        User::member("nurse"),
+        User::member("doc"),
+        User::member("stranger"),
+    );
     app.team_room(&coord, "res-a", &[&nurse, &doctor]).await;
     app.team_room(&coord, "res-b", &[&stranger]).await;
     let jpeg = || images::jpeg_with_gps(64, 48, 4);
@@ -349,7 +429,12 @@ async fn who_may_upload_and_download() {
     let (s, _) = upload(&app, &coord, "town-news", "x.jpg", "image/jpeg", jpeg()).await;
     assert_eq!(s, 201);
     let (s, _) = app
-        .call_token(None, "POST", "/api/rooms/res-a/attachments?name=x.jpg", None)
+        .call_token(
+            None,
+            "POST",
+            "/api/rooms/res-a/attachments?name=x.jpg",
+            None,
+        )
         .await;
     assert_eq!(s, 401);
 
@@ -367,12 +452,16 @@ async fn who_may_upload_and_download() {
     assert_eq!(download(&app, &doctor, &a, "?thumb=1").await.status, 200);
     assert_eq!(download(&app, &stranger, &a, "").await.status, 404);
     // A removed member no longer.
-    let (s, _) = app.call(&coord, "DELETE", "/api/rooms/res-a/members/doc", None).await;
+    let (s, _) = app
+        .call(&coord, "DELETE", "/api/rooms/res-a/members/doc", None)
+        .await;
     assert_eq!(s, 204);
     assert_eq!(download(&app, &doctor, &a, "").await.status, 404);
     // Nor the uploader once removed.
     let b2 = id_of(&uploaded(&app, &nurse, "res-a", "y.jpg", "image/jpeg", jpeg()).await);
-    let (s, _) = app.call(&coord, "DELETE", "/api/rooms/res-a/members/nurse", None).await;
+    let (s, _) = app
+        .call(&coord, "DELETE", "/api/rooms/res-a/members/nurse", None)
+        .await;
     assert_eq!(s, 204);
     assert_eq!(download(&app, &nurse, &b2, "").await.status, 404);
     assert_eq!(download(&app, &nurse, &a, "").await.status, 404);
@@ -388,10 +477,46 @@ async fn posts_claim_their_attachments_once() {
     let mut live = app.connect(&doctor).await;
     live.subscribe(&room("res-a"), None).await;
 
-    let a = uploaded(&app, &nurse, "res-a", "a.jpg", "image/jpeg", images::jpeg_with_gps(64, 48, 5)).await;
-    let p = uploaded(&app, &nurse, "res-a", "b.pdf", "application/pdf", images::pdf()).await;
-    let theirs = id_of(&uploaded(&app, &doctor, "res-a", "c.png", "image/png", images::png(20, 20, 6)).await);
-    let other_room = id_of(&uploaded(&app, &nurse, "res-b", "d.png", "image/png", images::png(20, 20, 7)).await);
+    let a = uploaded(
+        &app,
+        &nurse,
+        "res-a",
+        "a.jpg",
+        "image/jpeg",
+        images::jpeg_with_gps(64, 48, 5),
+    )
+    .await;
+    let p = uploaded(
+        &app,
+        &nurse,
+        "res-a",
+        "b.pdf",
+        "application/pdf",
+        images::pdf(),
+    )
+    .await;
+    let theirs = id_of(
+        &uploaded(
+            &app,
+            &doctor,
+            "res-a",
+            "c.png",
+            "image/png",
+            images::png(20, 20, 6),
+        )
+        .await,
+    );
+    let other_room = id_of(
+        &uploaded(
+            &app,
+            &nurse,
+            "res-b",
+            "d.png",
+            "image/png",
+            images::png(20, 20, 7),
+        )
+        .await,
+    );
     let (ida, idp) = (id_of(&a), id_of(&p));
 
     for (ids, why) in [
@@ -401,7 +526,11 @@ async fn posts_claim_their_attachments_once() {
         (vec![ida.as_str(), ida.as_str()], "named twice"),
     ] {
         let (s, b) = post_with(&app, &nurse, "res-a", &format!("bad-{why}"), &ids).await;
-        assert_eq!((s, b["error"]["code"].as_str()), (400, Some("bad_request")), "{why}: {b}");
+        assert_eq!(
+            (s, b["error"]["code"].as_str()),
+            (400, Some("bad_request")),
+            "{why}: {b}"
+        );
     }
     let (s, first) = post_with(&app, &nurse, "res-a", "c1", &[&ida, &idp]).await;
     assert_eq!(s, 201, "{first}");
@@ -411,7 +540,13 @@ async fn posts_claim_their_attachments_once() {
     // Already in a message.
     let (s, b) = post_with(&app, &nurse, "res-a", "c2", &[&ida]).await;
     assert_eq!(s, 400, "{b}");
-    assert!(b["error"]["message"].as_str().unwrap_or("").contains("already"), "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("already"),
+        "{b}"
+    );
 
     // Live, with its attachments in order.
     let m = live.message(&room("res-a")).await;
@@ -420,16 +555,31 @@ async fn posts_claim_their_attachments_once() {
     assert_eq!(m.attachments[0].width, Some(64));
     assert_eq!(m.attachments[0].sha256, a["sha256"].as_str().unwrap_or(""));
     // History (the messages endpoint) and catch-up.
-    let (s, page) = app.call(&doctor, "GET", "/api/rooms/res-a/messages", None).await;
+    let (s, page) = app
+        .call(&doctor, "GET", "/api/rooms/res-a/messages", None)
+        .await;
     assert_eq!(s, 200);
     let atts = &page["messages"][0]["attachments"];
-    assert_eq!((atts[0]["id"].as_str(), atts[1]["id"].as_str()), (Some(ida.as_str()), Some(idp.as_str())));
+    assert_eq!(
+        (atts[0]["id"].as_str(), atts[1]["id"].as_str()),
+        (Some(ida.as_str()), Some(idp.as_str()))
+    );
     let mut late = app.connect(&doctor).await;
     late.subscribe(&room("res-a"), Some(0)).await;
     let m = late.message(&room("res-a")).await;
     assert_eq!(m.attachments.len(), 2);
     // And over the WebSocket: a post frame naming an attachment.
-    let c = id_of(&uploaded(&app, &nurse, "res-a", "e.png", "image/png", images::png(30, 10, 8)).await);
+    let c = id_of(
+        &uploaded(
+            &app,
+            &nurse,
+            "res-a",
+            "e.png",
+            "image/png",
+            images::png(30, 10, 8),
+        )
+        .await,
+    );
     let mut ws = app.connect(&nurse).await;
     ws.send_raw(&json!({"type":"post","room":"res-a","client_id":"ws-1","body":"様子","attachments":[c],"ref":"p"}).to_string()).await;
     match ws.reply("p").await {
@@ -437,7 +587,10 @@ async fn posts_claim_their_attachments_once() {
         other => panic!("post with an attachment over the WebSocket: {other:?}"),
     }
     let m = live.message(&room("res-a")).await;
-    assert_eq!(m.attachments.first().map(|x| x.id.as_str()), Some(c.as_str()));
+    assert_eq!(
+        m.attachments.first().map(|x| x.id.as_str()),
+        Some(c.as_str())
+    );
 }
 
 #[tokio::test]
@@ -445,14 +598,30 @@ async fn every_download_is_in_the_access_log() {
     let app = spawn_app().await;
     let (coord, nurse) = (User::coordinator("coord"), User::member("nurse"));
     app.team_room(&coord, "res-a", &[&nurse]).await;
-    let a = id_of(&uploaded(&app, &nurse, "res-a", "a.png", "image/png", images::png(10, 10, 9)).await);
+    let a = id_of(
+        &uploaded(
+            &app,
+            &nurse,
+            "res-a",
+            "a.png",
+            "image/png",
+            images::png(10, 10, 9),
+        )
+        .await,
+    );
     assert_eq!(download(&app, &nurse, &a, "").await.status, 200);
     assert_eq!(download(&app, &nurse, &a, "?thumb=1").await.status, 200);
-    let (s, log) = app.call(&coord, "GET", "/api/audit?room=res-a&user=nurse", None).await;
+    let (s, log) = app
+        .call(&coord, "GET", "/api/audit?room=res-a&user=nurse", None)
+        .await;
     assert_eq!(s, 200, "{log}");
     let reads = log["entries"]
         .as_array()
-        .map(|e| e.iter().filter(|x| x["action"] == "read_attachment").count())
+        .map(|e| {
+            e.iter()
+                .filter(|x| x["action"] == "read_attachment")
+                .count()
+        })
         .unwrap_or(0);
     assert_eq!(reads, 2, "{log}");
 }
@@ -469,17 +638,40 @@ async fn unposted_uploads_are_deleted_after_their_age() {
     .await;
     let (coord, nurse) = (User::coordinator("coord"), User::member("nurse"));
     app.team_room(&coord, "res-a", &[&nurse]).await;
-    let kept = id_of(&uploaded(&app, &nurse, "res-a", "kept.jpg", "image/jpeg", images::jpeg_with_gps(50, 50, 10)).await);
+    let kept = id_of(
+        &uploaded(
+            &app,
+            &nurse,
+            "res-a",
+            "kept.jpg",
+            "image/jpeg",
+            images::jpeg_with_gps(50, 50, 10),
+        )
+        .await,
+    );
     let (s, b) = post_with(&app, &nurse, "res-a", "c1", &[&kept]).await;
     assert_eq!(s, 201, "{b}");
-    let dropped = id_of(&uploaded(&app, &nurse, "res-a", "gone.jpg", "image/jpeg", images::jpeg_with_gps(50, 50, 11)).await);
+    let dropped = id_of(
+        &uploaded(
+            &app,
+            &nurse,
+            "res-a",
+            "gone.jpg",
+            "image/jpeg",
+            images::jpeg_with_gps(50, 50, 11),
+        )
+        .await,
+    );
     assert_eq!(download(&app, &nurse, &dropped, "").await.status, 200);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         if download(&app, &nurse, &dropped, "").await.status == 404 {
             break;
         }
-        assert!(Instant::now() < deadline, "the unposted upload was never deleted");
+        assert!(
+            Instant::now() < deadline,
+            "the unposted upload was never deleted"
+        );
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     // Posting it now fails; the posted one stays.
@@ -491,6 +683,10 @@ async fn unposted_uploads_are_deleted_after_their_age() {
     assert_eq!(download(&app, &nurse, &kept, "").await.status, 200);
     if matches!(app.backend, Backend::Embedded) {
         let files = blob_files(&app);
-        assert_eq!(files.len(), 2, "only the posted photo and its thumbnail are left: {files:?}");
+        assert_eq!(
+            files.len(),
+            2,
+            "only the posted photo and its thumbnail are left: {files:?}"
+        );
     }
 }

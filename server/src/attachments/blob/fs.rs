@@ -109,7 +109,9 @@ impl BlobStore for FsBlobStore {
                 }
             };
             {
-                let _g = gate.lock().map_err(|_| BlobError::Internal("gate poisoned".into()))?;
+                let _g = gate
+                    .lock()
+                    .map_err(|_| BlobError::Internal("gate poisoned".into()))?;
                 if renew(&path)? {
                     return Ok(());
                 }
@@ -178,7 +180,9 @@ impl BlobStore for FsBlobStore {
     ) -> Result<bool, BlobError> {
         let (path, gate) = (self.path(key), self.gate.clone());
         blocking(move || {
-            let _g = gate.lock().map_err(|_| BlobError::Internal("gate poisoned".into()))?;
+            let _g = gate
+                .lock()
+                .map_err(|_| BlobError::Internal("gate poisoned".into()))?;
             let modified = match fs::metadata(&path) {
                 Ok(m) => m.modified()?,
                 Err(e) if e.kind() == ErrorKind::NotFound => return Ok(false),

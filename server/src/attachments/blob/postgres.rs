@@ -63,11 +63,12 @@ impl BlobStore for PgBlobStore {
     }
 
     async fn get(&self, key: &BlobKey) -> Result<Option<Bytes>, BlobError> {
-        let row = sqlx::query("SELECT bytes FROM attachment_blobs WHERE sha256 = $1 AND variant = $2")
-            .bind(key.sha256())
-            .bind(key.variant.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row =
+            sqlx::query("SELECT bytes FROM attachment_blobs WHERE sha256 = $1 AND variant = $2")
+                .bind(key.sha256())
+                .bind(key.variant.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
         match row {
             Some(r) => Ok(Some(Bytes::from(r.try_get::<Vec<u8>, _>("bytes")?))),
             None => Ok(None),

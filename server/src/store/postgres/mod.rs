@@ -10,8 +10,8 @@
 use super::health::WriteHealth;
 use super::DbError;
 use super::{
-    AttachmentRecord, AuditFilter, PutMember, PutRoom, RoomInfo, RoomSpec, Store, StoreError, StoreResult, Write,
-    WriteOutcome,
+    AttachmentRecord, AuditFilter, PutMember, PutRoom, RoomInfo, RoomSpec, Store, StoreError,
+    StoreResult, Write, WriteOutcome,
 };
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;

@@ -31,7 +31,8 @@ pub(super) fn insert(conn: &Connection, r: &AttachmentRecord) -> StoreResult<()>
 }
 
 pub(super) fn get(conn: &Connection, id: &AttachmentId) -> StoreResult<Option<AttachmentRecord>> {
-    let mut stmt = conn.prepare_cached(&format!("SELECT {COLUMNS} FROM attachments WHERE id = ?1"))?;
+    let mut stmt =
+        conn.prepare_cached(&format!("SELECT {COLUMNS} FROM attachments WHERE id = ?1"))?;
     let row = stmt.query_row([id.as_str()], Row_::read).optional()?;
     row.map(Row_::into_record).transpose()
 }
@@ -88,7 +89,11 @@ pub(super) fn fill(conn: &Connection, messages: &mut [Message]) -> StoreResult<(
     let (Some(first), Some(last)) = (messages.first(), messages.last()) else {
         return Ok(());
     };
-    let (room, lo, hi) = (first.room.clone(), first.seq.min(last.seq), first.seq.max(last.seq));
+    let (room, lo, hi) = (
+        first.room.clone(),
+        first.seq.min(last.seq),
+        first.seq.max(last.seq),
+    );
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {COLUMNS} FROM attachments WHERE room = ?1 AND message_seq BETWEEN ?2 AND ?3 \
          ORDER BY message_seq, position"

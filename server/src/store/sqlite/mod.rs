@@ -8,8 +8,8 @@
 
 use super::health::WriteHealth;
 use super::{
-    AttachmentRecord, AuditFilter, DbError, ProfilePatch, PutMember, PutRoom, RoomInfo, RoomSpec, Store, StoreError,
-    StoreResult, Write, WriteOutcome,
+    AttachmentRecord, AuditFilter, DbError, ProfilePatch, PutMember, PutRoom, RoomInfo, RoomSpec,
+    Store, StoreError, StoreResult, Write, WriteOutcome,
 };
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
