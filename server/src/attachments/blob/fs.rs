@@ -83,14 +83,12 @@ fn fsync_dir(dir: &Path) -> std::io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-fn blocking<T: Send + 'static>(
+async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, BlobError> + Send + 'static,
-) -> impl std::future::Future<Output = Result<T, BlobError>> {
-    async move {
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| BlobError::Internal(format!("blob task failed: {e}")))?
-    }
+) -> Result<T, BlobError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| BlobError::Internal(format!("blob task failed: {e}")))?
 }
 
 #[async_trait]
