@@ -6,7 +6,8 @@
 //!
 //! - [`rooms`] serves `/api/rooms/{room}`, `/api/me/rooms`.
 //! - [`members`] serves `/api/rooms/{room}/members/{user}`.
-//! - [`messages`] serves `/api/rooms/{room}/messages`, `/api/rooms/{room}/receipts`.
+//! - [`messages`] serves `/api/rooms/{room}/messages`, `/api/rooms/{room}/receipts`,
+//!   `/api/rooms/{room}/messages/{seq}/confirm` and `…/confirms`.
 //! - [`audit`] serves `/api/audit`.
 //! - [`ops`] serves `/healthz`, `/readyz`, `/metrics`, `/api/config`, `/api/demo/users`.
 //! - [`extract`]: the bearer token (and the user's rate limit) and JSON body extractors.
@@ -29,7 +30,7 @@ use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::Request;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Extension, Router};
 use edge::Edge;
 use std::sync::Arc;
@@ -55,6 +56,14 @@ pub fn app(state: AppState, ws: Router<AppState>, edge: Arc<Edge>) -> Router {
             get(messages::get_messages).post(messages::post_message),
         )
         .route("/rooms/{room}/receipts", get(messages::get_receipts))
+        .route(
+            "/rooms/{room}/messages/{seq}/confirm",
+            post(messages::confirm),
+        )
+        .route(
+            "/rooms/{room}/messages/{seq}/confirms",
+            get(messages::get_confirms),
+        )
         .route("/me/rooms", get(rooms::my_rooms))
         .route("/audit", get(audit::audit))
         .route("/config", get(ops::config))

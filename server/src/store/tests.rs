@@ -219,7 +219,10 @@ fn post(room: &str, author: &UserRef, client_id: &str, body: &str) -> Write {
         author: author.clone(),
         client_id: ClientId::parse(client_id).unwrap(),
         kind: MessageKind::Note,
-        body: Body::parse(body).unwrap(),
+        body: Some(Body::parse(body).unwrap()),
+        priority: Priority::Normal,
+        mentions: Vec::new(),
+        revision: None,
     }
 }
 
@@ -302,7 +305,7 @@ async fn seq_is_contiguous_per_room(s: Arc<dyn Store>) {
                 unreachable!()
             };
             assert_eq!(&m.room, room);
-            assert_eq!(m.body, body.as_str());
+            assert_eq!(Some(m.body.as_str()), body.as_ref().map(|b| b.as_str()));
         }
     }
     // 4 batches of 5: rooms a gets i = 0, 2, 4 and b gets 1, 3 of each batch.
