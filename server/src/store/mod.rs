@@ -333,8 +333,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records that `user` confirmed message `seq` of `room` (which exists), durably; once per
     /// user and message. Returns when it was confirmed and whether this call recorded it.
-    async fn confirm(&self, room: &RoomId, seq: u64, user: &UserId)
-        -> StoreResult<(Timestamp, bool)>;
+    async fn confirm(
+        &self,
+        room: &RoomId,
+        seq: u64,
+        user: &UserId,
+    ) -> StoreResult<(Timestamp, bool)>;
 
     /// Who confirmed message `seq` of `room`, in the order they did.
     async fn confirms(&self, room: &RoomId, seq: u64) -> StoreResult<Vec<Confirmation>>;

@@ -50,9 +50,8 @@ fn commit_with(
         "INSERT INTO messages ({MESSAGE_COLUMNS}) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
     ))?;
-    let mut mention = conn.prepare_cached(
-        "INSERT INTO message_mentions (user_id, room, seq) VALUES (?1, ?2, ?3)",
-    )?;
+    let mut mention = conn
+        .prepare_cached("INSERT INTO message_mentions (user_id, room, seq) VALUES (?1, ?2, ?3)")?;
     for m in applied.new_messages() {
         stmt.execute(params![
             m.room.as_str(),
@@ -72,7 +71,11 @@ fn commit_with(
             m.retracts.map(convert::db_seq),
         ])?;
         for u in &m.mentions {
-            mention.execute(params![u.id.as_str(), m.room.as_str(), convert::db_seq(m.seq)])?;
+            mention.execute(params![
+                u.id.as_str(),
+                m.room.as_str(),
+                convert::db_seq(m.seq)
+            ])?;
         }
     }
     // Never backwards: a pair only posts touched started the replay at 0, not at its stored

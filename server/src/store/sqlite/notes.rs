@@ -13,8 +13,8 @@ pub(super) fn confirm(
     user: &UserId,
 ) -> StoreResult<(Timestamp, bool)> {
     let now = Timestamp::now();
-    let inserted = conn
-        .prepare_cached(
+    let inserted =
+        conn.prepare_cached(
             "INSERT INTO confirmations (room, seq, user_id, at) VALUES (?1, ?2, ?3, ?4) \
              ON CONFLICT (room, seq, user_id) DO NOTHING",
         )?
@@ -23,8 +23,7 @@ pub(super) fn confirm(
             convert::db_seq(seq),
             user.as_str(),
             now.millis()
-        ])?
-        == 1;
+        ])? == 1;
     if inserted {
         return Ok((now, true));
     }
