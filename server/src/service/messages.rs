@@ -127,7 +127,7 @@ impl RoomService {
         let readers = self.store.receipts(room).await?;
         let pending = match seq {
             None => None,
-            Some(seq) => Some(self.pending(&access.info, seq).await?),
+            Some(seq) => Some(self.pending(who, &access, seq).await?),
         };
         Ok(Receipts {
             audience,

@@ -5,7 +5,6 @@ use super::{user_name, RoomService};
 use crate::access::RoomAccess;
 use crate::bus::BusEvent;
 use crate::error::ApiError;
-use crate::store::RoomInfo;
 use yui_protocol::claims::Identity;
 use yui_protocol::ids::{RoomId, UserId};
 use yui_protocol::model::{Confirmation, Message, RoomKind, UserName, UserRef};
@@ -130,12 +129,20 @@ impl RoomService {
     }
 
     /// The audience's users whose read position is below `seq`, clamped to the room's last
-    /// message (read now, not from the cache).
+    /// message (read now, not from the cache). A town room's audience is the town's directory,
+    /// which only those who post there (its coordinators, admins) may list.
     pub(super) async fn pending(
         &self,
-        room: &RoomInfo,
+        who: &Identity,
+        access: &RoomAccess,
         seq: u64,
     ) -> Result<Vec<UserRef>, ApiError> {
+        let room = &access.info;
+        if room.kind == RoomKind::Town && !access.can_post(who) {
+            return Err(ApiError::forbidden(
+                "seq: only the town's coordinators and admins see who has not read a notice",
+            ));
+        }
         let last = match self.store.room(&room.room).await? {
             Some(r) => r.last_seq,
             None => return Err(ApiError::room_not_found()),

@@ -438,6 +438,19 @@ async fn a_town_rooms_confirmations_go_to_its_posters_and_the_users_own_connecti
         .map(|p| p.iter().filter_map(|u| u["id"].as_str()).collect())
         .unwrap_or_default();
     assert_eq!(pending, [m1.id.as_str(), m2.id.as_str()], "{v}");
+    // The town's directory is not shown to every reader of the board.
+    let v = ask(
+        &mut o,
+        json!({"type":"receipts","room":board.as_str(),"seq":1}),
+    )
+    .await;
+    assert_eq!(code(&v), "forbidden", "{v}");
+    let (s, _) = app
+        .call(&m2, "GET", "/api/rooms/cn-town-board/receipts?seq=1", None)
+        .await;
+    assert_eq!(s, 403);
+    let v = ask(&mut o, json!({"type":"receipts","room":board.as_str()})).await;
+    assert_eq!(v["type"], "receipts", "{v}");
 }
 
 #[tokio::test]
