@@ -649,3 +649,72 @@ async fn a_v1_client_sees_its_posts_unchanged() {
         (&json!(0), &json!(0), &json!(0))
     );
 }
+
+#[tokio::test]
+async fn acked_confirmations_and_note_fields_survive_kill_9() {
+    use yui_tests::process::{free_port, HubProcess};
+    let backend = Backend::fresh().await;
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let port = free_port();
+    let hub = HubProcess::start(&backend, dir.path(), port, &[]).await;
+    let http = reqwest::Client::new();
+    let coord = User::coordinator("cn-kill-coord");
+    let nurse = User::member("cn-kill-nurse");
+    let token = |u: &User| sign(&u.claims(3600, "yui"), SECRET);
+    let base = format!("http://{}", hub.addr);
+    let s = http
+        .put(format!("{base}/api/rooms/cn-kill"))
+        .bearer_auth(token(&coord))
+        .json(&json!({"kind":"team","title":"t","town":coord.town}))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    assert_eq!(s, 201);
+    let s = http
+        .put(format!("{base}/api/rooms/cn-kill/members/{}", nurse.id))
+        .bearer_auth(token(&coord))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0);
+    assert_eq!(s, 204);
+    let mut c = Client::open(&hub.ws_url()).await;
+    c.hello(&token(&coord)).await;
+    let mut n = Client::open(&hub.ws_url()).await;
+    n.hello(&token(&nurse)).await;
+    let v = ask(
+        &mut c,
+        json!({"type":"post","room":"cn-kill","client_id":"k1","body":"至急","priority":"urgent",
+               "mentions":[nurse.id]}),
+    )
+    .await;
+    assert_eq!(acked_seq(&v), 1);
+    let v = ask(&mut n, json!({"type":"confirm","room":"cn-kill","seq":1})).await;
+    assert_eq!(acked_seq(&v), 1);
+    hub.kill9().await;
+
+    let hub = HubProcess::start(&backend, dir.path(), port, &[]).await;
+    let mut c = Client::open(&hub.ws_url()).await;
+    c.hello(&token(&coord)).await;
+    let v = ask(&mut c, json!({"type":"confirms","room":"cn-kill","seq":1})).await;
+    assert_eq!(v["users"][0]["user"]["id"], nurse.id.as_str(), "{v}");
+    let v = ask(&mut c, json!({"type":"history","room":"cn-kill"})).await;
+    let m = &v["messages"][0];
+    assert_eq!(
+        (&m["priority"], &m["confirms"]),
+        (&json!("urgent"), &json!(1)),
+        "{v}"
+    );
+    assert_eq!(m["mentions"][0]["id"], nurse.id.as_str(), "{v}");
+    let s = http
+        .get(format!("http://{}/api/me/rooms", hub.addr))
+        .bearer_auth(token(&nurse))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rooms: Value = s.json().await.unwrap_or_default();
+    assert_eq!(rooms["rooms"][0]["urgent"], 1, "{rooms}");
+    assert_eq!(rooms["rooms"][0]["mentions"], 1, "{rooms}");
+    hub.kill9().await;
+}
