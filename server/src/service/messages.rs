@@ -45,10 +45,19 @@ impl RoomService {
                 "attachments: unknown attachment '{a}'"
             )));
         }
-        let mentions = self.mentioned(&access, post.mentions()).await?;
-        if let Some(revision) = post.revision() {
-            self.check_revision(who, room, revision).await?;
-        }
+        let mentions = match self.check_notes(who, &access, &post).await {
+            Ok(mentions) => mentions,
+            // A retry of a committed post is answered with it (PROTOCOL.md 3.4.2), even when
+            // its checks would fail now (a mentioned member removed since).
+            Err(e) => match self
+                .store
+                .posted(room, &who.user.id, post.client_id())
+                .await?
+            {
+                Some(m) => return Ok((m, false)),
+                None => return Err(e),
+            },
+        };
         let body = match post.body() {
             "" => None,
             text => Some(Body::parse(text)?),

@@ -8,12 +8,27 @@ use crate::error::ApiError;
 use yui_protocol::claims::Identity;
 use yui_protocol::ids::{RoomId, UserId};
 use yui_protocol::model::{Confirmation, Message, RoomKind, UserName, UserRef};
-use yui_protocol::post::Revision;
+use yui_protocol::post::{NewPost, Revision};
 
 impl RoomService {
+    /// Checks a post's mentions and revision; returns the mentioned users with their names.
+    pub(super) async fn check_notes(
+        &self,
+        who: &Identity,
+        access: &RoomAccess,
+        post: &NewPost,
+    ) -> Result<Vec<UserName>, ApiError> {
+        let mentions = self.mentioned(access, post.mentions()).await?;
+        if let Some(revision) = post.revision() {
+            self.check_revision(who, &access.info.room, revision)
+                .await?;
+        }
+        Ok(mentions)
+    }
+
     /// The mentioned users with their names now (stored with the message): each must be a
     /// member of the team room; a town room's notices mention no one.
-    pub(super) async fn mentioned(
+    async fn mentioned(
         &self,
         access: &RoomAccess,
         ids: &[UserId],
@@ -47,7 +62,7 @@ impl RoomService {
     }
 
     /// A revision names an original message of its author in the same room.
-    pub(super) async fn check_revision(
+    async fn check_revision(
         &self,
         who: &Identity,
         room: &RoomId,

@@ -331,6 +331,14 @@ pub trait Store: Send + Sync + 'static {
 
     async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
 
+    /// The message committed under a post's idempotency key, if any.
+    async fn posted(
+        &self,
+        room: &RoomId,
+        author: &UserId,
+        client_id: &ClientId,
+    ) -> StoreResult<Option<Message>>;
+
     /// Records that `user` confirmed message `seq` of `room` (which exists), durably; once per
     /// user and message. Returns when it was confirmed and whether this call recorded it.
     async fn confirm(

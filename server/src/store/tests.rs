@@ -1891,6 +1891,18 @@ async fn care_notes_fields_round_trip_and_count_unread(s: Arc<dyn Store>) {
     let (m, new) = posted(&again[0]);
     assert!(!new);
     assert_eq!(m, first);
+    assert_eq!(
+        s.posted(&rid("n"), &ann.id, &ClientId::parse("u1").unwrap())
+            .await
+            .unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        s.posted(&rid("n"), &ben.id, &ClientId::parse("u1").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
 
     // Unread counts: ben has all 4 unread, 2 urgent (1 and 4), 2 mentions (1 and 2).
     let rooms = s.rooms_for(&ben.id, &town(TOWN)).await.unwrap();

@@ -718,3 +718,45 @@ async fn acked_confirmations_and_note_fields_survive_kill_9() {
     assert_eq!(rooms["rooms"][0]["mentions"], 1, "{rooms}");
     hub.kill9().await;
 }
+
+#[tokio::test]
+async fn a_retry_is_answered_with_the_first_ack_even_when_its_checks_fail_now() {
+    let app = spawn_app().await;
+    let (coord, ann, ben) = team(&app, "cn-retry").await;
+    let mut a = app.connect(&ann).await;
+    let post = json!({"type":"post","room":"cn-retry","client_id":"r1","body":"x",
+                      "mentions":[ben.id]});
+    let first = ask(&mut a, post.clone()).await;
+    assert_eq!(acked_seq(&first), 1);
+    let (s, _) = app
+        .call(
+            &coord,
+            "DELETE",
+            &format!("/api/rooms/cn-retry/members/{}", ben.id),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let again = ask(&mut a, post).await;
+    assert_eq!(
+        (&again["seq"], &again["id"], &again["at"]),
+        (&first["seq"], &first["id"], &first["at"]),
+        "{again}"
+    );
+    // A new post with that mention is refused now.
+    let v = ask(
+        &mut a,
+        json!({"type":"post","room":"cn-retry","client_id":"r2","body":"x","mentions":[ben.id]}),
+    )
+    .await;
+    assert_eq!(code(&v), "bad_request", "{v}");
+    let (s, b) = post_http(
+        &app,
+        &ann,
+        "cn-retry",
+        json!({"client_id":"r1","body":"x","mentions":[ben.id]}),
+    )
+    .await;
+    assert_eq!((s, &b["seq"]), (200, &json!(1)), "{b}");
+    assert_eq!(summary(&app, &ann, "cn-retry").await["last_seq"], 1);
+}

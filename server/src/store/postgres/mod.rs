@@ -200,6 +200,15 @@ impl Store for PostgresStore {
         audit::query(&self.pool, filter).await
     }
 
+    async fn posted(
+        &self,
+        room: &RoomId,
+        author: &UserId,
+        client_id: &yui_protocol::ids::ClientId,
+    ) -> StoreResult<Option<Message>> {
+        notes::posted(&self.pool, room, author, client_id).await
+    }
+
     async fn confirm(
         &self,
         room: &RoomId,

@@ -1,11 +1,31 @@
 //! Care notes (PROTOCOL.md 5.2): confirmations, and who has not read a message yet.
 
 use super::begin_write;
+use super::messages::{message, MESSAGE_COLUMNS};
 use crate::store::{convert, RoomInfo, StoreResult};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
-use yui_protocol::ids::{RoomId, UserId};
-use yui_protocol::model::{Confirmation, RoomKind, Timestamp, UserRef};
+use yui_protocol::ids::{ClientId, RoomId, UserId};
+use yui_protocol::model::{Confirmation, Message, RoomKind, Timestamp, UserRef};
+
+pub(super) async fn posted(
+    pool: &PgPool,
+    room: &RoomId,
+    author: &UserId,
+    client_id: &ClientId,
+) -> StoreResult<Option<Message>> {
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages \
+         WHERE room = $1 AND author_id = $2 AND client_id = $3"
+    );
+    let row = sqlx::query(&sql)
+        .bind(room.as_str())
+        .bind(author.as_str())
+        .bind(client_id.as_str())
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| message(&r)).transpose()
+}
 
 /// Records a confirmation once; returns when it was made and whether this call made it.
 pub(super) async fn confirm(

@@ -266,6 +266,18 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn posted(
+        &self,
+        room: &RoomId,
+        author: &UserId,
+        client_id: &yui_protocol::ids::ClientId,
+    ) -> StoreResult<Option<Message>> {
+        let (room, author, client_id) = (room.clone(), author.clone(), client_id.clone());
+        self.readers
+            .run(move |conn| notes::posted(conn, &room, &author, &client_id))
+            .await
+    }
+
     async fn confirm(
         &self,
         room: &RoomId,

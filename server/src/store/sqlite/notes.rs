@@ -1,9 +1,29 @@
 //! Care notes (PROTOCOL.md 5.2): confirmations, and who has not read a message yet.
 
+use super::messages::{MessageRow, MESSAGE_COLUMNS};
 use crate::store::{convert, RoomInfo, StoreResult};
-use rusqlite::{params, Connection, Row};
-use yui_protocol::ids::{RoomId, UserId};
-use yui_protocol::model::{Confirmation, RoomKind, Timestamp, UserRef};
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use yui_protocol::ids::{ClientId, RoomId, UserId};
+use yui_protocol::model::{Confirmation, Message, RoomKind, Timestamp, UserRef};
+
+pub(super) fn posted(
+    conn: &Connection,
+    room: &RoomId,
+    author: &UserId,
+    client_id: &ClientId,
+) -> StoreResult<Option<Message>> {
+    conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages \
+         WHERE room = ?1 AND author_id = ?2 AND client_id = ?3"
+    ))?
+    .query_row(
+        [room.as_str(), author.as_str(), client_id.as_str()],
+        MessageRow::read,
+    )
+    .optional()?
+    .map(MessageRow::into_message)
+    .transpose()
+}
 
 /// Records a confirmation once; returns when it was made and whether this call made it.
 pub(super) fn confirm(
