@@ -11,10 +11,14 @@ pub(super) const MESSAGE_COLUMNS: &str = "room, seq, id, client_id, author_id, a
                                           priority, mentions, replaces, retracts";
 
 /// How many users confirmed message `m`, and the seq of its latest revision (history pages).
+/// `+m.seq` has no column affinity: compared with the bare column, SQLite would apply the
+/// column's INTEGER affinity to the `coalesce` expression and no longer use the
+/// `messages_revisions` index for it, scanning the whole room per message of the page (2.2 s
+/// instead of 0.2 ms for a page of a 50 000-message room).
 const PAGE_COLUMNS: &str = "(SELECT COUNT(*) FROM confirmations c \
                             WHERE c.room = m.room AND c.seq = m.seq), \
                             (SELECT MAX(r.seq) FROM messages r WHERE r.room = m.room \
-                            AND coalesce(r.replaces, r.retracts) = m.seq)";
+                            AND coalesce(r.replaces, r.retracts) = +m.seq)";
 
 pub(super) fn after(
     conn: &Connection,
@@ -139,5 +143,40 @@ impl MessageRow {
             confirms: None,
             revised: None,
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn plan(conn: &Connection, sql: &str) -> String {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let rows = stmt
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        rows.join("\n")
+    }
+
+    /// A history page finds each message's latest revision through the index, never by
+    /// scanning the room (the affinity trap `PAGE_COLUMNS` explains).
+    #[test]
+    fn a_history_page_uses_the_revisions_index() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::migrate::run(&conn).unwrap();
+        let p = plan(
+            &conn,
+            &format!(
+                "SELECT {MESSAGE_COLUMNS}, {PAGE_COLUMNS} FROM messages m \
+                 WHERE room = 'r' AND seq < 9 ORDER BY seq DESC LIMIT 51"
+            ),
+        );
+        assert!(
+            p.contains("messages_revisions (room=? AND <expr>=?)"),
+            "{p}"
+        );
     }
 }
