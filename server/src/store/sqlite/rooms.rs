@@ -223,3 +223,37 @@ impl SummaryRow {
         })
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The unread counts of a summary are range searches over their indexes, never a scan of
+    /// the room's messages.
+    #[test]
+    fn unread_counts_use_their_indexes() {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::migrate::run(&conn).unwrap();
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT r.id, {} FROM rooms r \
+             LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = ?1 WHERE r.id = ?2",
+            unread_counts("?1")
+        );
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let plan = stmt
+            .query_map(["u", "r"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("\n");
+        assert!(
+            plan.contains("INDEX messages_urgent (room=? AND seq>?)"),
+            "{plan}"
+        );
+        assert!(
+            plan.contains("message_mentions_1 (user_id=? AND room=? AND seq>?)"),
+            "{plan}"
+        );
+    }
+}
