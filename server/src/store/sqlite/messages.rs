@@ -150,6 +150,7 @@ impl MessageRow {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::store::sqlite::migrate;
 
     fn plan(conn: &Connection, sql: &str) -> String {
         let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
@@ -166,7 +167,7 @@ mod tests {
     #[test]
     fn a_history_page_uses_the_revisions_index() {
         let conn = Connection::open_in_memory().unwrap();
-        super::super::migrate::run(&conn).unwrap();
+        migrate::run(&conn).unwrap();
         let p = plan(
             &conn,
             &format!(

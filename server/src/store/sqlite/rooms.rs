@@ -228,13 +228,14 @@ impl SummaryRow {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::store::sqlite::migrate;
 
     /// The unread counts of a summary are range searches over their indexes, never a scan of
     /// the room's messages.
     #[test]
     fn unread_counts_use_their_indexes() {
         let conn = Connection::open_in_memory().unwrap();
-        super::super::migrate::run(&conn).unwrap();
+        migrate::run(&conn).unwrap();
         let sql = format!(
             "EXPLAIN QUERY PLAN SELECT r.id, {} FROM rooms r \
              LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = ?1 WHERE r.id = ?2",
