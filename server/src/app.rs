@@ -6,10 +6,11 @@ use crate::bus::local::LocalBus;
 use crate::bus::redis::RedisBus;
 use crate::bus::Bus;
 use crate::committer::Committer;
-use crate::config::{ServeArgs, StoreArgs, DEMO_SECRET};
+use crate::config::{PushArgs, ServeArgs, StoreArgs, DEMO_SECRET};
 use crate::http::edge::{normalize_origin, Edge, EdgeSettings};
 use crate::http::serve::ServeOptions;
 use crate::hub::Hub;
+use crate::push::{Push, Settings as PushSettings};
 use crate::service::RoomService;
 use crate::state::{AppState, Limits, Shared};
 use crate::store::postgres::PostgresStore;
@@ -120,9 +121,15 @@ pub async fn build(
     } else {
         None
     };
+    let node = node_name(args, listener);
+    let push = Push::new(store.clone(), push_settings(&args.push), node.clone())
+        .await
+        .context("loading the VAPID key")?;
+    let shutdown = CancellationToken::new();
+    let push_tasks = push.spawn(hub.clone(), shutdown.clone());
     let l = &args.limits;
     let state = Arc::new(Shared {
-        node: node_name(args, listener),
+        node,
         limits: Limits {
             max_frame_bytes: l.max_frame_bytes,
             rate_per_second: l.rate_per_second,
@@ -139,12 +146,30 @@ pub async fn build(
         metrics,
         web_dir: args.web_dir.clone().or_else(default_web_dir),
         demo_users,
-        shutdown: CancellationToken::new(),
+        shutdown,
         connections: TaskTracker::new(),
         connection_permits: Arc::new(Semaphore::new(l.max_connections)),
         next_conn_id: AtomicU64::new(1),
+        push,
     });
-    Ok((state, vec![dispatcher, committer_task]))
+    let mut tasks = vec![dispatcher, committer_task];
+    tasks.extend(push_tasks);
+    Ok((state, tasks))
+}
+
+fn push_settings(a: &PushArgs) -> PushSettings {
+    PushSettings {
+        allow_insecure: a.push_allow_insecure,
+        subject: a.vapid_subject.clone(),
+        window: Duration::from_secs(a.push_coalesce_seconds),
+        lease: Duration::from_secs(a.push_lease_seconds.max(1)),
+        ttl: Duration::from_secs(a.push_ttl_seconds),
+        max_attempts: a.push_max_attempts.max(1),
+        backoff: Duration::from_millis(a.push_backoff_ms),
+        request_timeout: Duration::from_secs(10),
+        presence_interval: Duration::from_millis(a.push_presence_ms.max(50)),
+        test_delay: Duration::from_millis(a.push_test_delay_ms),
+    }
 }
 
 /// How the HTTP edge is configured: the origins, the rate, demo mode.

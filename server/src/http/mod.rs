@@ -9,6 +9,7 @@
 //! - [`messages`] serves `/api/rooms/{room}/messages`, `/api/rooms/{room}/receipts`.
 //! - [`audit`] serves `/api/audit`.
 //! - [`ops`] serves `/healthz`, `/readyz`, `/metrics`, `/api/config`, `/api/demo/users`.
+//! - [`push`] serves `/api/me/push` (Web Push subscriptions, PROTOCOL.md 5.6).
 //! - [`extract`]: the bearer token (and the user's rate limit) and JSON body extractors.
 //! - [`edge`]: what every request passes first (PROTOCOL.md 5.1): the body limit while
 //!   reading, the security headers, the WebSocket `Origin` check, the per-user rate limiter.
@@ -21,6 +22,7 @@ mod extract;
 mod members;
 mod messages;
 mod ops;
+mod push;
 mod rooms;
 pub mod serve;
 
@@ -29,7 +31,7 @@ use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::Request;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Extension, Router};
 use edge::Edge;
 use std::sync::Arc;
@@ -56,6 +58,7 @@ pub fn app(state: AppState, ws: Router<AppState>, edge: Arc<Edge>) -> Router {
         )
         .route("/rooms/{room}/receipts", get(messages::get_receipts))
         .route("/me/rooms", get(rooms::my_rooms))
+        .route("/me/push", post(push::subscribe).delete(push::unsubscribe))
         .route("/audit", get(audit::audit))
         .route("/config", get(ops::config))
         .route("/demo/users", get(ops::demo_users))

@@ -70,7 +70,7 @@ pub const MAX_ATTACHMENT_BYTES: u64 = 10 * 1024 * 1024;
 #[derive(Debug, serde::Serialize)]
 pub struct ConfigReply {
     pub demo: bool,
-    /// The hub's Web Push key (5.6); none until push exists.
+    /// The hub's Web Push key (5.6): base64url of the uncompressed P-256 point.
     pub vapid_public_key: Option<String>,
     pub max_attachment_bytes: u64,
     /// `--require-consent` (5.4); off until consents exist.
@@ -80,7 +80,7 @@ pub struct ConfigReply {
 pub async fn config(State(state): State<AppState>) -> Json<ConfigReply> {
     Json(ConfigReply {
         demo: state.demo_users.is_some(),
-        vapid_public_key: None,
+        vapid_public_key: Some(state.push.public_key().to_owned()),
         max_attachment_bytes: MAX_ATTACHMENT_BYTES,
         require_consent: false,
     })

@@ -17,6 +17,7 @@ mod convert;
 mod health;
 mod plan;
 pub mod postgres;
+pub mod push;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -321,4 +322,7 @@ pub trait Store: Send + Sync + 'static {
     async fn audience(&self, room: &RoomInfo) -> StoreResult<u64>;
 
     async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Web Push's tables (PROTOCOL.md 5.6).
+    fn push(&self) -> &dyn push::PushStore;
 }

@@ -27,6 +27,7 @@ mod audit;
 mod commit;
 mod members;
 mod messages;
+mod push;
 mod reads;
 mod rooms;
 
@@ -197,6 +198,10 @@ impl Store for PostgresStore {
 
     async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
         audit::query(&self.pool, filter).await
+    }
+
+    fn push(&self) -> &dyn crate::store::push::PushStore {
+        self
     }
 }
 

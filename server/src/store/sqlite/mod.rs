@@ -24,6 +24,7 @@ mod conn;
 mod members;
 mod messages;
 mod migrate;
+mod push;
 mod reads;
 mod rooms;
 
@@ -262,6 +263,10 @@ impl Store for SqliteStore {
         self.readers
             .run(move |conn| audit::query(conn, &filter))
             .await
+    }
+
+    fn push(&self) -> &dyn crate::store::push::PushStore {
+        self
     }
 }
 
