@@ -27,6 +27,7 @@ use yui_protocol::server::ServerFrame;
 pub mod backend;
 pub mod fs;
 pub mod process;
+pub mod push;
 
 pub use backend::Backend;
 
