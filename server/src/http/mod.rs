@@ -8,6 +8,8 @@
 //! - [`members`] serves `/api/rooms/{room}/members/{user}`.
 //! - [`messages`] serves `/api/rooms/{room}/messages`, `/api/rooms/{room}/receipts`.
 //! - [`audit`] serves `/api/audit`.
+//! - [`town`] serves `/api/rooms/{room}/resident`, `/api/rooms/{room}/consents…`,
+//!   `/api/towns/{town}/users`, `/api/me/rooms/{room}/settings` (PROTOCOL.md 5.4, 5.5).
 //! - [`ops`] serves `/healthz`, `/readyz`, `/metrics`, `/api/config`, `/api/demo/users`.
 //! - [`push`] serves `/api/me/push` (Web Push subscriptions, PROTOCOL.md 5.6).
 //! - [`extract`]: the bearer token (and the user's rate limit) and JSON body extractors.
@@ -25,6 +27,7 @@ mod ops;
 mod push;
 mod rooms;
 pub mod serve;
+mod town;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -59,6 +62,17 @@ pub fn app(state: AppState, ws: Router<AppState>, edge: Arc<Edge>) -> Router {
         .route("/rooms/{room}/receipts", get(messages::get_receipts))
         .route("/me/rooms", get(rooms::my_rooms))
         .route("/me/push", post(push::subscribe).delete(push::unsubscribe))
+        .route("/rooms/{room}/resident", put(town::put_resident))
+        .route(
+            "/rooms/{room}/consents",
+            get(town::get_consents).post(town::post_consent),
+        )
+        .route(
+            "/rooms/{room}/consents/{id}/withdraw",
+            post(town::withdraw_consent),
+        )
+        .route("/towns/{town}/users", get(town::town_users))
+        .route("/me/rooms/{room}/settings", put(town::put_settings))
         .route("/audit", get(audit::audit))
         .route("/config", get(ops::config))
         .route("/demo/users", get(ops::demo_users))

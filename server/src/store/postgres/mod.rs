@@ -30,6 +30,7 @@ mod messages;
 mod push;
 mod reads;
 mod rooms;
+mod town;
 
 pub struct PostgresStore {
     pool: PgPool,

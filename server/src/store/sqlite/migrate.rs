@@ -35,6 +35,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0004_members_version.sql"),
     },
     Migration {
+        version: 7,
+        description: "town",
+        sql: include_str!("../../../migrations/sqlite/0007_town.sql"),
+    },
+    Migration {
         version: 9,
         description: "push",
         sql: include_str!("../../../migrations/sqlite/0009_push.sql"),

@@ -27,6 +27,7 @@ mod migrate;
 mod push;
 mod reads;
 mod rooms;
+mod town;
 
 pub struct SqliteStore {
     writer: conn::Writer,
