@@ -57,8 +57,12 @@ async fn fan_out(push: &Push, hub: &Hub, message: &Message) -> anyhow::Result<()
         .into_iter()
         .collect();
     let urgent = policy::is_urgent(message);
+    let muted = if urgent {
+        HashSet::new()
+    } else {
+        policy::muted_in(store, &message.room).await?
+    };
     let mut items = Vec::new();
-    let mut muted = std::collections::HashMap::new();
     for t in targets {
         if t.user == message.author.id
             || present.contains(&t.user)
@@ -67,18 +71,8 @@ async fn fan_out(push: &Push, hub: &Hub, message: &Message) -> anyhow::Result<()
             continue;
         }
         let mentioned = policy::mentions(message, &t.user);
-        if !urgent && !mentioned {
-            let m = match muted.get(&t.user) {
-                Some(m) => *m,
-                None => {
-                    let m = policy::is_muted(store, &t.user, &message.room).await;
-                    muted.insert(t.user.clone(), m);
-                    m
-                }
-            };
-            if m {
-                continue;
-            }
+        if !urgent && !mentioned && muted.contains(&t.user) {
+            continue;
         }
         items.push(Notify {
             endpoint: t.endpoint,

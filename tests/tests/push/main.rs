@@ -284,3 +284,30 @@ async fn a_push_service_that_always_fails_is_given_up() {
 pub fn payload_room(v: &Value) -> &str {
     v["room"].as_str().unwrap_or_default()
 }
+
+#[tokio::test]
+async fn a_muted_room_sends_no_push() {
+    let app = spawn_app_with(options()).await;
+    let rx = Receiver::start(&vapid_key(&app).await).await;
+    let (a, b) = (User::coordinator("a"), User::member("b"));
+    app.team_room(&a, "r1", &[&b]).await;
+    app.team_room(&a, "r2", &[&b]).await;
+    subscribe(&app, &b, &rx, "b").await;
+    let until = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let (s, r) = app
+        .call(
+            &b,
+            "PUT",
+            "/api/me/rooms/r1/settings",
+            Some(json!({ "muted_until": until })),
+        )
+        .await;
+    assert_eq!(s, 200, "{r}");
+    post(&app, &a, "r1", "c1", "muted room").await;
+    post(&app, &a, "r2", "c2", "other room").await;
+    let got = rx.wait_delivered("b", 1, WAIT).await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].payload["room"], "r2", "only the room not muted");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(rx.got("b").len(), 1, "{:?}", rx.got("b"));
+}
