@@ -170,7 +170,29 @@ fn push_settings(a: &PushArgs) -> PushSettings {
         request_timeout: Duration::from_secs(10),
         presence_interval: Duration::from_millis(a.push_presence_ms.max(50)),
         test_delay: Duration::from_millis(a.push_test_delay_ms),
+        digest: digest_settings(a),
     }
+}
+
+fn digest_settings(a: &PushArgs) -> Option<crate::push::digest::DigestSettings> {
+    let (url, from) = match (&a.smtp_url, &a.smtp_from) {
+        (Some(u), Some(f)) => (u.clone(), f.clone()),
+        (Some(_), None) => {
+            tracing::error!("--smtp-url without --smtp-from: email digests are off");
+            return None;
+        }
+        _ => return None,
+    };
+    let interval = match a.digest_test_interval_ms {
+        Some(ms) => Duration::from_millis(ms.max(1)),
+        None => Duration::from_secs(a.digest_minutes.max(1) * 60),
+    };
+    Some(crate::push::digest::DigestSettings {
+        smtp_url: url,
+        from,
+        interval,
+        check: (interval / 4).clamp(Duration::from_millis(100), Duration::from_secs(60)),
+    })
 }
 
 /// How the HTTP edge is configured: the origins, the rate, demo mode.

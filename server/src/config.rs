@@ -28,6 +28,7 @@ pub mod defaults {
     pub const PUSH_MAX_ATTEMPTS: u32 = 5;
     pub const PUSH_BACKOFF_MS: u64 = 1000;
     pub const PUSH_PRESENCE_MS: u64 = 1000;
+    pub const DIGEST_MINUTES: u64 = 60;
 }
 
 #[derive(Debug, Parser)]
@@ -172,6 +173,19 @@ pub struct PushArgs {
     /// Tests only: milliseconds to wait between claiming pushes and sending them.
     #[arg(long, env = "YUI_PUSH_TEST_DELAY_MS", default_value_t = 0, hide = true)]
     pub push_test_delay_ms: u64,
+    /// SMTP server for email digests (`smtp://host:port`, `smtps://…`, credentials in the
+    /// URL); digests are off without it.
+    #[arg(long, env = "YUI_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The digests' sender (`Yui <yui@example.org>`); needed with `--smtp-url`.
+    #[arg(long, env = "YUI_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+    /// Minutes a user must have been away before a digest, and between two digests.
+    #[arg(long, env = "YUI_DIGEST_MINUTES", default_value_t = defaults::DIGEST_MINUTES)]
+    pub digest_minutes: u64,
+    /// Tests only: the digest interval in milliseconds (overrides `--digest-minutes`).
+    #[arg(long, env = "YUI_DIGEST_TEST_INTERVAL_MS", hide = true)]
+    pub digest_test_interval_ms: Option<u64>,
 }
 
 impl Default for PushArgs {
@@ -186,6 +200,10 @@ impl Default for PushArgs {
             push_backoff_ms: defaults::PUSH_BACKOFF_MS,
             push_presence_ms: defaults::PUSH_PRESENCE_MS,
             push_test_delay_ms: 0,
+            smtp_url: None,
+            smtp_from: None,
+            digest_minutes: defaults::DIGEST_MINUTES,
+            digest_test_interval_ms: None,
         }
     }
 }

@@ -60,3 +60,15 @@ CREATE TABLE push_presence (
     PRIMARY KEY (user_id, room, node)
 );
 CREATE INDEX push_presence_node ON push_presence (node);
+
+-- Email digests: a user's address (the email claim of their last token), whether they want
+-- digests, and when the last one was claimed (once per user per interval, on one node) with
+-- the unread count it reported.
+CREATE TABLE push_digest (
+    user_id       TEXT PRIMARY KEY,
+    email         TEXT,
+    town          TEXT NOT NULL,
+    enabled       BOOLEAN NOT NULL DEFAULT TRUE,
+    last_sent_at  BIGINT NOT NULL DEFAULT 0,
+    last_unread   BIGINT NOT NULL DEFAULT 0
+);

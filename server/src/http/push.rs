@@ -6,7 +6,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use yui_protocol::push::{SubscribeBody, UnsubscribeBody};
+use yui_protocol::push::{MySettings, SubscribeBody, UnsubscribeBody};
 
 pub async fn subscribe(
     Auth(who): Auth,
@@ -28,4 +28,19 @@ pub async fn unsubscribe(
 ) -> Result<StatusCode, ApiError> {
     state.push.unsubscribe(&who, body).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn get_settings(
+    Auth(who): Auth,
+    State(state): State<AppState>,
+) -> Result<Json<MySettings>, ApiError> {
+    Ok(Json(state.push.settings_of(&who).await?))
+}
+
+pub async fn put_settings(
+    Auth(who): Auth,
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<MySettings>,
+) -> Result<Json<MySettings>, ApiError> {
+    Ok(Json(state.push.put_settings(&who, body).await?))
 }

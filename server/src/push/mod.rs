@@ -7,12 +7,14 @@
 //!   never on the commit path), who gets a push: readers of the room with a subscription, no
 //!   connection subscribed to the room on any node, not muted (urgent and mentions ignore mute);
 //!   queued in the store's outbox, one row per subscription and room.
+//! - [`digest`]: email digests (rooms and unread counts, no text), once per user per interval.
 //! - [`presence`]: this node's subscribed (user, room) pairs, kept in the store with an expiry,
 //!   so every node knows who is here.
 //! - [`sender`]: claims due rows (a lease; Postgres `FOR UPDATE SKIP LOCKED`), encrypts the
 //!   payload (RFC 8291 `aes128gcm`), signs VAPID, POSTs, and ends each row: sent (the coalescing
 //!   window starts), dropped, retried with backoff, or the subscription removed (404, 410).
 
+pub mod digest;
 pub mod fanout;
 pub mod policy;
 pub mod presence;
@@ -27,7 +29,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use yui_protocol::claims::Identity;
-use yui_protocol::push::{Endpoint, SubscribeBody, Subscription, UnsubscribeBody};
+use yui_protocol::push::{Endpoint, MySettings, SubscribeBody, Subscription, UnsubscribeBody};
 
 /// Capacity of the queue from the hub to the fan-out task; past it a notification is dropped
 /// (counted in `yui_push_dropped_total`), never the post.
@@ -55,6 +57,8 @@ pub struct Settings {
     pub presence_interval: Duration,
     /// Test only: waits this long between claiming and sending.
     pub test_delay: Duration,
+    /// Email digests, when SMTP is configured.
+    pub digest: Option<digest::DigestSettings>,
 }
 
 /// The push side of a hub: one per node.
@@ -98,11 +102,38 @@ impl Push {
     ) -> Vec<tokio::task::JoinHandle<()>> {
         let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
         hub.tap_committed(tx);
-        vec![
+        let mut tasks = vec![
             tokio::spawn(fanout::run(self.clone(), hub.clone(), rx, shutdown.clone())),
             tokio::spawn(presence::run(self.clone(), hub.clone(), shutdown.clone())),
-            tokio::spawn(sender::run(self.clone(), hub, shutdown)),
-        ]
+        ];
+        if let Some(d) = &self.settings.digest {
+            match digest::Digests::new(d.clone(), self.store.clone()) {
+                Ok(digests) => tasks.push(tokio::spawn(digests.run(shutdown.clone()))),
+                Err(e) => tracing::error!(error = %format!("{e:#}"), "email digests are off"),
+            }
+        }
+        tasks.push(tokio::spawn(sender::run(self.clone(), hub, shutdown)));
+        tasks
+    }
+
+    /// `GET /api/me/settings`.
+    pub async fn settings_of(&self, who: &Identity) -> Result<MySettings, ApiError> {
+        Ok(MySettings {
+            email_digest: self.store.push().email_digest(who.id()).await?,
+        })
+    }
+
+    /// `PUT /api/me/settings`.
+    pub async fn put_settings(
+        &self,
+        who: &Identity,
+        settings: MySettings,
+    ) -> Result<MySettings, ApiError> {
+        self.store
+            .push()
+            .set_email_digest(who.id(), &who.town, settings.email_digest)
+            .await?;
+        Ok(settings)
     }
 
     /// `POST /api/me/push`.

@@ -7,7 +7,7 @@
 use super::{RoomInfo, StoreResult};
 use async_trait::async_trait;
 use yui_protocol::ids::{RoomId, TownId, UserId};
-use yui_protocol::push::{Endpoint, Subscription};
+use yui_protocol::push::{Email, Endpoint, Subscription};
 
 /// The hub's VAPID key pair: the private key as PKCS#8 PEM, the public key as base64url of
 /// the uncompressed point.
@@ -129,4 +129,33 @@ pub trait PushStore: Send + Sync {
 
     /// Pushes queued (claimed or not).
     async fn outbox_depth(&self) -> StoreResult<u64>;
+
+    /// Records the address of a user's token (digests go there).
+    async fn remember_email(&self, user: &UserId, town: &TownId, email: &Email)
+        -> StoreResult<()>;
+
+    /// Turns `user`'s digests on or off.
+    async fn set_email_digest(&self, user: &UserId, town: &TownId, on: bool) -> StoreResult<()>;
+
+    /// Whether `user` gets digests (on unless turned off).
+    async fn email_digest(&self, user: &UserId) -> StoreResult<bool>;
+
+    /// Claims up to `limit` users due a digest: an address, digests on, none claimed within
+    /// `interval_ms`, not seen within it (`users.last_seen`), no presence row. The claim is the
+    /// digest's time: once per user per interval, whichever node claims it.
+    async fn claim_digests(&self, now: i64, interval_ms: i64, limit: u32)
+        -> StoreResult<Vec<DigestDue>>;
+
+    /// The unread total a digest reported (or 0 when there was nothing to report).
+    async fn digest_reported(&self, user: &UserId, unread: u64) -> StoreResult<()>;
+}
+
+/// A user due a digest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestDue {
+    pub user: UserId,
+    pub town: TownId,
+    pub email: Email,
+    /// The unread total of the last digest: none is sent when nothing changed since.
+    pub last_unread: u64,
 }

@@ -4,6 +4,7 @@
 //! (`cluster.rs`) always run on Postgres.
 
 mod cluster;
+mod digest;
 
 use serde_json::{json, Value};
 use std::time::Duration;

@@ -4,13 +4,13 @@
 //! again once its lease is over.
 
 use super::PostgresStore;
-use crate::store::push::{Claimed, Notify, Outcome, PushStore, Target, VapidKey};
+use crate::store::push::{Claimed, DigestDue, Notify, Outcome, PushStore, Target, VapidKey};
 use crate::store::{RoomInfo, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::Row;
 use yui_protocol::ids::{RoomId, TownId, UserId};
 use yui_protocol::model::RoomKind;
-use yui_protocol::push::{base64url, Endpoint, KeysBody, SubscribeBody, Subscription};
+use yui_protocol::push::{base64url, Email, Endpoint, KeysBody, SubscribeBody, Subscription};
 
 fn corrupt(what: String) -> StoreError {
     StoreError::Corrupt(what)
@@ -376,5 +376,85 @@ impl PushStore for PostgresStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn remember_email(&self, user: &UserId, town: &TownId, email: &Email) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO push_digest (user_id, email, town) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, town = excluded.town",
+        )
+        .bind(user.as_str())
+        .bind(email.as_str())
+        .bind(town.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_email_digest(&self, user: &UserId, town: &TownId, on: bool) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO push_digest (user_id, town, enabled) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id) DO UPDATE SET enabled = excluded.enabled",
+        )
+        .bind(user.as_str())
+        .bind(town.as_str())
+        .bind(on)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn email_digest(&self, user: &UserId) -> StoreResult<bool> {
+        let on: Option<bool> =
+            sqlx::query_scalar("SELECT enabled FROM push_digest WHERE user_id = $1")
+                .bind(user.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(on.unwrap_or(true))
+    }
+
+    async fn claim_digests(
+        &self,
+        now: i64,
+        interval_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<DigestDue>> {
+        let rows = sqlx::query(
+            "UPDATE push_digest d SET last_sent_at = $1 \
+             FROM (SELECT d2.user_id FROM push_digest d2 LEFT JOIN users u ON u.id = d2.user_id \
+                   WHERE d2.enabled AND d2.email IS NOT NULL AND d2.last_sent_at <= $1 - $2 \
+                     AND COALESCE(u.last_seen, 0) <= $1 - $2 \
+                     AND NOT EXISTS (SELECT 1 FROM push_presence p \
+                                     WHERE p.user_id = d2.user_id AND p.expires_at > $1) \
+                   ORDER BY d2.user_id LIMIT $3 FOR UPDATE OF d2 SKIP LOCKED) c \
+             WHERE d.user_id = c.user_id \
+             RETURNING d.user_id, d.town, d.email, d.last_unread",
+        )
+        .bind(now)
+        .bind(interval_ms)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let email: Option<String> = r.try_get("email")?;
+                Ok(DigestDue {
+                    user: user(r.try_get("user_id")?)?,
+                    town: TownId::parse(r.try_get::<String, _>("town")?)
+                        .map_err(|e| corrupt(format!("digest town: {e}")))?,
+                    email: Email::trusted(email.unwrap_or_default()),
+                    last_unread: u64::try_from(r.try_get::<i64, _>("last_unread")?).unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    async fn digest_reported(&self, user: &UserId, unread: u64) -> StoreResult<()> {
+        sqlx::query("UPDATE push_digest SET last_unread = $2 WHERE user_id = $1")
+            .bind(user.as_str())
+            .bind(i64::try_from(unread).unwrap_or(i64::MAX))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 }

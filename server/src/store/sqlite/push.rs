@@ -2,13 +2,13 @@
 //! statement on it, so no two workers ever claim the same row.
 
 use super::SqliteStore;
-use crate::store::push::{Claimed, Notify, Outcome, PushStore, Target, VapidKey};
+use crate::store::push::{Claimed, DigestDue, Notify, Outcome, PushStore, Target, VapidKey};
 use crate::store::{RoomInfo, StoreError, StoreResult};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 use yui_protocol::ids::{RoomId, TownId, UserId};
 use yui_protocol::model::RoomKind;
-use yui_protocol::push::{base64url, Endpoint, SubscribeBody, Subscription};
+use yui_protocol::push::{base64url, Email, Endpoint, SubscribeBody, Subscription};
 
 fn corrupt(what: &str) -> StoreError {
     StoreError::Corrupt(what.to_owned())
@@ -387,6 +387,102 @@ impl PushStore for SqliteStore {
             .run(|conn| {
                 let n: i64 = conn.query_row("SELECT count(*) FROM push_outbox", [], |r| r.get(0))?;
                 Ok(u64::try_from(n).unwrap_or(0))
+            })
+            .await
+    }
+
+    async fn remember_email(&self, user: &UserId, town: &TownId, email: &Email) -> StoreResult<()> {
+        let (u, t, e) = (user.as_str().to_owned(), town.as_str().to_owned(), email.as_str().to_owned());
+        self.writer
+            .transaction(move |conn| {
+                conn.execute(
+                    "INSERT INTO push_digest (user_id, email, town) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (user_id) DO UPDATE SET email = excluded.email, town = excluded.town",
+                    params![u, e, t],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn set_email_digest(&self, user: &UserId, town: &TownId, on: bool) -> StoreResult<()> {
+        let (u, t) = (user.as_str().to_owned(), town.as_str().to_owned());
+        self.writer
+            .transaction(move |conn| {
+                conn.execute(
+                    "INSERT INTO push_digest (user_id, town, enabled) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (user_id) DO UPDATE SET enabled = excluded.enabled",
+                    params![u, t, on],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn email_digest(&self, user: &UserId) -> StoreResult<bool> {
+        let u = user.as_str().to_owned();
+        self.readers
+            .run(move |conn| {
+                let on: Option<bool> = conn
+                    .query_row("SELECT enabled FROM push_digest WHERE user_id = ?1", [u], |r| {
+                        r.get(0)
+                    })
+                    .optional()?;
+                Ok(on.unwrap_or(true))
+            })
+            .await
+    }
+
+    async fn claim_digests(
+        &self,
+        now: i64,
+        interval_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<DigestDue>> {
+        self.writer
+            .transaction(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "UPDATE push_digest SET last_sent_at = ?1 WHERE user_id IN ( \
+                       SELECT d.user_id FROM push_digest d LEFT JOIN users u ON u.id = d.user_id \
+                       WHERE d.enabled AND d.email IS NOT NULL AND d.last_sent_at <= ?1 - ?2 \
+                         AND COALESCE(u.last_seen, 0) <= ?1 - ?2 \
+                         AND NOT EXISTS (SELECT 1 FROM push_presence p \
+                                         WHERE p.user_id = d.user_id AND p.expires_at > ?1) \
+                       ORDER BY d.user_id LIMIT ?3) \
+                     RETURNING user_id, town, email, last_unread",
+                )?;
+                let rows = stmt.query_map(params![now, interval_ms, limit], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                    ))
+                })?;
+                rows.map(|row| {
+                    let (u, t, e, n) = row?;
+                    Ok(DigestDue {
+                        user: user(u)?,
+                        town: TownId::parse(t).map_err(|e| corrupt(&format!("digest town: {e}")))?,
+                        email: Email::trusted(e),
+                        last_unread: u64::try_from(n).unwrap_or(0),
+                    })
+                })
+                .collect()
+            })
+            .await
+    }
+
+    async fn digest_reported(&self, user: &UserId, unread: u64) -> StoreResult<()> {
+        let u = user.as_str().to_owned();
+        let n = i64::try_from(unread).unwrap_or(i64::MAX);
+        self.writer
+            .transaction(move |conn| {
+                conn.execute(
+                    "UPDATE push_digest SET last_unread = ?2 WHERE user_id = ?1",
+                    params![u, n],
+                )?;
+                Ok(())
             })
             .await
     }
