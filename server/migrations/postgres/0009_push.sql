@@ -22,9 +22,12 @@ CREATE TABLE push_subscriptions (
 CREATE INDEX push_subscriptions_user ON push_subscriptions (user_id);
 CREATE INDEX push_subscriptions_town ON push_subscriptions (town);
 
--- The outbox: one row per subscription and room with a push to send. A row is claimed by one
--- node (claimed_by, until claimed_until: the lease); a post that arrives while it is claimed
--- sets again (with next_urgent, next_mentioned), so it is sent once more after the window.
+-- The outbox: one row per subscription and room. pending: a push is to be sent at due_at; a
+-- row is claimed by one node (claimed_by, until claimed_until: the lease); a post that arrives
+-- while it is claimed sets again (with next_urgent, next_mentioned), so it is sent once more
+-- after the window. sent_at: when the last push went out (the coalescing window), kept in the
+-- same row so that queueing reads it under the row's lock. Idle rows past their window are
+-- pruned.
 CREATE TABLE push_outbox (
     endpoint        TEXT NOT NULL,
     room            TEXT NOT NULL,
@@ -38,17 +41,11 @@ CREATE TABLE push_outbox (
     attempts        INTEGER NOT NULL DEFAULT 0,
     claimed_by      TEXT,
     claimed_until   BIGINT,
+    pending         BOOLEAN NOT NULL DEFAULT TRUE,
+    sent_at         BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (endpoint, room)
 );
-CREATE INDEX push_outbox_due ON push_outbox (due_at);
-
--- When the last push for a subscription and room went out (the coalescing window).
-CREATE TABLE push_sent (
-    endpoint  TEXT NOT NULL,
-    room      TEXT NOT NULL,
-    sent_at   BIGINT NOT NULL,
-    PRIMARY KEY (endpoint, room)
-);
+CREATE INDEX push_outbox_due ON push_outbox (pending, due_at);
 
 -- Who has a connection subscribed to a room, per node, kept fresh by each node (expires_at):
 -- a node that dies stops counting once its rows expire.

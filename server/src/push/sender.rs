@@ -20,6 +20,8 @@ const CLAIM: u32 = 64;
 const CONCURRENT: usize = 16;
 /// How often the outbox is looked at when nothing wakes the sender.
 const POLL: Duration = Duration::from_millis(500);
+/// How often idle outbox rows past their window are forgotten.
+const PRUNE: Duration = Duration::from_secs(60);
 
 pub async fn run(push: Arc<Push>, hub: Arc<Hub>, shutdown: CancellationToken) {
     let client = match reqwest::Client::builder()
@@ -35,12 +37,20 @@ pub async fn run(push: Arc<Push>, hub: Arc<Hub>, shutdown: CancellationToken) {
         }
     };
     let mut last_depth = std::time::Instant::now() - Duration::from_secs(60);
+    let mut last_prune = std::time::Instant::now();
     loop {
         if last_depth.elapsed() >= Duration::from_secs(2) {
             if let Ok(n) = push.store.push().outbox_depth().await {
                 metrics::gauge!("yui_push_outbox_depth").set(n as f64);
             }
             last_depth = std::time::Instant::now();
+        }
+        if last_prune.elapsed() >= PRUNE {
+            let window = millis(push.settings.window);
+            if let Err(e) = push.store.push().prune_pushes(now_ms(), window).await {
+                tracing::warn!(error = %e, "pruning the push outbox failed; retried");
+            }
+            last_prune = std::time::Instant::now();
         }
         let lease = millis(push.settings.lease);
         let claimed = match push

@@ -130,6 +130,9 @@ pub trait PushStore: Send + Sync {
     /// Pushes queued (claimed or not).
     async fn outbox_depth(&self) -> StoreResult<u64>;
 
+    /// Forgets the rows of pushes sent longer than a window ago with nothing pending.
+    async fn prune_pushes(&self, now: i64, window_ms: i64) -> StoreResult<u64>;
+
     /// Records the address of a user's token (digests go there).
     async fn remember_email(&self, user: &UserId, town: &TownId, email: &Email)
         -> StoreResult<()>;

@@ -128,7 +128,7 @@ async fn a_node_killed_after_claiming_leaves_the_push_to_another() {
     assert_eq!(got[0].payload["room"], "r1");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(rx.got("b").len(), 1, "sent once");
-    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM push_outbox")
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM push_outbox WHERE pending")
         .fetch_one(&db)
         .await
         .unwrap_or_else(|e| panic!("{e}"));

@@ -96,7 +96,7 @@ impl PushStore for PostgresStore {
 
     async fn remove_push_endpoint(&self, endpoint: &str) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
-        for table in ["push_subscriptions", "push_outbox", "push_sent"] {
+        for table in ["push_subscriptions", "push_outbox"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE endpoint = $1"))
                 .bind(endpoint)
                 .execute(&mut *tx)
@@ -210,20 +210,23 @@ impl PushStore for PostgresStore {
         let users: Vec<&str> = items.iter().map(|n| n.user.as_str()).collect();
         let urgent: Vec<bool> = items.iter().map(|n| n.urgent).collect();
         let mentioned: Vec<bool> = items.iter().map(|n| n.mentioned).collect();
-        // One statement: each row is due at the end of its window (now when it is over); a
-        // pending row takes the flags, a claimed one is marked to go again.
+        // One statement, under each row's lock (ON CONFLICT works on the row's latest version):
+        // an idle row is due at the end of its window (now when it is over); a pending row
+        // takes the flags; a claimed one is marked to go again.
         sqlx::query(
             "INSERT INTO push_outbox AS o (endpoint, room, user_id, due_at, urgent, mentioned) \
-             SELECT x.e, x.r, x.u, GREATEST($6, COALESCE(s.sent_at + $7, $6)), x.g, x.m \
+             SELECT x.e, x.r, x.u, $6, x.g, x.m \
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::bool[], $5::bool[]) \
                AS x(e, r, u, g, m) \
-             LEFT JOIN push_sent s ON s.endpoint = x.e AND s.room = x.r \
              ON CONFLICT (endpoint, room) DO UPDATE SET \
+             user_id = excluded.user_id, \
+             due_at = CASE WHEN o.pending THEN o.due_at ELSE GREATEST($6, o.sent_at + $7) END, \
              urgent = CASE WHEN o.claimed_by IS NULL THEN (o.urgent OR excluded.urgent) ELSE o.urgent END, \
              mentioned = CASE WHEN o.claimed_by IS NULL THEN (o.mentioned OR excluded.mentioned) ELSE o.mentioned END, \
              again = CASE WHEN o.claimed_by IS NULL THEN o.again ELSE TRUE END, \
              next_urgent = CASE WHEN o.claimed_by IS NULL THEN o.next_urgent ELSE (o.next_urgent OR excluded.urgent) END, \
-             next_mentioned = CASE WHEN o.claimed_by IS NULL THEN o.next_mentioned ELSE (o.next_mentioned OR excluded.mentioned) END",
+             next_mentioned = CASE WHEN o.claimed_by IS NULL THEN o.next_mentioned ELSE (o.next_mentioned OR excluded.mentioned) END, \
+             pending = TRUE",
         )
         .bind(&endpoints)
         .bind(&rooms)
@@ -246,7 +249,7 @@ impl PushStore for PostgresStore {
     ) -> StoreResult<Vec<Claimed>> {
         let rows = sqlx::query(
             "UPDATE push_outbox o SET claimed_by = $1, claimed_until = $2 \
-             FROM (SELECT endpoint, room FROM push_outbox WHERE due_at <= $3 \
+             FROM (SELECT endpoint, room FROM push_outbox WHERE pending AND due_at <= $3 \
                    AND (claimed_until IS NULL OR claimed_until <= $3) \
                    ORDER BY due_at LIMIT $4 FOR UPDATE SKIP LOCKED) c \
              WHERE o.endpoint = c.endpoint AND o.room = c.room \
@@ -318,53 +321,26 @@ impl PushStore for PostgresStore {
                 .await?;
             }
             Outcome::Sent | Outcome::Dropped => {
-                let held = sqlx::query(
-                    "SELECT 1 FROM push_outbox WHERE endpoint = $1 AND room = $2 \
-                     AND claimed_by = $3 FOR UPDATE",
+                // Sent: the window starts now. A row marked `again` stays pending for its
+                // next push; else it goes idle (kept for its window, then pruned).
+                let sent = outcome == Outcome::Sent;
+                let next_due = if sent { now + window_ms } else { now };
+                sqlx::query(
+                    "UPDATE push_outbox SET \
+                     sent_at = CASE WHEN $4 THEN $5 ELSE sent_at END, \
+                     pending = again, due_at = $6, attempts = 0, claimed_by = NULL, \
+                     claimed_until = NULL, urgent = next_urgent, mentioned = next_mentioned, \
+                     again = FALSE, next_urgent = FALSE, next_mentioned = FALSE \
+                     WHERE endpoint = $1 AND room = $2 AND claimed_by = $3",
                 )
                 .bind(endpoint)
                 .bind(room_id.as_str())
                 .bind(node)
-                .fetch_optional(&mut *tx)
-                .await?
-                .is_some();
-                if held {
-                    let next_due = if outcome == Outcome::Sent {
-                        sqlx::query(
-                            "INSERT INTO push_sent (endpoint, room, sent_at) VALUES ($1, $2, $3) \
-                             ON CONFLICT (endpoint, room) DO UPDATE SET sent_at = excluded.sent_at",
-                        )
-                        .bind(endpoint)
-                        .bind(room_id.as_str())
-                        .bind(now)
-                        .execute(&mut *tx)
-                        .await?;
-                        now + window_ms
-                    } else {
-                        now
-                    };
-                    sqlx::query(
-                        "DELETE FROM push_outbox WHERE endpoint = $1 AND room = $2 \
-                         AND claimed_by = $3 AND NOT again",
-                    )
-                    .bind(endpoint)
-                    .bind(room_id.as_str())
-                    .bind(node)
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "UPDATE push_outbox SET due_at = $4, attempts = 0, claimed_by = NULL, \
-                         claimed_until = NULL, urgent = next_urgent, mentioned = next_mentioned, \
-                         again = FALSE, next_urgent = FALSE, next_mentioned = FALSE \
-                         WHERE endpoint = $1 AND room = $2 AND claimed_by = $3",
-                    )
-                    .bind(endpoint)
-                    .bind(room_id.as_str())
-                    .bind(node)
-                    .bind(next_due)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                .bind(sent)
+                .bind(now)
+                .bind(next_due)
+                .execute(&mut *tx)
+                .await?;
             }
         }
         tx.commit().await?;
@@ -372,10 +348,20 @@ impl PushStore for PostgresStore {
     }
 
     async fn outbox_depth(&self) -> StoreResult<u64> {
-        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM push_outbox")
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM push_outbox WHERE pending")
             .fetch_one(&self.pool)
             .await?;
         Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn prune_pushes(&self, now: i64, window_ms: i64) -> StoreResult<u64> {
+        Ok(
+            sqlx::query("DELETE FROM push_outbox WHERE NOT pending AND sent_at < $1")
+                .bind(now - window_ms)
+                .execute(&self.pool)
+                .await?
+                .rows_affected(),
+        )
     }
 
     async fn remember_email(&self, user: &UserId, town: &TownId, email: &Email) -> StoreResult<()> {

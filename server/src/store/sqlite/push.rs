@@ -40,7 +40,7 @@ fn room(id: String) -> StoreResult<RoomId> {
 fn claim(conn: &Connection, node: &str, now: i64, lease_ms: i64, limit: u32) -> StoreResult<Vec<Claimed>> {
     let mut stmt = conn.prepare_cached(
         "UPDATE push_outbox SET claimed_by = ?1, claimed_until = ?2 \
-         WHERE rowid IN (SELECT rowid FROM push_outbox WHERE due_at <= ?3 \
+         WHERE rowid IN (SELECT rowid FROM push_outbox WHERE pending AND due_at <= ?3 \
            AND (claimed_until IS NULL OR claimed_until <= ?3) ORDER BY due_at LIMIT ?4) \
          RETURNING endpoint, room, user_id, urgent, mentioned, attempts",
     )?;
@@ -100,38 +100,17 @@ fn finish(
             )?;
         }
         Outcome::Sent | Outcome::Dropped => {
-            let held: bool = conn
-                .query_row(
-                    "SELECT 1 FROM push_outbox WHERE endpoint = ?1 AND room = ?2 AND claimed_by = ?3",
-                    params![endpoint, room, node],
-                    |_| Ok(()),
-                )
-                .optional()?
-                .is_some();
-            if !held {
-                return Ok(());
-            }
-            let next_due = if outcome == Outcome::Sent {
-                conn.execute(
-                    "INSERT INTO push_sent (endpoint, room, sent_at) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (endpoint, room) DO UPDATE SET sent_at = excluded.sent_at",
-                    params![endpoint, room, now],
-                )?;
-                now + window_ms
-            } else {
-                now
-            };
+            // Sent: the window starts now. A row marked `again` stays pending for its next
+            // push; else it goes idle (kept for its window, then pruned).
+            let sent = outcome == Outcome::Sent;
+            let next_due = if sent { now + window_ms } else { now };
             conn.execute(
-                "DELETE FROM push_outbox WHERE endpoint = ?1 AND room = ?2 AND claimed_by = ?3 \
-                 AND again = 0",
-                params![endpoint, room, node],
-            )?;
-            conn.execute(
-                "UPDATE push_outbox SET due_at = ?4, attempts = 0, claimed_by = NULL, \
+                "UPDATE push_outbox SET sent_at = CASE WHEN ?4 THEN ?5 ELSE sent_at END, \
+                 pending = again, due_at = ?6, attempts = 0, claimed_by = NULL, \
                  claimed_until = NULL, urgent = next_urgent, mentioned = next_mentioned, \
                  again = 0, next_urgent = 0, next_mentioned = 0 \
                  WHERE endpoint = ?1 AND room = ?2 AND claimed_by = ?3",
-                params![endpoint, room, node, next_due],
+                params![endpoint, room, node, sent, now, next_due],
             )?;
         }
     }
@@ -215,7 +194,6 @@ impl PushStore for SqliteStore {
             .transaction(move |conn| {
                 conn.execute("DELETE FROM push_subscriptions WHERE endpoint = ?1", [&endpoint])?;
                 conn.execute("DELETE FROM push_outbox WHERE endpoint = ?1", [&endpoint])?;
-                conn.execute("DELETE FROM push_sent WHERE endpoint = ?1", [&endpoint])?;
                 Ok(())
             })
             .await
@@ -317,30 +295,27 @@ impl PushStore for SqliteStore {
         let items = items.to_vec();
         self.writer
             .transaction(move |conn| {
-                let mut last = conn.prepare_cached(
-                    "SELECT sent_at FROM push_sent WHERE endpoint = ?1 AND room = ?2",
-                )?;
                 let mut upsert = conn.prepare_cached(
                     "INSERT INTO push_outbox (endpoint, room, user_id, due_at, urgent, mentioned) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (endpoint, room) DO UPDATE SET \
+                     user_id = excluded.user_id, \
+                     due_at = CASE WHEN pending THEN due_at ELSE max(?4, sent_at + ?7) END, \
                      urgent = CASE WHEN claimed_by IS NULL THEN (urgent OR excluded.urgent) ELSE urgent END, \
                      mentioned = CASE WHEN claimed_by IS NULL THEN (mentioned OR excluded.mentioned) ELSE mentioned END, \
                      again = CASE WHEN claimed_by IS NULL THEN again ELSE 1 END, \
                      next_urgent = CASE WHEN claimed_by IS NULL THEN next_urgent ELSE (next_urgent OR excluded.urgent) END, \
-                     next_mentioned = CASE WHEN claimed_by IS NULL THEN next_mentioned ELSE (next_mentioned OR excluded.mentioned) END",
+                     next_mentioned = CASE WHEN claimed_by IS NULL THEN next_mentioned ELSE (next_mentioned OR excluded.mentioned) END, \
+                     pending = 1",
                 )?;
                 for n in &items {
-                    let sent: Option<i64> = last
-                        .query_row(params![n.endpoint, n.room.as_str()], |r| r.get(0))
-                        .optional()?;
-                    let due = sent.map_or(now, |s| (s + window_ms).max(now));
                     upsert.execute(params![
                         n.endpoint,
                         n.room.as_str(),
                         n.user.as_str(),
-                        due,
+                        now,
                         n.urgent,
-                        n.mentioned
+                        n.mentioned,
+                        window_ms
                     ])?;
                 }
                 Ok(())
@@ -385,8 +360,24 @@ impl PushStore for SqliteStore {
     async fn outbox_depth(&self) -> StoreResult<u64> {
         self.readers
             .run(|conn| {
-                let n: i64 = conn.query_row("SELECT count(*) FROM push_outbox", [], |r| r.get(0))?;
+                let n: i64 = conn.query_row(
+                    "SELECT count(*) FROM push_outbox WHERE pending",
+                    [],
+                    |r| r.get(0),
+                )?;
                 Ok(u64::try_from(n).unwrap_or(0))
+            })
+            .await
+    }
+
+    async fn prune_pushes(&self, now: i64, window_ms: i64) -> StoreResult<u64> {
+        self.writer
+            .transaction(move |conn| {
+                let n = conn.execute(
+                    "DELETE FROM push_outbox WHERE NOT pending AND sent_at < ?1",
+                    [now - window_ms],
+                )?;
+                Ok(n as u64)
             })
             .await
     }
