@@ -72,7 +72,9 @@ impl Endpoint {
             return Err(Invalid::bad("endpoint: must name a host"));
         }
         if !url.username().is_empty() || url.password().is_some() {
-            return Err(Invalid::bad("endpoint: must not carry a user name or password"));
+            return Err(Invalid::bad(
+                "endpoint: must not carry a user name or password",
+            ));
         }
         if url.fragment().is_some() {
             return Err(Invalid::bad("endpoint: must not have a fragment"));
@@ -237,13 +239,30 @@ mod tests {
 
     #[test]
     fn emails() {
-        for ok in ["a@b", "sato.hanako@misaki-kango.jp", "田中@例え.jp", "x+tag@host.example"] {
+        for ok in [
+            "a@b",
+            "sato.hanako@misaki-kango.jp",
+            "田中@例え.jp",
+            "x+tag@host.example",
+        ] {
             assert!(Email::parse_as("email", ok).is_ok(), "{ok}");
         }
         let long = format!("{}@x.jp", "a".repeat(65));
         for bad in [
-            "", "a", "@b", "a@", "a@@b", "a b@c", "a@b c", "<a@b>", "a@b,c@d", "a@-b.jp",
-            "a@b..jp", "a\u{202E}@b", "a\u{7}@b", &long,
+            "",
+            "a",
+            "@b",
+            "a@",
+            "a@@b",
+            "a b@c",
+            "a@b c",
+            "<a@b>",
+            "a@b,c@d",
+            "a@-b.jp",
+            "a@b..jp",
+            "a\u{202E}@b",
+            "a\u{7}@b",
+            &long,
         ] {
             assert!(Email::parse_as("email", bad).is_err(), "{bad:?}");
         }
@@ -262,20 +281,56 @@ mod tests {
     #[test]
     fn bad_subscriptions_are_named() {
         let cases: Vec<(SubscribeBody, bool, &str)> = vec![
-            (body("http://push.example/a", &point(), &[1; 16]), false, "endpoint"),
-            (body("ftp://push.example/a", &point(), &[1; 16]), true, "endpoint"),
-            (body("https://u:p@push.example/a", &point(), &[1; 16]), false, "endpoint"),
-            (body("https://push.example/a#x", &point(), &[1; 16]), false, "endpoint"),
-            (body("/relative", &point(), &[1; 16]), false, "endpoint"),
-            (body("https://push.example/\u{0}", &point(), &[1; 16]), false, "endpoint"),
             (
-                body(&format!("https://push.example/{}", "a".repeat(3000)), &point(), &[1; 16]),
+                body("http://push.example/a", &point(), &[1; 16]),
                 false,
                 "endpoint",
             ),
-            (body("https://push.example/a", &[4; 33], &[1; 16]), false, "keys.p256dh"),
-            (body("https://push.example/a", &[5; 65], &[1; 16]), false, "keys.p256dh"),
-            (body("https://push.example/a", &point(), &[1; 15]), false, "keys.auth"),
+            (
+                body("ftp://push.example/a", &point(), &[1; 16]),
+                true,
+                "endpoint",
+            ),
+            (
+                body("https://u:p@push.example/a", &point(), &[1; 16]),
+                false,
+                "endpoint",
+            ),
+            (
+                body("https://push.example/a#x", &point(), &[1; 16]),
+                false,
+                "endpoint",
+            ),
+            (body("/relative", &point(), &[1; 16]), false, "endpoint"),
+            (
+                body("https://push.example/\u{0}", &point(), &[1; 16]),
+                false,
+                "endpoint",
+            ),
+            (
+                body(
+                    &format!("https://push.example/{}", "a".repeat(3000)),
+                    &point(),
+                    &[1; 16],
+                ),
+                false,
+                "endpoint",
+            ),
+            (
+                body("https://push.example/a", &[4; 33], &[1; 16]),
+                false,
+                "keys.p256dh",
+            ),
+            (
+                body("https://push.example/a", &[5; 65], &[1; 16]),
+                false,
+                "keys.p256dh",
+            ),
+            (
+                body("https://push.example/a", &point(), &[1; 15]),
+                false,
+                "keys.auth",
+            ),
         ];
         for (b, insecure, field) in cases {
             let e = Subscription::parse(b.clone(), insecure)
@@ -286,6 +341,8 @@ mod tests {
         let mut b = body("https://push.example/a", &point(), &[1; 16]);
         b.keys.auth = "***".into();
         assert!(Subscription::parse(b, false).is_err());
-        assert!(Subscription::parse(body("http://127.0.0.1:9/a", &point(), &[1; 16]), true).is_ok());
+        assert!(
+            Subscription::parse(body("http://127.0.0.1:9/a", &point(), &[1; 16]), true).is_ok()
+        );
     }
 }

@@ -84,8 +84,8 @@ impl Receiver {
 
     /// A new subscription named `name`: the body of `POST /api/me/push`.
     pub fn subscription(&self, name: &str) -> Value {
-        let (pair, auth) = ece::generate_keypair_and_auth_secret()
-            .unwrap_or_else(|e| panic!("ece keys: {e}"));
+        let (pair, auth) =
+            ece::generate_keypair_and_auth_secret().unwrap_or_else(|e| panic!("ece keys: {e}"));
         let public = pair.pub_as_raw().unwrap_or_else(|e| panic!("{e}"));
         let components = pair.raw_components().unwrap_or_else(|e| panic!("{e}"));
         self.lock().subs.insert(
@@ -227,7 +227,9 @@ fn check(
         .and_then(|t| t.parse::<u64>().ok())
         .ok_or("no TTL")?;
     let auth = header(headers, "authorization").ok_or("no Authorization")?;
-    let rest = auth.strip_prefix("vapid t=").ok_or("Authorization is not vapid")?;
+    let rest = auth
+        .strip_prefix("vapid t=")
+        .ok_or("Authorization is not vapid")?;
     let (token, k) = rest.split_once(", k=").ok_or("vapid without k=")?;
     let hub_key = vapid.ok_or("no hub key known")?;
     if k != hub_key {
@@ -256,8 +258,8 @@ fn check(
     if !(subject.starts_with("mailto:") || subject.starts_with("https:")) {
         return Err(format!("VAPID sub {subject}"));
     }
-    let plain = ece::decrypt(&sub.components, &sub.auth, body)
-        .map_err(|e| format!("decrypting: {e}"))?;
+    let plain =
+        ece::decrypt(&sub.components, &sub.auth, body).map_err(|e| format!("decrypting: {e}"))?;
     let payload: Value = serde_json::from_slice(&plain).map_err(|e| format!("payload: {e}"))?;
     Ok(Received {
         payload,

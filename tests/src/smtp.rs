@@ -108,13 +108,11 @@ async fn session(
                 }
                 data.extend_from_slice(&l);
             }
-            kept.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push(Mail {
-                    from: from.clone(),
-                    to: to.clone(),
-                    data,
-                });
+            kept.lock().unwrap_or_else(|e| e.into_inner()).push(Mail {
+                from: from.clone(),
+                to: to.clone(),
+                data,
+            });
             write.write_all(b"250 queued\r\n").await?;
         } else if upper == "RSET" {
             from.clear();

@@ -127,9 +127,7 @@ pub fn compose(from: Mailbox, to: Mailbox, rooms: &[RoomSummary]) -> anyhow::Res
             r.unread
         ));
     }
-    plain.push_str(
-        "\n内容はYuiを開いて確認してください。このメールは設定でオフにできます。\n",
-    );
+    plain.push_str("\n内容はYuiを開いて確認してください。このメールは設定でオフにできます。\n");
     let html = format!(
         "<!doctype html><html lang=\"ja\"><body>\
          <p>Yui(結)に未読のメッセージが{total}件あります。</p>\

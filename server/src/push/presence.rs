@@ -10,7 +10,10 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 pub async fn run(push: Arc<Push>, hub: Arc<Hub>, shutdown: CancellationToken) {
-    let interval = push.settings.presence_interval.max(std::time::Duration::from_millis(50));
+    let interval = push
+        .settings
+        .presence_interval
+        .max(std::time::Duration::from_millis(50));
     let ttl = millis(interval) * 5;
     let mut written: HashSet<_> = HashSet::new();
     let mut reset = true;

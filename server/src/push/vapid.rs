@@ -82,8 +82,8 @@ mod tests {
     #[test]
     fn a_generated_key_signs_a_token_its_public_key_verifies() {
         let key = generate().unwrap_or_else(|e| panic!("{e:#}"));
-        let vapid = Vapid::load(&key, "mailto:ops@example.org".into())
-            .unwrap_or_else(|e| panic!("{e:#}"));
+        let vapid =
+            Vapid::load(&key, "mailto:ops@example.org".into()).unwrap_or_else(|e| panic!("{e:#}"));
         let header = vapid
             .authorization("https://push.example", 1_700_000_000)
             .unwrap_or_else(|e| panic!("{e:#}"));

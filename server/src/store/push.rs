@@ -77,8 +77,11 @@ pub trait PushStore: Send + Sync {
     ) -> StoreResult<()>;
 
     /// Removes `user`'s subscription; false when `user` had none at that endpoint.
-    async fn delete_push_subscription(&self, user: &UserId, endpoint: &Endpoint)
-        -> StoreResult<bool>;
+    async fn delete_push_subscription(
+        &self,
+        user: &UserId,
+        endpoint: &Endpoint,
+    ) -> StoreResult<bool>;
 
     /// Removes a subscription its push service says is gone (404, 410), with its queued pushes.
     async fn remove_push_endpoint(&self, endpoint: &str) -> StoreResult<()>;
@@ -134,8 +137,7 @@ pub trait PushStore: Send + Sync {
     async fn prune_pushes(&self, now: i64, window_ms: i64) -> StoreResult<u64>;
 
     /// Records the address of a user's token (digests go there).
-    async fn remember_email(&self, user: &UserId, town: &TownId, email: &Email)
-        -> StoreResult<()>;
+    async fn remember_email(&self, user: &UserId, town: &TownId, email: &Email) -> StoreResult<()>;
 
     /// Turns `user`'s digests on or off.
     async fn set_email_digest(&self, user: &UserId, town: &TownId, on: bool) -> StoreResult<()>;
@@ -146,8 +148,12 @@ pub trait PushStore: Send + Sync {
     /// Claims up to `limit` users due a digest: an address, digests on, none claimed within
     /// `interval_ms`, not seen within it (`users.last_seen`), no presence row. The claim is the
     /// digest's time: once per user per interval, whichever node claims it.
-    async fn claim_digests(&self, now: i64, interval_ms: i64, limit: u32)
-        -> StoreResult<Vec<DigestDue>>;
+    async fn claim_digests(
+        &self,
+        now: i64,
+        interval_ms: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<DigestDue>>;
 
     /// The unread total a digest reported (or 0 when there was nothing to report).
     async fn digest_reported(&self, user: &UserId, unread: u64) -> StoreResult<()>;

@@ -36,7 +36,9 @@ async fn two_nodes_send_each_notification_once() {
     for name in ["b", "c"] {
         let mut per_room: HashMap<String, usize> = HashMap::new();
         for r in rx.got(name) {
-            *per_room.entry(payload_room(&r.payload).to_owned()).or_default() += 1;
+            *per_room
+                .entry(payload_room(&r.payload).to_owned())
+                .or_default() += 1;
         }
         assert_eq!(per_room.len(), rooms, "{name}: {per_room:?}");
         assert!(per_room.values().all(|n| *n == 1), "{name}: {per_room:?}");
@@ -74,7 +76,10 @@ async fn a_node_killed_after_claiming_leaves_the_push_to_another() {
         .json()
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let key = config["vapid_public_key"].as_str().unwrap_or_default().to_owned();
+    let key = config["vapid_public_key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     let rx = Receiver::start(&key).await;
     let (a, b) = (User::coordinator("a"), User::member("b"));
     let send = |user: &User, method: reqwest::Method, path: &str, body: serde_json::Value| {
@@ -83,21 +88,41 @@ async fn a_node_killed_after_claiming_leaves_the_push_to_another() {
             .json(&body)
             .send()
     };
-    let r = send(&a, reqwest::Method::PUT, "/api/rooms/r1", serde_json::json!({"kind":"team","title":"room r1","town":a.town}))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = send(
+        &a,
+        reqwest::Method::PUT,
+        "/api/rooms/r1",
+        serde_json::json!({"kind":"team","title":"room r1","town":a.town}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(r.status().is_success(), "{r:?}");
-    let r = send(&a, reqwest::Method::PUT, "/api/rooms/r1/members/b", serde_json::json!({}))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = send(
+        &a,
+        reqwest::Method::PUT,
+        "/api/rooms/r1/members/b",
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(r.status().is_success(), "{r:?}");
-    let r = send(&b, reqwest::Method::POST, "/api/me/push", rx.subscription("b"))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = send(
+        &b,
+        reqwest::Method::POST,
+        "/api/me/push",
+        rx.subscription("b"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.status().as_u16(), 201);
-    let r = send(&a, reqwest::Method::POST, "/api/rooms/r1/messages", serde_json::json!({"client_id":"c1","body":"x"}))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    let r = send(
+        &a,
+        reqwest::Method::POST,
+        "/api/rooms/r1/messages",
+        serde_json::json!({"client_id":"c1","body":"x"}),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert!(r.status().is_success(), "{r:?}");
     // Wait until the slow node has claimed the push, then kill it.
     let Backend::Cluster { database_url, .. } = &backend else {
@@ -116,7 +141,10 @@ async fn a_node_killed_after_claiming_leaves_the_push_to_another() {
         if by == Some(Some("slow".into())) {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "never claimed: {by:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never claimed: {by:?}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     slow.kill9().await;

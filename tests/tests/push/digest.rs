@@ -94,9 +94,15 @@ async fn an_away_user_gets_one_digest_of_counts() {
         assert!(part.contains("未読のメッセージが3件"), "{part}");
         assert!(part.contains("room r1: 2件"), "{part}");
         assert!(part.contains("room r2: 1件"), "{part}");
-        assert!(part.contains("You have 3 unread message(s) in 2 room(s)"), "{part}");
+        assert!(
+            part.contains("You have 3 unread message(s) in 2 room(s)"),
+            "{part}"
+        );
         for secret in ["発熱", "転倒", "服薬", "名前 a"] {
-            assert!(!part.contains(secret), "message text or author in the digest: {part}");
+            assert!(
+                !part.contains(secret),
+                "message text or author in the digest: {part}"
+            );
         }
     }
     assert!(html.contains("<ul>"), "{html}");
@@ -119,11 +125,21 @@ async fn a_user_who_opted_out_gets_no_digest() {
     let (s, r) = app.call(&c, "GET", "/api/me/settings", None).await;
     assert_eq!((s, r), (200, json!({"email_digest": true})));
     let (s, r) = app
-        .call(&c, "PUT", "/api/me/settings", Some(json!({"email_digest": "no"})))
+        .call(
+            &c,
+            "PUT",
+            "/api/me/settings",
+            Some(json!({"email_digest": "no"})),
+        )
         .await;
     assert_eq!(s, 400, "{r}");
     let (s, r) = app
-        .call(&c, "PUT", "/api/me/settings", Some(json!({"email_digest": false})))
+        .call(
+            &c,
+            "PUT",
+            "/api/me/settings",
+            Some(json!({"email_digest": false})),
+        )
         .await;
     assert_eq!((s, r), (200, json!({"email_digest": false})));
     post(&app, &a, "r1", "c1", "x").await;
@@ -131,7 +147,12 @@ async fn a_user_who_opted_out_gets_no_digest() {
     assert!(to("c-optout@misaki.example").is_empty());
     // Back on: the digest comes.
     let (s, _) = app
-        .call(&c, "PUT", "/api/me/settings", Some(json!({"email_digest": true})))
+        .call(
+            &c,
+            "PUT",
+            "/api/me/settings",
+            Some(json!({"email_digest": true})),
+        )
         .await;
     assert_eq!(s, 200);
     let mails = wait_to("c-optout@misaki.example", WAIT).await;

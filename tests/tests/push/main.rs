@@ -96,17 +96,31 @@ async fn subscriptions_are_validated() {
     let rx = Receiver::start(&vapid_key(&app).await).await;
     let b = User::member("b");
     let mut body = rx.subscription("s");
-    let (s, r) = app.call(&b, "POST", "/api/me/push", Some(body.clone())).await;
+    let (s, r) = app
+        .call(&b, "POST", "/api/me/push", Some(body.clone()))
+        .await;
     assert_eq!(s, 400, "http:// without --push-allow-insecure: {r}");
     assert_eq!(r["error"]["code"], "bad_request");
-    assert!(r["error"]["message"].as_str().unwrap_or_default().contains("https"), "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("https"),
+        "{r}"
+    );
     body["endpoint"] = json!("https://push.example/abc");
-    let (s, r) = app.call(&b, "POST", "/api/me/push", Some(body.clone())).await;
+    let (s, r) = app
+        .call(&b, "POST", "/api/me/push", Some(body.clone()))
+        .await;
     assert_eq!(s, 201, "{r}");
     let mut short = body.clone();
     short["keys"]["p256dh"] = json!("BAAA");
     let (s, r) = app.call(&b, "POST", "/api/me/push", Some(short)).await;
-    assert_eq!((s, r["error"]["code"].clone()), (400, json!("bad_request")), "{r}");
+    assert_eq!(
+        (s, r["error"]["code"].clone()),
+        (400, json!("bad_request")),
+        "{r}"
+    );
     let mut auth = body.clone();
     auth["keys"]["auth"] = json!("AAAA");
     let (s, _) = app.call(&b, "POST", "/api/me/push", Some(auth)).await;
@@ -116,7 +130,12 @@ async fn subscriptions_are_validated() {
     let (s, _) = app.call(&b, "POST", "/api/me/push", Some(long)).await;
     assert_eq!(s, 400);
     let (s, _) = app
-        .call(&b, "POST", "/api/me/push", Some(json!({"endpoint": "https://push.example/a"})))
+        .call(
+            &b,
+            "POST",
+            "/api/me/push",
+            Some(json!({"endpoint": "https://push.example/a"})),
+        )
         .await;
     assert_eq!(s, 400, "keys missing");
     let (s, _) = app
@@ -124,11 +143,21 @@ async fn subscriptions_are_validated() {
         .await;
     assert_eq!(s, 401);
     let (s, r) = app
-        .call(&b, "DELETE", "/api/me/push", Some(json!({"endpoint": "https://push.example/abc"})))
+        .call(
+            &b,
+            "DELETE",
+            "/api/me/push",
+            Some(json!({"endpoint": "https://push.example/abc"})),
+        )
         .await;
     assert_eq!(s, 204, "{r}");
     let (s, _) = app
-        .call(&b, "DELETE", "/api/me/push", Some(json!({"endpoint": "not a url"})))
+        .call(
+            &b,
+            "DELETE",
+            "/api/me/push",
+            Some(json!({"endpoint": "not a url"})),
+        )
         .await;
     assert_eq!(s, 400);
 }
@@ -159,7 +188,12 @@ async fn an_away_reader_gets_one_push_with_no_text() {
     assert!(metric(&app, "yui_push_sent_total").await >= 1.0);
     // Unsubscribed: nothing more.
     let (s, _) = app
-        .call(&b, "DELETE", "/api/me/push", Some(json!({"endpoint": rx.endpoint("b")})))
+        .call(
+            &b,
+            "DELETE",
+            "/api/me/push",
+            Some(json!({"endpoint": rx.endpoint("b")})),
+        )
         .await;
     assert_eq!(s, 204);
     post(&app, &a, "r1", "c2", "next").await;

@@ -37,7 +37,13 @@ fn room(id: String) -> StoreResult<RoomId> {
     RoomId::parse(id).map_err(|e| corrupt(&format!("push room id: {e}")))
 }
 
-fn claim(conn: &Connection, node: &str, now: i64, lease_ms: i64, limit: u32) -> StoreResult<Vec<Claimed>> {
+fn claim(
+    conn: &Connection,
+    node: &str,
+    now: i64,
+    lease_ms: i64,
+    limit: u32,
+) -> StoreResult<Vec<Claimed>> {
     let mut stmt = conn.prepare_cached(
         "UPDATE push_outbox SET claimed_by = ?1, claimed_until = ?2 \
          WHERE rowid IN (SELECT rowid FROM push_outbox WHERE pending AND due_at <= ?3 \
@@ -55,13 +61,14 @@ fn claim(conn: &Connection, node: &str, now: i64, lease_ms: i64, limit: u32) -> 
         ))
     })?;
     let rows: Vec<_> = rows.collect::<Result<_, _>>()?;
-    let mut keys = conn.prepare_cached(
-        "SELECT p256dh, auth FROM push_subscriptions WHERE endpoint = ?1",
-    )?;
+    let mut keys =
+        conn.prepare_cached("SELECT p256dh, auth FROM push_subscriptions WHERE endpoint = ?1")?;
     let mut out = Vec::with_capacity(rows.len());
     for (endpoint, room_id, user_id, urgent, mentioned, attempts) in rows {
         let sub = keys
-            .query_row([&endpoint], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .query_row([&endpoint], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })
             .optional()?;
         let subscription = match sub {
             Some((p, a)) => Some(stored_subscription(endpoint.clone(), p, a)?),
@@ -126,7 +133,11 @@ impl PushStore for SqliteStore {
                 conn.execute(
                     "INSERT INTO vapid_key (id, private_pem, public_key, created_at) \
                      VALUES (1, ?1, ?2, ?3) ON CONFLICT (id) DO NOTHING",
-                    params![c.private_pem, c.public_key, chrono::Utc::now().timestamp_millis()],
+                    params![
+                        c.private_pem,
+                        c.public_key,
+                        chrono::Utc::now().timestamp_millis()
+                    ],
                 )?;
                 Ok(conn.query_row(
                     "SELECT private_pem, public_key FROM vapid_key WHERE id = 1",
@@ -192,7 +203,10 @@ impl PushStore for SqliteStore {
         let endpoint = endpoint.to_owned();
         self.writer
             .transaction(move |conn| {
-                conn.execute("DELETE FROM push_subscriptions WHERE endpoint = ?1", [&endpoint])?;
+                conn.execute(
+                    "DELETE FROM push_subscriptions WHERE endpoint = ?1",
+                    [&endpoint],
+                )?;
                 conn.execute("DELETE FROM push_outbox WHERE endpoint = ?1", [&endpoint])?;
                 Ok(())
             })
@@ -360,11 +374,10 @@ impl PushStore for SqliteStore {
     async fn outbox_depth(&self) -> StoreResult<u64> {
         self.readers
             .run(|conn| {
-                let n: i64 = conn.query_row(
-                    "SELECT count(*) FROM push_outbox WHERE pending",
-                    [],
-                    |r| r.get(0),
-                )?;
+                let n: i64 =
+                    conn.query_row("SELECT count(*) FROM push_outbox WHERE pending", [], |r| {
+                        r.get(0)
+                    })?;
                 Ok(u64::try_from(n).unwrap_or(0))
             })
             .await
@@ -383,7 +396,11 @@ impl PushStore for SqliteStore {
     }
 
     async fn remember_email(&self, user: &UserId, town: &TownId, email: &Email) -> StoreResult<()> {
-        let (u, t, e) = (user.as_str().to_owned(), town.as_str().to_owned(), email.as_str().to_owned());
+        let (u, t, e) = (
+            user.as_str().to_owned(),
+            town.as_str().to_owned(),
+            email.as_str().to_owned(),
+        );
         self.writer
             .transaction(move |conn| {
                 conn.execute(
@@ -415,9 +432,11 @@ impl PushStore for SqliteStore {
         self.readers
             .run(move |conn| {
                 let on: Option<bool> = conn
-                    .query_row("SELECT enabled FROM push_digest WHERE user_id = ?1", [u], |r| {
-                        r.get(0)
-                    })
+                    .query_row(
+                        "SELECT enabled FROM push_digest WHERE user_id = ?1",
+                        [u],
+                        |r| r.get(0),
+                    )
                     .optional()?;
                 Ok(on.unwrap_or(true))
             })
@@ -454,7 +473,8 @@ impl PushStore for SqliteStore {
                     let (u, t, e, n) = row?;
                     Ok(DigestDue {
                         user: user(u)?,
-                        town: TownId::parse(t).map_err(|e| corrupt(&format!("digest town: {e}")))?,
+                        town: TownId::parse(t)
+                            .map_err(|e| corrupt(&format!("digest town: {e}")))?,
                         email: Email::trusted(e),
                         last_unread: u64::try_from(n).unwrap_or(0),
                     })
