@@ -1733,3 +1733,7 @@ async fn members_version_moves_with_membership(s: Arc<dyn Store>) {
     assert!(matches!(out[1], WriteOutcome::Posted { new: false, .. }));
     assert_eq!(posted_version(&out[2]), v4);
 }
+
+// Web Push's tables, with the same harness.
+#[path = "push_tests.rs"]
+mod push_tests;
