@@ -6,7 +6,8 @@
 //!
 //! - [`rooms`] serves `/api/rooms/{room}`, `/api/me/rooms`.
 //! - [`members`] serves `/api/rooms/{room}/members/{user}`.
-//! - [`messages`] serves `/api/rooms/{room}/messages`, `/api/rooms/{room}/receipts`.
+//! - [`messages`] serves `/api/rooms/{room}/messages`, `/api/rooms/{room}/receipts`,
+//!   `/api/rooms/{room}/messages/{seq}/confirm` and `…/confirms`.
 //! - [`audit`] serves `/api/audit`.
 //! - [`town`] serves `/api/rooms/{room}/resident`, `/api/rooms/{room}/consents…`,
 //!   `/api/towns/{town}/users`, `/api/me/rooms/{room}/settings` (PROTOCOL.md 5.4, 5.5).
@@ -61,6 +62,14 @@ pub fn app(state: AppState, ws: Router<AppState>, edge: Arc<Edge>) -> Router {
             get(messages::get_messages).post(messages::post_message),
         )
         .route("/rooms/{room}/receipts", get(messages::get_receipts))
+        .route(
+            "/rooms/{room}/messages/{seq}/confirm",
+            post(messages::confirm),
+        )
+        .route(
+            "/rooms/{room}/messages/{seq}/confirms",
+            get(messages::get_confirms),
+        )
         .route("/me/rooms", get(rooms::my_rooms))
         .route("/me/push", post(push::subscribe).delete(push::unsubscribe))
         .route(

@@ -346,3 +346,57 @@ async fn a_muted_room_sends_no_push() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(rx.got("b").len(), 1, "{:?}", rx.got("b"));
 }
+
+#[tokio::test]
+async fn urgent_and_mentions_notify_through_a_mute() {
+    let app = spawn_app_with(options()).await;
+    let rx = Receiver::start(&vapid_key(&app).await).await;
+    let (a, b) = (User::coordinator("a"), User::member("b"));
+    app.team_room(&a, "r1", &[&b]).await;
+    app.team_room(&a, "r2", &[&b]).await;
+    subscribe(&app, &b, &rx, "b").await;
+    let until = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    for room in ["r1", "r2"] {
+        let (s, r) = app
+            .call(
+                &b,
+                "PUT",
+                &format!("/api/me/rooms/{room}/settings"),
+                Some(json!({ "muted_until": until })),
+            )
+            .await;
+        assert_eq!(s, 200, "{r}");
+    }
+    post(&app, &a, "r1", "c0", "muted, ordinary").await;
+    let (s, r) = app
+        .call(
+            &a,
+            "POST",
+            "/api/rooms/r1/messages",
+            Some(json!({"client_id": "c1", "body": "至急", "priority": "urgent"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let (s, r) = app
+        .call(
+            &a,
+            "POST",
+            "/api/rooms/r2/messages",
+            Some(json!({"client_id": "c2", "body": "b さんへ", "mentions": ["b"]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{r}");
+    let got = rx.wait_delivered("b", 2, WAIT).await;
+    assert_eq!(got.len(), 2, "{:?}", rx.got("b"));
+    let urgent = got.iter().find(|g| g.payload["room"] == "r1");
+    let mention = got.iter().find(|g| g.payload["room"] == "r2");
+    let urgent = urgent.unwrap_or_else(|| panic!("{got:?}"));
+    assert_eq!(urgent.payload["urgent"], true);
+    assert_eq!(urgent.urgency.as_deref(), Some("high"));
+    let mention = mention.unwrap_or_else(|| panic!("{got:?}"));
+    assert_eq!(mention.payload["mentioned"], true);
+    assert_eq!(mention.payload["urgent"], false);
+    assert_eq!(mention.urgency.as_deref(), Some("normal"));
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(rx.got("b").len(), 2);
+}
