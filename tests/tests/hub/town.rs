@@ -627,3 +627,33 @@ async fn a_settings_call_needs_a_token_and_a_json_object() {
     let f = c.request(Request::Receipts { room: r.clone() }).await;
     assert!(matches!(f, ServerFrame::Receipts { .. }), "{f:?}");
 }
+
+fn demo(args: &mut yui_server::config::ServeArgs) {
+    fast(args);
+    args.demo = true;
+}
+
+#[tokio::test]
+async fn the_demo_town_has_profiles_with_kana_households_and_consents() {
+    let app = spawn_app_with(Options {
+        tune: Some(demo),
+        ..Options::default()
+    })
+    .await;
+    let sw = User::member("sw-yoshida");
+    let (s, b) = app.call(&sw, "GET", "/api/rooms/res-hayashi", None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["resident"]["kana"], "はやし きよ・はやし たかし");
+    assert_eq!(b["resident"]["household"].as_array().map(Vec::len), Some(2));
+    let (_, b) = app.call(&sw, "GET", "/api/rooms/res-hayashi/consents", None).await;
+    assert_eq!(b["consents"][0]["withdrawal"], Value::Null, "{b}");
+    let (_, b) = app.call(&sw, "GET", "/api/me/rooms", None).await;
+    let rooms = b["rooms"].as_array().cloned().unwrap_or_default();
+    assert!(rooms
+        .iter()
+        .any(|r| r["resident"]["kana"] == "はやし きよ・はやし たかし"), "{b}");
+    // One room is left without a consent, to show --require-consent.
+    let ph = User::member("ph-suzuki");
+    let (_, b) = app.call(&ph, "GET", "/api/rooms/res-ikeda/consents", None).await;
+    assert_eq!(b["consents"], json!([]));
+}
