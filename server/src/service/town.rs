@@ -98,7 +98,7 @@ impl RoomService {
         self.managed_team_room(who, room, "resident").await?;
         let profile = self.store.put_resident(room, &req, &user_name(who)).await?;
         self.hub
-            .emit(BusEvent::RoomChanged { room: room.clone() })
+            .emit(BusEvent::RoomUpdated { room: room.clone() })
             .await;
         Ok(profile)
     }

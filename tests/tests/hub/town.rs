@@ -657,3 +657,42 @@ async fn the_demo_town_has_profiles_with_kana_households_and_consents() {
     let (_, b) = app.call(&ph, "GET", "/api/rooms/res-ikeda/consents", None).await;
     assert_eq!(b["consents"], json!([]));
 }
+
+#[tokio::test]
+async fn a_title_or_resident_change_reaches_the_members_room_lists_live() {
+    let app = fast_app().await;
+    let coord = User::coordinator("coord");
+    let nurse = User::member("nurse");
+    let outsider = User::member("outsider");
+    app.team_room(&coord, "yamada", &[&nurse]).await;
+    let mut a = app.connect(&nurse).await;
+    let mut b = app.connect(&nurse).await;
+    let mut o = app.connect(&outsider).await;
+    let (s, _) = app
+        .call(
+            &coord,
+            "PUT",
+            "/api/rooms/yamada",
+            Some(json!({"kind":"team","title":"山田 ハナ さん（独居）","town":"misaki"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let updated = |f: &ServerFrame| matches!(f, ServerFrame::RoomUpdated { .. });
+    for c in [&mut a, &mut b] {
+        let ServerFrame::RoomUpdated { room } = c.wait_for("room_updated", updated).await else {
+            unreachable!()
+        };
+        assert_eq!(room.title.as_str(), "山田 ハナ さん（独居）");
+    }
+    app.call(&coord, "PUT", "/api/rooms/yamada/resident", Some(profile()))
+        .await;
+    let ServerFrame::RoomUpdated { room } = a.wait_for("room_updated", updated).await else {
+        unreachable!()
+    };
+    assert_eq!(
+        room.resident.and_then(|r| r.kana).as_deref(),
+        Some("やまだ はな")
+    );
+    let extra = o.drain(Duration::from_millis(300)).await;
+    assert!(!extra.iter().any(updated), "{extra:?}");
+}
