@@ -6,7 +6,9 @@ use crate::store::{ProfilePatch, RoomSpec, Store, Write};
 use anyhow::Context;
 use yui_protocol::ids::{Body, ClientId, Name, RoomId, Title, TownId, UserId};
 use yui_protocol::model::{MemberRole, Profession, Resident, RoomKind, UserName, UserRef};
-use yui_protocol::town::{ConsentBody, ConsentRequest, HouseholdBody, ResidentBody, ResidentRequest};
+use yui_protocol::town::{
+    ConsentBody, ConsentRequest, HouseholdBody, ResidentBody, ResidentRequest,
+};
 
 pub const TOWN: &str = "misaki";
 pub const NOTICE_ROOM: &str = "misaki-notices";
@@ -298,28 +300,90 @@ type ProfileSeed = (
 );
 
 const PROFILES: &[ProfileSeed] = &[
-    ("res-nakamura", "なかむら とめ", Some(1934), &[("中村 一夫", "長男（東京在住）")],
-     "独居。長男は月1回来訪。鍵は玄関横のキーボックス。"),
-    ("res-kimura", "きむら えみ・きむら しげる", None,
-     &[("木村 恵美", "本人（主介護者）"), ("木村 茂", "父（認知症、要介護2）"), ("木村 陽太", "長男（6歳）"), ("木村 結衣", "長女（3歳）")],
-     "ダブルケア世帯。恵美さんの負担軽減を最優先に。"),
-    ("res-hayashi", "はやし きよ・はやし たかし", Some(1944),
-     &[("林 キヨ", "本人（要支援2）"), ("林 隆", "長男（53歳、同居、就労なし）")],
-     "8050 世帯。隆さんへの直接の働きかけは社会福祉士が窓口。"),
-    ("res-shimizu", "しみず まさお", Some(1950), &[("清水 和子", "妻")], ""),
-    ("res-mori", "もり はる", Some(1931), &[("森 洋子", "長女（同居）")],
-     "在宅看取りの方針。夜間はステーションの携帯へ。"),
+    (
+        "res-nakamura",
+        "なかむら とめ",
+        Some(1934),
+        &[("中村 一夫", "長男（東京在住）")],
+        "独居。長男は月1回来訪。鍵は玄関横のキーボックス。",
+    ),
+    (
+        "res-kimura",
+        "きむら えみ・きむら しげる",
+        None,
+        &[
+            ("木村 恵美", "本人（主介護者）"),
+            ("木村 茂", "父（認知症、要介護2）"),
+            ("木村 陽太", "長男（6歳）"),
+            ("木村 結衣", "長女（3歳）"),
+        ],
+        "ダブルケア世帯。恵美さんの負担軽減を最優先に。",
+    ),
+    (
+        "res-hayashi",
+        "はやし きよ・はやし たかし",
+        Some(1944),
+        &[
+            ("林 キヨ", "本人（要支援2）"),
+            ("林 隆", "長男（53歳、同居、就労なし）"),
+        ],
+        "8050 世帯。隆さんへの直接の働きかけは社会福祉士が窓口。",
+    ),
+    (
+        "res-shimizu",
+        "しみず まさお",
+        Some(1950),
+        &[("清水 和子", "妻")],
+        "",
+    ),
+    (
+        "res-mori",
+        "もり はる",
+        Some(1931),
+        &[("森 洋子", "長女（同居）")],
+        "在宅看取りの方針。夜間はステーションの携帯へ。",
+    ),
     ("res-ikeda", "いけだ よしこ", Some(1958), &[], ""),
 ];
 
 /// (room, given by, relation, date, explained by): res-ikeda has none yet, so with
 /// `--require-consent` it shows the gate.
 const CONSENTS: &[(&str, &str, &str, &str, &str)] = &[
-    ("res-nakamura", "中村 トメ", "本人", "2026-10-01", "高橋 ケアマネ"),
-    ("res-kimura", "木村 恵美", "本人・長女（茂さんの代理）", "2026-10-15", "渡辺 ケアマネ"),
-    ("res-hayashi", "林 キヨ", "本人", "2026-09-20", "吉田 社会福祉士"),
-    ("res-shimizu", "清水 正男", "本人", "2026-11-02", "渡辺 ケアマネ"),
-    ("res-mori", "森 洋子", "長女（代理）", "2026-11-10", "高橋 ケアマネ"),
+    (
+        "res-nakamura",
+        "中村 トメ",
+        "本人",
+        "2026-10-01",
+        "高橋 ケアマネ",
+    ),
+    (
+        "res-kimura",
+        "木村 恵美",
+        "本人・長女（茂さんの代理）",
+        "2026-10-15",
+        "渡辺 ケアマネ",
+    ),
+    (
+        "res-hayashi",
+        "林 キヨ",
+        "本人",
+        "2026-09-20",
+        "吉田 社会福祉士",
+    ),
+    (
+        "res-shimizu",
+        "清水 正男",
+        "本人",
+        "2026-11-02",
+        "渡辺 ケアマネ",
+    ),
+    (
+        "res-mori",
+        "森 洋子",
+        "長女（代理）",
+        "2026-11-10",
+        "高橋 ケアマネ",
+    ),
 ];
 
 /// Seeds residents' profiles (kana, household) and consents (5.4) once, also into a demo

@@ -192,7 +192,12 @@ async fn consents_are_kept_and_withdrawn_once(s: Arc<dyn Store>) {
         .unwrap();
     assert!(matches!(w, Withdraw::BeforeGiven(_)), "{w:?}");
     let w = s
-        .withdraw_consent(&rid("tanaka"), "c1", &withdraw_req("2026-11-02"), &short(&other))
+        .withdraw_consent(
+            &rid("tanaka"),
+            "c1",
+            &withdraw_req("2026-11-02"),
+            &short(&other),
+        )
         .await
         .unwrap();
     assert_eq!(w, Withdraw::NotFound);
@@ -238,15 +243,22 @@ async fn mutes_are_per_user_and_expire(s: Arc<dyn Store>) {
     let later = Timestamp::from_millis(now.millis() + 3_600_000);
     assert_eq!(s.muted_until(&room, &owner.id, now).await.unwrap(), None);
     s.set_muted(&room, &owner.id, Some(later)).await.unwrap();
-    s.set_muted(&room, &nurse.id, Some(Timestamp::from_millis(now.millis() - 1)))
-        .await
-        .unwrap();
+    s.set_muted(
+        &room,
+        &nurse.id,
+        Some(Timestamp::from_millis(now.millis() - 1)),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         s.muted_until(&room, &owner.id, now).await.unwrap(),
         Some(later)
     );
     assert_eq!(s.muted_until(&room, &nurse.id, now).await.unwrap(), None);
-    assert_eq!(s.muted_in(&room, now).await.unwrap(), vec![owner.id.clone()]);
+    assert_eq!(
+        s.muted_in(&room, now).await.unwrap(),
+        vec![owner.id.clone()]
+    );
     // Past `later`, it is over.
     let after = Timestamp::from_millis(later.millis() + 1);
     assert_eq!(s.muted_until(&room, &owner.id, after).await.unwrap(), None);

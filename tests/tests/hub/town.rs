@@ -124,7 +124,12 @@ async fn a_resident_profile_is_kept_shown_to_readers_and_logged() {
     assert_eq!(b["resident"]["name"], "山田 はな");
     assert_eq!(b["resident"]["kana"], "やまだ はな", "the rest stays");
     let (_, b) = app
-        .call(&coord, "PUT", "/api/rooms/yamada/resident", Some(json!({"name":"山田 ハナ"})))
+        .call(
+            &coord,
+            "PUT",
+            "/api/rooms/yamada/resident",
+            Some(json!({"name":"山田 ハナ"})),
+        )
         .await;
     assert_eq!(b["id"], "R-7");
     assert!(b.get("kana").is_none(), "a PUT replaces the profile: {b}");
@@ -154,7 +159,12 @@ async fn a_resident_profile_is_kept_shown_to_readers_and_logged() {
     // A town room has no resident.
     app.town_room(&coord, "misaki-board").await;
     let (s, b) = app
-        .call(&coord, "PUT", "/api/rooms/misaki-board/resident", Some(profile()))
+        .call(
+            &coord,
+            "PUT",
+            "/api/rooms/misaki-board/resident",
+            Some(profile()),
+        )
         .await;
     assert_eq!((s, code(&b)), (400, "bad_request"), "{b}");
 
@@ -181,9 +191,18 @@ async fn a_resident_profile_refuses_hostile_and_out_of_range_values_naming_the_f
         (json!({"name":"山田","birth_year":1899}), "birth_year"),
         (json!({"name":"山田","birth_year":2999}), "birth_year"),
         (json!({"name":"山田","birth_year":"1940"}), "birth_year"),
-        (json!({"name":"山田","household":vec![json!({"name":"a","relation":"b"}); 11]}), "household"),
-        (json!({"name":"山田","household":[{"name":"a\u{0}","relation":"妻"}]}), "household[0].name"),
-        (json!({"name":"山田","household":[{"name":"a","relation":"x".repeat(51)}]}), "household[0].relation"),
+        (
+            json!({"name":"山田","household":vec![json!({"name":"a","relation":"b"}); 11]}),
+            "household",
+        ),
+        (
+            json!({"name":"山田","household":[{"name":"a\u{0}","relation":"妻"}]}),
+            "household[0].name",
+        ),
+        (
+            json!({"name":"山田","household":[{"name":"a","relation":"x".repeat(51)}]}),
+            "household[0].relation",
+        ),
         (json!({"name":"山田","notes":"あ".repeat(2001)}), "notes"),
         (json!({"name":"山田","notes":"bell\u{7}"}), "notes"),
         (json!({"kana":"やまだ"}), "name"),
@@ -221,7 +240,14 @@ async fn consents_are_recorded_by_managers_read_by_members_withdrawn_once_never_
     let nurse = User::member("nurse");
     app.team_room(&coord, "yamada", &[&nurse]).await;
 
-    let (s, b) = app.call(&coord, "POST", "/api/rooms/yamada/consents", Some(consent())).await;
+    let (s, b) = app
+        .call(
+            &coord,
+            "POST",
+            "/api/rooms/yamada/consents",
+            Some(consent()),
+        )
+        .await;
     assert_eq!(s, 201, "{b}");
     let id = b["id"].as_str().unwrap_or_default().to_string();
     assert!(!id.is_empty());
@@ -233,14 +259,28 @@ async fn consents_are_recorded_by_managers_read_by_members_withdrawn_once_never_
     assert_eq!(b["withdrawal"], Value::Null);
 
     // Members read; they do not record or withdraw.
-    let (s, b) = app.call(&nurse, "GET", "/api/rooms/yamada/consents", None).await;
+    let (s, b) = app
+        .call(&nurse, "GET", "/api/rooms/yamada/consents", None)
+        .await;
     assert_eq!(s, 200);
     assert_eq!(b["consents"][0]["id"], id.as_str());
-    let (s, b) = app.call(&nurse, "POST", "/api/rooms/yamada/consents", Some(consent())).await;
+    let (s, b) = app
+        .call(
+            &nurse,
+            "POST",
+            "/api/rooms/yamada/consents",
+            Some(consent()),
+        )
+        .await;
     assert_eq!((s, code(&b)), (403, "forbidden"));
     let withdraw = format!("/api/rooms/yamada/consents/{id}/withdraw");
     let (s, _) = app
-        .call(&nurse, "POST", &withdraw, Some(json!({"date":"2026-11-25"})))
+        .call(
+            &nurse,
+            "POST",
+            &withdraw,
+            Some(json!({"date":"2026-11-25"})),
+        )
         .await;
     assert_eq!(s, 403);
     // Those who cannot see the room see no consents.
@@ -248,9 +288,13 @@ async fn consents_are_recorded_by_managers_read_by_members_withdrawn_once_never_
         User::member("outsider"),
         User::coordinator("coord-b").in_town("kawabe"),
     ] {
-        let (s, _) = app.call(&u, "GET", "/api/rooms/yamada/consents", None).await;
+        let (s, _) = app
+            .call(&u, "GET", "/api/rooms/yamada/consents", None)
+            .await;
         assert_eq!(s, 404, "{}", u.id);
-        let (s, _) = app.call(&u, "POST", "/api/rooms/yamada/consents", Some(consent())).await;
+        let (s, _) = app
+            .call(&u, "POST", "/api/rooms/yamada/consents", Some(consent()))
+            .await;
         assert_eq!(s, 404, "{}", u.id);
     }
 
@@ -258,18 +302,44 @@ async fn consents_are_recorded_by_managers_read_by_members_withdrawn_once_never_
     let mut future = consent();
     future["date"] = json!("2999-01-01");
     let bad = [
-        (json!({"relation":"本人","date":"2026-11-20","explained_by":"x"}), "given_by"),
-        (json!({"given_by":"a","relation":"本人","date":"20-11-2026","explained_by":"x"}), "date"),
-        (json!({"given_by":"a","relation":"本人","date":"2026-02-30","explained_by":"x"}), "date"),
-        (json!({"given_by":"a\u{2066}","relation":"本人","date":"2026-11-20","explained_by":"x"}), "given_by"),
-        (json!({"given_by":"a","relation":"","date":"2026-11-20","explained_by":"x"}), "relation"),
-        (json!({"given_by":"a","relation":"本人","date":"2026-11-20","explained_by":"x","document":"../etc"}), "document"),
-        (json!({"given_by":"a","relation":"本人","date":"2026-11-20","explained_by":"x","document":"att-1"}), "document"),
+        (
+            json!({"relation":"本人","date":"2026-11-20","explained_by":"x"}),
+            "given_by",
+        ),
+        (
+            json!({"given_by":"a","relation":"本人","date":"20-11-2026","explained_by":"x"}),
+            "date",
+        ),
+        (
+            json!({"given_by":"a","relation":"本人","date":"2026-02-30","explained_by":"x"}),
+            "date",
+        ),
+        (
+            json!({"given_by":"a\u{2066}","relation":"本人","date":"2026-11-20","explained_by":"x"}),
+            "given_by",
+        ),
+        (
+            json!({"given_by":"a","relation":"","date":"2026-11-20","explained_by":"x"}),
+            "relation",
+        ),
+        (
+            json!({"given_by":"a","relation":"本人","date":"2026-11-20","explained_by":"x","document":"../etc"}),
+            "document",
+        ),
+        (
+            json!({"given_by":"a","relation":"本人","date":"2026-11-20","explained_by":"x","document":"att-1"}),
+            "document",
+        ),
         (future, "date"),
     ];
     for (body, field) in bad {
         let (s, b) = app
-            .call(&coord, "POST", "/api/rooms/yamada/consents", Some(body.clone()))
+            .call(
+                &coord,
+                "POST",
+                "/api/rooms/yamada/consents",
+                Some(body.clone()),
+            )
             .await;
         assert_eq!(s, 400, "{body}: {b}");
         let message = b["error"]["message"].as_str().unwrap_or("");
@@ -278,11 +348,21 @@ async fn consents_are_recorded_by_managers_read_by_members_withdrawn_once_never_
 
     // A withdrawal before the consent's date, or in the future, is refused.
     let (s, b) = app
-        .call(&coord, "POST", &withdraw, Some(json!({"date":"2026-11-19"})))
+        .call(
+            &coord,
+            "POST",
+            &withdraw,
+            Some(json!({"date":"2026-11-19"})),
+        )
         .await;
     assert_eq!(s, 400, "{b}");
     let (s, _) = app
-        .call(&coord, "POST", &withdraw, Some(json!({"date":"2999-01-01"})))
+        .call(
+            &coord,
+            "POST",
+            &withdraw,
+            Some(json!({"date":"2999-01-01"})),
+        )
         .await;
     assert_eq!(s, 400);
     // Withdrawn once, with who and when; the consent stays listed.
@@ -299,7 +379,12 @@ async fn consents_are_recorded_by_managers_read_by_members_withdrawn_once_never_
     assert_eq!(b["withdrawal"]["note"], "ご家族の意向により");
     assert_eq!(b["withdrawal"]["recorded_by"]["id"], "coord");
     let (s, b) = app
-        .call(&admin, "POST", &withdraw, Some(json!({"date":"2026-11-26"})))
+        .call(
+            &admin,
+            "POST",
+            &withdraw,
+            Some(json!({"date":"2026-11-26"})),
+        )
         .await;
     assert_eq!((s, code(&b)), (409, "conflict"), "{b}");
     let (s, _) = app
@@ -312,9 +397,18 @@ async fn consents_are_recorded_by_managers_read_by_members_withdrawn_once_never_
         .await;
     assert_eq!(s, 404);
     // A new consent: newest first, the withdrawn one kept.
-    let (s, _) = app.call(&admin, "POST", "/api/rooms/yamada/consents", Some(consent())).await;
+    let (s, _) = app
+        .call(
+            &admin,
+            "POST",
+            "/api/rooms/yamada/consents",
+            Some(consent()),
+        )
+        .await;
     assert_eq!(s, 201);
-    let (_, b) = app.call(&nurse, "GET", "/api/rooms/yamada/consents", None).await;
+    let (_, b) = app
+        .call(&nurse, "GET", "/api/rooms/yamada/consents", None)
+        .await;
     let list = b["consents"].as_array().cloned().unwrap_or_default();
     assert_eq!(list.len(), 2, "{b}");
     assert_eq!(list[0]["withdrawal"], Value::Null);
@@ -322,8 +416,14 @@ async fn consents_are_recorded_by_managers_read_by_members_withdrawn_once_never_
     assert_eq!(list[1]["withdrawal"]["date"], "2026-11-25");
 
     let logged = actions(&app, &admin, "yamada").await;
-    assert_eq!(logged.iter().filter(|a| *a == "consent_recorded").count(), 2);
-    assert_eq!(logged.iter().filter(|a| *a == "consent_withdrawn").count(), 1);
+    assert_eq!(
+        logged.iter().filter(|a| *a == "consent_recorded").count(),
+        2
+    );
+    assert_eq!(
+        logged.iter().filter(|a| *a == "consent_withdrawn").count(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -339,18 +439,26 @@ async fn require_consent_refuses_posts_until_a_consent_stands_reads_go_on() {
     let nurse = User::member("nurse");
     let r = app.team_room(&coord, "yamada", &[&nurse]).await;
     let mut c = app.connect(&nurse).await;
-    assert!(matches!(c.subscribe(&r, None).await, ServerFrame::Subscribed { .. }));
+    assert!(matches!(
+        c.subscribe(&r, None).await,
+        ServerFrame::Subscribed { .. }
+    ));
 
     let post = |n: u32| json!({"client_id": format!("h-{n}"), "body": "訪問しました"});
     let (s, b) = app
         .call(&nurse, "POST", "/api/rooms/yamada/messages", Some(post(1)))
         .await;
     assert_eq!((s, code(&b)), (403, "forbidden"), "{b}");
-    assert!(b["error"]["message"].as_str().unwrap_or("").contains("同意書を登録してください"));
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("同意書を登録してください"));
     let f = c.post(&r, "w-1", "訪問しました").await;
     assert_eq!(error_code(&f), ErrorCode::Forbidden, "{f:?}");
     // Reads still work.
-    let (s, b) = app.call(&nurse, "GET", "/api/rooms/yamada/messages", None).await;
+    let (s, b) = app
+        .call(&nurse, "GET", "/api/rooms/yamada/messages", None)
+        .await;
     assert_eq!(s, 200, "{b}");
     // Town rooms need no consent.
     let board = app.town_room(&coord, "board").await;
@@ -360,7 +468,14 @@ async fn require_consent_refuses_posts_until_a_consent_stands_reads_go_on() {
     assert_eq!(s, 201, "{board}");
 
     // A consent lifts it, on WebSocket and HTTP alike.
-    let (s, b) = app.call(&coord, "POST", "/api/rooms/yamada/consents", Some(consent())).await;
+    let (s, b) = app
+        .call(
+            &coord,
+            "POST",
+            "/api/rooms/yamada/consents",
+            Some(consent()),
+        )
+        .await;
     assert_eq!(s, 201);
     let id = b["id"].as_str().unwrap_or_default().to_string();
     let f = c.post(&r, "w-1", "訪問しました").await;
@@ -386,7 +501,9 @@ async fn require_consent_refuses_posts_until_a_consent_stands_reads_go_on() {
         .call(&nurse, "POST", "/api/rooms/yamada/messages", Some(post(4)))
         .await;
     assert_eq!(s, 403);
-    let (_, b) = app.call(&nurse, "GET", "/api/rooms/yamada/messages", None).await;
+    let (_, b) = app
+        .call(&nurse, "GET", "/api/rooms/yamada/messages", None)
+        .await;
     assert_eq!(b["messages"].as_array().map(Vec::len), Some(2));
 }
 
@@ -470,15 +587,27 @@ async fn a_mute_round_trips_shows_in_the_room_list_and_expires() {
     assert_eq!(muted(&b, "yamada"), Some(Value::Null));
     let c = app.connect(&nurse).await;
     let w = c.welcome_rooms();
-    assert!(w.iter().any(|x| x["room"] == "yamada" && x["muted_until"] == json!(until)));
+    assert!(w
+        .iter()
+        .any(|x| x["room"] == "yamada" && x["muted_until"] == json!(until)));
 
     // A town room the user reads can be muted too; null unmutes; a past time is null.
     let (s, _) = app
-        .call(&nurse, "PUT", "/api/me/rooms/board/settings", Some(json!({"muted_until": until})))
+        .call(
+            &nurse,
+            "PUT",
+            "/api/me/rooms/board/settings",
+            Some(json!({"muted_until": until})),
+        )
         .await;
     assert_eq!(s, 200);
     let (s, b) = app
-        .call(&nurse, "PUT", "/api/me/rooms/board/settings", Some(json!({"muted_until": null})))
+        .call(
+            &nurse,
+            "PUT",
+            "/api/me/rooms/board/settings",
+            Some(json!({"muted_until": null})),
+        )
         .await;
     assert_eq!((s, b["muted_until"].clone()), (200, Value::Null));
     let (_, b) = app
@@ -494,8 +623,13 @@ async fn a_mute_round_trips_shows_in_the_room_list_and_expires() {
     // Expiry: a mute ending in a moment is shown, then null.
     let soon = (chrono::Utc::now() + chrono::Duration::milliseconds(1500))
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    app.call(&nurse, "PUT", "/api/me/rooms/yamada/settings", Some(json!({"muted_until": soon})))
-        .await;
+    app.call(
+        &nurse,
+        "PUT",
+        "/api/me/rooms/yamada/settings",
+        Some(json!({"muted_until": soon})),
+    )
+    .await;
     let (_, b) = app.call(&nurse, "GET", "/api/me/rooms", None).await;
     assert_eq!(muted(&b, "yamada"), Some(json!(soon)));
     tokio::time::sleep(Duration::from_millis(1700)).await;
@@ -503,22 +637,49 @@ async fn a_mute_round_trips_shows_in_the_room_list_and_expires() {
     assert_eq!(muted(&b, "yamada"), Some(Value::Null));
 
     // Bad times and rooms the user may not read.
-    for bad in [json!({"muted_until":"tomorrow"}), json!({"muted_until":"2999-01-01T00:00:00Z"}), json!({"muted_until": 5})] {
-        let (s, b) = app.call(&nurse, "PUT", "/api/me/rooms/yamada/settings", Some(bad.clone())).await;
+    for bad in [
+        json!({"muted_until":"tomorrow"}),
+        json!({"muted_until":"2999-01-01T00:00:00Z"}),
+        json!({"muted_until": 5}),
+    ] {
+        let (s, b) = app
+            .call(
+                &nurse,
+                "PUT",
+                "/api/me/rooms/yamada/settings",
+                Some(bad.clone()),
+            )
+            .await;
         assert_eq!(s, 400, "{bad}: {b}");
-        assert!(b["error"]["message"].as_str().unwrap_or("").starts_with("muted_until"), "{b}");
+        assert!(
+            b["error"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("muted_until"),
+            "{b}"
+        );
     }
     let outsider = User::member("outsider");
     for room in ["yamada", "nosuch"] {
         let (s, b) = app
-            .call(&outsider, "PUT", &format!("/api/me/rooms/{room}/settings"), Some(json!({"muted_until": until})))
+            .call(
+                &outsider,
+                "PUT",
+                &format!("/api/me/rooms/{room}/settings"),
+                Some(json!({"muted_until": until})),
+            )
             .await;
         assert_eq!((s, code(&b)), (404, "not_found"));
     }
     // The coordinator manages the room but does not read it: 404 too.
     let admin = User::admin("admin");
     let (s, _) = app
-        .call(&admin, "PUT", "/api/me/rooms/yamada/settings", Some(json!({"muted_until": until})))
+        .call(
+            &admin,
+            "PUT",
+            "/api/me/rooms/yamada/settings",
+            Some(json!({"muted_until": until})),
+        )
         .await;
     assert_eq!(s, 404);
 }
@@ -539,48 +700,77 @@ async fn the_directory_finds_a_towns_users_for_its_coordinators_and_admins() {
     }
     // Known only from a member's profile (no token, so no town): not listed.
     let r = app.team_room(&coord, "r1", &[]).await;
-    app.call(&coord, "PUT", &format!("/api/rooms/{r}/members/ghost"), Some(json!({"name":"佐藤 幽霊"})))
-        .await;
+    app.call(
+        &coord,
+        "PUT",
+        &format!("/api/rooms/{r}/members/ghost"),
+        Some(json!({"name":"佐藤 幽霊"})),
+    )
+    .await;
 
     let find = |q: &str| format!("/api/towns/misaki/users?q={}", urlencode(q));
     let ids = |b: &Value| -> Vec<String> {
         b["users"]
             .as_array()
-            .map(|u| u.iter().filter_map(|x| x["id"].as_str().map(String::from)).collect())
+            .map(|u| {
+                u.iter()
+                    .filter_map(|x| x["id"].as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let (s, b) = app.call(&coord, "GET", &find("佐藤"), None).await;
     assert_eq!(s, 200, "{b}");
-    assert_eq!(ids(&b), ["Sato.N"], "another town's 佐藤 and the profile-only one are not listed");
+    assert_eq!(
+        ids(&b),
+        ["Sato.N"],
+        "another town's 佐藤 and the profile-only one are not listed"
+    );
     assert_eq!(b["users"][0]["org"], "みさき訪問看護ステーション");
     assert_eq!(b["users"][0]["profession"], "nurse");
     assert!(b["users"][0]["last_seen"].is_string(), "{b}");
     assert_eq!(b["more"], false);
     // Org, id (case-insensitive), kana folded (かとう finds カトウ), full-width Latin.
-    for (q, want) in [("ステーション", "Sato.N"), ("sato.n", "Sato.N"), ("かとう", "kato"), ("ＰＨＡＲＭ", "kato"), ("pharmacy", "kato")] {
+    for (q, want) in [
+        ("ステーション", "Sato.N"),
+        ("sato.n", "Sato.N"),
+        ("かとう", "kato"),
+        ("ＰＨＡＲＭ", "kato"),
+        ("pharmacy", "kato"),
+    ] {
         let (_, b) = app.call(&coord, "GET", &find(q), None).await;
         assert_eq!(ids(&b), [want], "{q}: {b}");
     }
     // No query: everyone of the town, by reading.
-    let (_, b) = app.call(&admin, "GET", "/api/towns/misaki/users", None).await;
+    let (_, b) = app
+        .call(&admin, "GET", "/api/towns/misaki/users", None)
+        .await;
     assert_eq!(ids(&b), ["kato", "Sato.N", "coord"], "{b}");
     let (_, b) = app.call(&coord, "GET", &find("nobody"), None).await;
     assert_eq!(ids(&b), Vec::<String>::new());
 
     // Others: a member of the town is forbidden; another town's users get not_found.
-    let (s, b) = app.call(&sato, "GET", "/api/towns/misaki/users?q=a", None).await;
+    let (s, b) = app
+        .call(&sato, "GET", "/api/towns/misaki/users?q=a", None)
+        .await;
     assert_eq!((s, code(&b)), (403, "forbidden"));
     let other_coord = User::coordinator("coord-b").in_town("kawabe");
-    let (s, b) = app.call(&other_coord, "GET", "/api/towns/misaki/users", None).await;
+    let (s, b) = app
+        .call(&other_coord, "GET", "/api/towns/misaki/users", None)
+        .await;
     assert_eq!((s, code(&b)), (404, "not_found"));
     let (s, _) = app.call(&far, "GET", "/api/towns/misaki/users", None).await;
     assert_eq!(s, 404);
     // Bad queries and town ids.
-    let (s, b) = app.call(&coord, "GET", &find(&"あ".repeat(101)), None).await;
+    let (s, b) = app
+        .call(&coord, "GET", &find(&"あ".repeat(101)), None)
+        .await;
     assert_eq!(s, 400, "{b}");
     let (s, _) = app.call(&coord, "GET", &find("a\u{202e}b"), None).await;
     assert_eq!(s, 400);
-    let (s, _) = app.call(&admin, "GET", "/api/towns/Misaki/users", None).await;
+    let (s, _) = app
+        .call(&admin, "GET", "/api/towns/Misaki/users", None)
+        .await;
     assert_eq!(s, 400);
 }
 
@@ -602,11 +792,18 @@ async fn the_directory_is_bounded() {
     let coord = User::coordinator("coord");
     for i in 0..55 {
         let (s, _) = app
-            .call(&User::member(&format!("u{i:02}")), "GET", "/api/me/rooms", None)
+            .call(
+                &User::member(&format!("u{i:02}")),
+                "GET",
+                "/api/me/rooms",
+                None,
+            )
             .await;
         assert_eq!(s, 200);
     }
-    let (_, b) = app.call(&coord, "GET", "/api/towns/misaki/users?q=u", None).await;
+    let (_, b) = app
+        .call(&coord, "GET", "/api/towns/misaki/users?q=u", None)
+        .await;
     assert_eq!(b["users"].as_array().map(Vec::len), Some(50));
     assert_eq!(b["more"], true);
 }
@@ -619,11 +816,18 @@ async fn a_settings_call_needs_a_token_and_a_json_object() {
         .await;
     assert_eq!(s, 401);
     let nurse = User::member("nurse");
-    let r = app.team_room(&User::coordinator("coord"), "r", &[&nurse]).await;
+    let r = app
+        .team_room(&User::coordinator("coord"), "r", &[&nurse])
+        .await;
     let mut c = app.connect(&nurse).await;
     // Reading the room on the WebSocket is untouched by a mute.
-    app.call(&nurse, "PUT", "/api/me/rooms/r/settings", Some(json!({"muted_until": null})))
-        .await;
+    app.call(
+        &nurse,
+        "PUT",
+        "/api/me/rooms/r/settings",
+        Some(json!({"muted_until": null})),
+    )
+    .await;
     let f = c.request(Request::Receipts { room: r.clone() }).await;
     assert!(matches!(f, ServerFrame::Receipts { .. }), "{f:?}");
 }
@@ -645,16 +849,23 @@ async fn the_demo_town_has_profiles_with_kana_households_and_consents() {
     assert_eq!(s, 200, "{b}");
     assert_eq!(b["resident"]["kana"], "はやし きよ・はやし たかし");
     assert_eq!(b["resident"]["household"].as_array().map(Vec::len), Some(2));
-    let (_, b) = app.call(&sw, "GET", "/api/rooms/res-hayashi/consents", None).await;
+    let (_, b) = app
+        .call(&sw, "GET", "/api/rooms/res-hayashi/consents", None)
+        .await;
     assert_eq!(b["consents"][0]["withdrawal"], Value::Null, "{b}");
     let (_, b) = app.call(&sw, "GET", "/api/me/rooms", None).await;
     let rooms = b["rooms"].as_array().cloned().unwrap_or_default();
-    assert!(rooms
-        .iter()
-        .any(|r| r["resident"]["kana"] == "はやし きよ・はやし たかし"), "{b}");
+    assert!(
+        rooms
+            .iter()
+            .any(|r| r["resident"]["kana"] == "はやし きよ・はやし たかし"),
+        "{b}"
+    );
     // One room is left without a consent, to show --require-consent.
     let ph = User::member("ph-suzuki");
-    let (_, b) = app.call(&ph, "GET", "/api/rooms/res-ikeda/consents", None).await;
+    let (_, b) = app
+        .call(&ph, "GET", "/api/rooms/res-ikeda/consents", None)
+        .await;
     assert_eq!(b["consents"], json!([]));
 }
 
