@@ -23,6 +23,7 @@ pub mod http;
 pub mod ids;
 pub mod limits;
 pub mod model;
+pub mod search;
 pub mod server;
 pub mod text;
 

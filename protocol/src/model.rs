@@ -272,6 +272,8 @@ wire_enum!(
         MemberAdded = "member_added",
         MemberUpdated = "member_updated",
         MemberRemoved = "member_removed",
+        Search = "search",
+        Export = "export",
     }
 );
 

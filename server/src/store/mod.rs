@@ -17,6 +17,7 @@ mod convert;
 mod health;
 mod plan;
 pub mod postgres;
+pub mod search;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -245,6 +246,16 @@ pub struct AuditFilter {
     pub limit: u32,
 }
 
+/// A search over the rooms a user reads now: messages holding every word of `matcher`, newest
+/// first (by `at`, then `id`), older than the message `before` names.
+#[derive(Clone)]
+pub struct SearchSpec {
+    pub rooms: Vec<RoomId>,
+    pub matcher: std::sync::Arc<search::Matcher>,
+    pub before: Option<String>,
+    pub limit: u32,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Answers when the database does (for `/readyz`).
@@ -321,4 +332,16 @@ pub trait Store: Send + Sync + 'static {
     async fn audience(&self, room: &RoomInfo) -> StoreResult<u64>;
 
     async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Up to `spec.limit` matching messages, newest first, and whether more match.
+    async fn search(&self, spec: &SearchSpec) -> StoreResult<(Vec<Message>, bool)>;
+
+    /// The room's messages with `from <= at < to`, in seq order, at most `limit`.
+    async fn messages_between(
+        &self,
+        room: &RoomId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
 }

@@ -76,6 +76,7 @@ async fn write_applied(
     update_rooms(conn, &applied.room_ends).await?;
     let messages: Vec<&Message> = applied.new_messages().collect();
     insert_messages(conn, &messages).await?;
+    super::search::index(conn, &messages, rows_per_statement(3)).await?;
     upsert_read_positions(conn, &applied.moved, now.millis()).await?;
     let audits: Vec<&AuditRecord> = plan.audits().collect();
     insert_audits(conn, &audits, now.millis()).await

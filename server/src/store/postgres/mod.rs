@@ -10,8 +10,8 @@
 use super::health::WriteHealth;
 use super::DbError;
 use super::{
-    AuditFilter, PutMember, PutRoom, RoomInfo, RoomSpec, Store, StoreError, StoreResult, Write,
-    WriteOutcome,
+    AuditFilter, PutMember, PutRoom, RoomInfo, RoomSpec, SearchSpec, Store, StoreError,
+    StoreResult, Write, WriteOutcome,
 };
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
@@ -20,7 +20,7 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::time::Duration;
 use yui_protocol::ids::{RoomId, TownId, UserId};
 use yui_protocol::model::{
-    AuditEntry, Member, MemberRole, Message, Reader, RoomSummary, UserName, UserRef,
+    AuditEntry, Member, MemberRole, Message, Reader, RoomSummary, Timestamp, UserName, UserRef,
 };
 
 mod audit;
@@ -29,6 +29,7 @@ mod members;
 mod messages;
 mod reads;
 mod rooms;
+mod search;
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -49,6 +50,7 @@ impl PostgresStore {
             health: WriteHealth::new(),
         };
         store.migrate().await?;
+        search::backfill(&store.pool).await?;
         Ok(store)
     }
 
@@ -197,6 +199,20 @@ impl Store for PostgresStore {
 
     async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
         audit::query(&self.pool, filter).await
+    }
+
+    async fn search(&self, spec: &SearchSpec) -> StoreResult<(Vec<Message>, bool)> {
+        search::search(&self.pool, spec).await
+    }
+
+    async fn messages_between(
+        &self,
+        room: &RoomId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        search::between(&self.pool, room, from, to, limit).await
     }
 }
 

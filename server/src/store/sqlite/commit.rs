@@ -6,6 +6,7 @@
 use super::audit::INSERT_AUDIT;
 use super::conn::WriterState;
 use super::messages::{MessageRow, MESSAGE_COLUMNS};
+use super::search;
 use crate::store::plan::{Committed, Plan, Positions, Retries, RoomSeqs, StoredPosition};
 use crate::store::{convert, StoreResult, Write, WriteOutcome};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -64,6 +65,7 @@ fn commit_with(
             m.body.as_str(),
             m.at.millis(),
         ])?;
+        search::index(conn, &m.room, convert::db_seq(m.seq), &m.body)?;
     }
     // Never backwards: a pair only posts touched started the replay at 0, not at its stored
     // position.

@@ -34,6 +34,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         description: "members version",
         sql: include_str!("../../../migrations/sqlite/0004_members_version.sql"),
     },
+    Migration {
+        version: 8,
+        description: "search",
+        sql: include_str!("../../../migrations/sqlite/0008_search.sql"),
+    },
 ];
 
 /// The table sqlx's SQLite migrator keeps, exactly as it creates it.

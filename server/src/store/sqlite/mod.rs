@@ -9,13 +9,13 @@
 use super::health::WriteHealth;
 use super::{
     AuditFilter, DbError, ProfilePatch, PutMember, PutRoom, RoomInfo, RoomSpec, Store, StoreError,
-    StoreResult, Write, WriteOutcome,
+    SearchSpec, StoreResult, Write, WriteOutcome,
 };
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
 use yui_protocol::ids::{RoomId, TownId, UserId};
 use yui_protocol::model::{
-    AuditEntry, Member, MemberRole, Message, Reader, RoomSummary, UserName, UserRef,
+    AuditEntry, Member, MemberRole, Message, Reader, RoomSummary, Timestamp, UserName, UserRef,
 };
 
 mod audit;
@@ -26,6 +26,7 @@ mod messages;
 mod migrate;
 mod reads;
 mod rooms;
+mod search;
 
 pub struct SqliteStore {
     writer: conn::Writer,
@@ -50,6 +51,7 @@ impl SqliteStore {
             // The only connection that may create the file.
             let conn = conn::open_writer(&path, conn::Create::IfMissing)?;
             migrate::run(&conn)?;
+            search::backfill(&conn)?;
             let identity = conn::FileIdentity::of(&path)?;
             Ok(SqliteStore {
                 writer: conn::Writer::spawn(&path, identity, conn)?,
@@ -261,6 +263,26 @@ impl Store for SqliteStore {
         let filter = filter.clone();
         self.readers
             .run(move |conn| audit::query(conn, &filter))
+            .await
+    }
+
+    async fn search(&self, spec: &SearchSpec) -> StoreResult<(Vec<Message>, bool)> {
+        let spec = spec.clone();
+        self.readers
+            .run(move |conn| search::search(conn, &spec))
+            .await
+    }
+
+    async fn messages_between(
+        &self,
+        room: &RoomId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        let room = room.clone();
+        self.readers
+            .run(move |conn| search::between(conn, &room, from, to, limit))
             .await
     }
 }
