@@ -480,9 +480,10 @@ impl Client {
     pub async fn post(&mut self, room: &RoomId, client_id: &str, body: &str) -> ServerFrame {
         self.request(Request::Post {
             room: room.clone(),
-            client_id: ClientId::parse(client_id).unwrap_or_else(|e| panic!("{e}")),
-            body: Body::parse(body).unwrap_or_else(|e| panic!("{e}")),
-            kind: None,
+            post: yui_protocol::post::NewPost::note(
+                ClientId::parse(client_id).unwrap_or_else(|e| panic!("{e}")),
+                Body::parse(body).unwrap_or_else(|e| panic!("{e}")),
+            ),
         })
         .await
     }

@@ -4,8 +4,9 @@ use super::{user_name, RoomService};
 use crate::error::ApiError;
 use crate::store::{Write, WriteOutcome};
 use yui_protocol::claims::Identity;
-use yui_protocol::ids::{Body, ClientId, RoomId};
-use yui_protocol::model::{Message, MessageKind, Reader, RoomKind};
+use yui_protocol::ids::{Body, RoomId};
+use yui_protocol::model::{Message, Reader, RoomKind};
+use yui_protocol::post::NewPost;
 
 impl RoomService {
     /// Commits a post; returns the message and whether it is new (false for a retry).
@@ -13,10 +14,18 @@ impl RoomService {
         &self,
         who: &Identity,
         room: &RoomId,
-        client_id: ClientId,
-        body: Body,
-        kind: Option<MessageKind>,
+        post: NewPost,
     ) -> Result<(Message, bool), ApiError> {
+        // The attachments of 5.3 are claimed by the store once they exist; until then a post
+        // naming one is refused rather than committed without it.
+        if let Some(a) = post.attachments().first() {
+            return Err(ApiError::bad_request(format!(
+                "attachments: unknown attachment '{a}'"
+            )));
+        }
+        let kind = post.kind();
+        let client_id = post.client_id().clone();
+        let body = Body::parse(post.body())?;
         let access = self.readable(who, room).await?;
         if !access.can_post(who) {
             return Err(ApiError::forbidden(

@@ -204,7 +204,9 @@ pub enum Write {
     Audit(AuditRecord),
 }
 
-/// What one [`Write`] did, in the batch's order.
+/// What one [`Write`] did, in the batch's order. Most outcomes of a batch are posts, so boxing
+/// the message would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOutcome {
     /// `new` is false when (room, author, client_id) was committed before: the first message

@@ -70,5 +70,12 @@ pub(super) fn message(r: &PgRow) -> StoreResult<Message> {
         kind: convert::message_kind(r.try_get::<&str, _>("kind")?)?,
         body: r.try_get("body")?,
         at: convert::time(r.try_get("at")?),
+        priority: Default::default(),
+        mentions: Vec::new(),
+        attachments: Vec::new(),
+        replaces: None,
+        retracts: None,
+        confirms: None,
+        revised: None,
     })
 }

@@ -171,5 +171,7 @@ fn summary(r: &PgRow) -> StoreResult<RoomSummary> {
         last_seq,
         read_seq,
         unread: last_seq - read_seq,
+        urgent: 0,
+        mentions: 0,
     })
 }

@@ -105,6 +105,13 @@ impl MessageRow {
             kind: convert::message_kind(&self.kind)?,
             body: self.body,
             at: convert::time(self.at),
+            priority: Default::default(),
+            mentions: Vec::new(),
+            attachments: Vec::new(),
+            replaces: None,
+            retracts: None,
+            confirms: None,
+            revised: None,
         })
     }
 }
