@@ -8,6 +8,7 @@
 //! - [`members`] serves `/api/rooms/{room}/members/{user}`.
 //! - [`messages`] serves `/api/rooms/{room}/messages`, `/api/rooms/{room}/receipts`.
 //! - [`audit`] serves `/api/audit`.
+//! - [`search`] serves `/api/search`, `/api/rooms/{room}/export`.
 //! - [`ops`] serves `/healthz`, `/readyz`, `/metrics`, `/api/config`, `/api/demo/users`.
 //! - [`extract`]: the bearer token (and the user's rate limit) and JSON body extractors.
 //! - [`edge`]: what every request passes first (PROTOCOL.md 5.1): the body limit while
@@ -22,6 +23,7 @@ mod members;
 mod messages;
 mod ops;
 mod rooms;
+mod search;
 pub mod serve;
 
 use crate::error::ApiError;
@@ -55,6 +57,8 @@ pub fn app(state: AppState, ws: Router<AppState>, edge: Arc<Edge>) -> Router {
             get(messages::get_messages).post(messages::post_message),
         )
         .route("/rooms/{room}/receipts", get(messages::get_receipts))
+        .route("/rooms/{room}/export", get(search::export))
+        .route("/search", get(search::search))
         .route("/me/rooms", get(rooms::my_rooms))
         .route("/audit", get(audit::audit))
         .route("/config", get(ops::config))

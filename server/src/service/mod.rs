@@ -9,11 +9,17 @@
 //! - [`rooms`]: create or update a room, show it, a user's rooms.
 //! - [`members`]: add, update and remove members.
 //! - [`audit`]: the access log: writing `read_history`, and who may query it.
+//! - [`search`]: search over the rooms a user reads now.
+//! - [`export`]: a room's record over a period; [`export_csv`] and [`export_pdf`] lay it out.
 
 mod audit;
+pub mod export;
+pub mod export_csv;
+pub mod export_pdf;
 mod members;
 mod messages;
 mod rooms;
+mod search;
 mod subscribe;
 
 pub use subscribe::Snapshot;

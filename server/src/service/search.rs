@@ -9,7 +9,8 @@ use futures::future::try_join_all;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use yui_protocol::claims::Identity;
-use yui_protocol::model::AuditAction;
+use yui_protocol::ids::RoomId;
+use yui_protocol::model::{AuditAction, RoomKind};
 use yui_protocol::search::{SearchRequest, SearchResult};
 
 impl RoomService {
@@ -18,21 +19,26 @@ impl RoomService {
         who: &Identity,
         req: SearchRequest,
     ) -> Result<(Vec<SearchResult>, bool), ApiError> {
-        // The store's own view of the user's rooms (not the access cache): a member removed a
-        // moment ago no longer finds the room's notes.
-        let mut rooms: Vec<_> = self
-            .store
-            .rooms_for(&who.user.id, &who.town)
-            .await?
-            .into_iter()
-            .map(|s| s.room)
-            .collect();
-        if let Some(room) = &req.room {
-            if !rooms.contains(room) {
-                return Err(ApiError::room_not_found());
+        let rooms = match &req.room {
+            // One room: readable now (for a team room, a member by the store's own data, not
+            // only by the access cache).
+            Some(room) => {
+                let access = self.readable(who, room).await?;
+                if access.info.kind == RoomKind::Team && !self.is_member_now(who, room).await? {
+                    return Err(ApiError::room_not_found());
+                }
+                vec![room.clone()]
             }
-            rooms = vec![room.clone()];
-        }
+            // The store's own view of the user's rooms: a member removed a moment ago no
+            // longer finds the room's notes.
+            None => self
+                .store
+                .rooms_for(&who.user.id, &who.town)
+                .await?
+                .into_iter()
+                .map(|s| s.room)
+                .collect(),
+        };
         let matcher = Arc::new(Matcher::new(req.text.words()));
         let spec = SearchSpec {
             rooms,
@@ -65,5 +71,17 @@ impl RoomService {
             })
             .collect();
         Ok((results, more))
+    }
+}
+
+impl RoomService {
+    /// Whether `who` is a member of the team room by the store (not the access cache).
+    pub(super) async fn is_member_now(&self, who: &Identity, room: &RoomId) -> Result<bool, ApiError> {
+        Ok(self
+            .store
+            .members(room)
+            .await?
+            .iter()
+            .any(|m| m.id == who.user.id))
     }
 }

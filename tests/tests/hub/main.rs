@@ -10,5 +10,6 @@ mod limits;
 mod membership;
 mod protocol_edges;
 mod restart;
+mod search_export;
 mod session;
 mod text_rules;
