@@ -359,6 +359,9 @@ wire_enum!(
 /// One access-log entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
+    /// The entry's place in the log (increasing): `before` of the next page.
+    #[serde(default)]
+    pub id: u64,
     pub at: Timestamp,
     pub actor: UserName,
     pub action: AuditAction,

@@ -53,6 +53,14 @@ pub fn jst_time(at: Timestamp) -> String {
         .to_string()
 }
 
+/// `2026-11-24 18:30:05` in JST (the access log's CSV).
+pub fn jst_seconds(at: Timestamp) -> String {
+    at.to_datetime()
+        .with_timezone(&jst())
+        .format("%Y-%m-%d %H:%M:%S")
+        .to_string()
+}
+
 /// The Japanese name of a profession (職種).
 pub fn profession_ja(p: Profession) -> &'static str {
     match p {

@@ -246,6 +246,10 @@ pub struct AuditFilter {
     /// Only rooms of this town (a coordinator's view); `None` for every town (admin).
     pub town: Option<TownId>,
     pub limit: u32,
+    /// `from <= at < to`, and entries older than the entry `before` (its id).
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub before: Option<u64>,
 }
 
 /// A search over the rooms a user reads now: messages holding every word of `matcher`, newest

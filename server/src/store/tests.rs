@@ -552,6 +552,9 @@ async fn put_room_created_updated_conflict(s: Arc<dyn Store>) {
             user: None,
             town: None,
             limit: 10,
+            from: None,
+            to: None,
+            before: None,
         })
         .await
         .unwrap();
@@ -841,6 +844,9 @@ async fn audit_entries_and_filters(s: Arc<dyn Store>) {
         user: user.map(uid),
         town: town_.map(town),
         limit,
+        from: None,
+        to: None,
+        before: None,
     };
     let all = s.audit_query(&q(None, None, None, 100)).await.unwrap();
     let actions: Vec<AuditAction> = all.iter().map(|e| e.action).collect();
@@ -1261,6 +1267,9 @@ async fn audit_entries_keep_batch_order(s: Arc<dyn Store>) {
             user: None,
             town: None,
             limit: 100,
+            from: None,
+            to: None,
+            before: None,
         })
         .await
         .unwrap();
@@ -1295,6 +1304,9 @@ async fn audit_entries_keep_batch_order(s: Arc<dyn Store>) {
             user: None,
             town: None,
             limit: 1,
+            from: None,
+            to: None,
+            before: None,
         })
         .await
         .unwrap();
@@ -1372,6 +1384,9 @@ async fn batch_larger_than_one_chunk(s: Arc<dyn Store>) {
             user: None,
             town: None,
             limit: 10_000,
+            from: None,
+            to: None,
+            before: None,
         })
         .await
         .unwrap();

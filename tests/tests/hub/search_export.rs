@@ -480,3 +480,104 @@ async fn pdf_export_without_a_font_says_so() {
         .await;
     assert_eq!(s, 200);
 }
+
+#[tokio::test]
+async fn the_access_log_by_period_in_pages_and_as_csv() {
+    let app = spawn_app().await;
+    let coord = User::coordinator("coord");
+    let nurse = User::member("nurse");
+    app.team_room(&coord, "tanaka", &[&nurse]).await;
+    post(&app, &nurse, "tanaka", "c1", "発熱あり").await;
+    for _ in 0..5 {
+        search_q(&app, &nurse, "発熱").await;
+    }
+    let today = today_jst();
+    // Pages of 2 by `before`, newest first, every entry once.
+    let mut ids = Vec::new();
+    let mut before: Option<u64> = None;
+    loop {
+        let mut path = format!("/api/audit?user=nurse&from={today}&to={today}&limit=2");
+        if let Some(b) = before {
+            path.push_str(&format!("&before={b}"));
+        }
+        let (s, b) = app.call(&coord, "GET", &path, None).await;
+        assert_eq!(s, 200, "{b}");
+        let entries = b["entries"].as_array().cloned().unwrap_or_default();
+        ids.extend(entries.iter().filter_map(|e| e["id"].as_u64()));
+        before = ids.last().copied();
+        if b["more"] != true {
+            break;
+        }
+        assert_eq!(entries.len(), 2);
+        assert!(ids.len() < 100);
+    }
+    let mut sorted = ids.clone();
+    sorted.sort_unstable_by(|a, b| b.cmp(a));
+    sorted.dedup();
+    assert_eq!(ids, sorted, "newest first, each once");
+    // member_added (nurse is its target) and five searches.
+    assert_eq!(ids.len(), 6, "{ids:?}");
+    // A period before anything happened, and instants.
+    let (_, b) = app
+        .call(&coord, "GET", "/api/audit?from=2020-01-01&to=2020-12-31", None)
+        .await;
+    assert_eq!(b["entries"], json!([]));
+    let (s, b) = app
+        .call(
+            &coord,
+            "GET",
+            "/api/audit?from=2020-01-01T00:00:00Z&to=2100-01-01T00:00:00%2B09:00&user=nurse",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["entries"].as_array().map(Vec::len), Some(6));
+    for bad in [
+        "from=2026-13-01",
+        "to=yesterday",
+        "from=2026-11-30&to=2026-11-01",
+        "before=-1",
+        "format=xml",
+    ] {
+        let (s, b) = app
+            .call(&coord, "GET", &format!("/api/audit?{bad}"), None)
+            .await;
+        assert_eq!((s, code(&b)), (400, "bad_request"), "{bad}: {b}");
+    }
+    // CSV.
+    let r = app
+        .http
+        .get(app.url("/api/audit?room=tanaka&format=csv"))
+        .bearer_auth(app.token(&coord))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap_or("")
+        .starts_with("text/csv"));
+    let bytes = r.bytes().await.unwrap_or_default();
+    assert!(bytes.starts_with(&[0xEF, 0xBB, 0xBF]));
+    let mut reader = csv::Reader::from_reader(&bytes[3..]);
+    let header: Vec<String> = reader
+        .headers()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .iter()
+        .map(String::from)
+        .collect();
+    assert_eq!(header, vec!["番号", "日時", "操作者ID", "操作者", "操作", "ルーム", "対象"]);
+    let rows: Vec<csv::StringRecord> = reader
+        .records()
+        .collect::<Result<_, _>>()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let actions: Vec<&str> = rows.iter().map(|r| r.get(4).unwrap_or("")).collect();
+    assert_eq!(actions.iter().filter(|a| **a == "search").count(), 5);
+    assert!(actions.contains(&"room_created") && actions.contains(&"member_added"));
+    assert!(rows.iter().all(|r| r.get(1).is_some_and(|t| t.starts_with(&today))));
+    // Members still may not read it, in any format.
+    let (s, _) = app
+        .call(&nurse, "GET", "/api/audit?format=csv", None)
+        .await;
+    assert_eq!(s, 403);
+}
