@@ -219,7 +219,11 @@ fn audit_time(name: &str, v: Option<&str>, end: bool) -> Result<Option<Timestamp
     let bad = || Invalid::bad(format!("{name}: a date YYYY-MM-DD or an RFC 3339 time"));
     if v.len() == 10 {
         let day = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| bad())?;
-        let day = if end { day.succ_opt().ok_or_else(bad)? } else { day };
+        let day = if end {
+            day.succ_opt().ok_or_else(bad)?
+        } else {
+            day
+        };
         let midnight = day.and_hms_opt(0, 0, 0).ok_or_else(bad)?;
         // Midnight in Japan (UTC+9) is 15:00 UTC the day before.
         let utc = midnight.and_utc().timestamp_millis() - 9 * 3_600_000;

@@ -47,9 +47,7 @@ impl SearchText {
         }
         let words: Vec<&str> = value.split_whitespace().collect();
         if words.len() > QUERY_MAX_WORDS {
-            return Err(Invalid::bad(format!(
-                "q: at most {QUERY_MAX_WORDS} words"
-            )));
+            return Err(Invalid::bad(format!("q: at most {QUERY_MAX_WORDS} words")));
         }
         if words.iter().any(|w| w.chars().count() < QUERY_MIN_CHARS) {
             return Err(Invalid::bad(format!(

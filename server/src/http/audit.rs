@@ -47,7 +47,15 @@ fn audit_csv(entries: &[AuditEntry]) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer("\u{FEFF}".as_bytes().to_vec());
-    w.write_record(["番号", "日時", "操作者ID", "操作者", "操作", "ルーム", "対象"])?;
+    w.write_record([
+        "番号",
+        "日時",
+        "操作者ID",
+        "操作者",
+        "操作",
+        "ルーム",
+        "対象",
+    ])?;
     for e in entries {
         w.write_record([
             e.id.to_string().as_str(),

@@ -108,7 +108,11 @@ pub fn attachments_ja(m: &Message) -> String {
 
 /// The period as shown: `2026-11-01 〜 2026-11-30`.
 pub fn period_ja(e: &Export) -> String {
-    format!("{} 〜 {}", e.from.format("%Y-%m-%d"), e.to.format("%Y-%m-%d"))
+    format!(
+        "{} 〜 {}",
+        e.from.format("%Y-%m-%d"),
+        e.to.format("%Y-%m-%d")
+    )
 }
 
 impl RoomService {

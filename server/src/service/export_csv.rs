@@ -5,12 +5,18 @@
 //! followed by something other than white space) gets a leading `'`: a care record opened in a
 //! spreadsheet never computes or fetches anything (CSV injection).
 
-use super::export::{
-    attachments_ja, jst_time, kind_ja, priority_ja, profession_ja, Export,
-};
+use super::export::{attachments_ja, jst_time, kind_ja, priority_ja, profession_ja, Export};
 
 pub const HEADER: [&str; 9] = [
-    "日時", "記入者", "職種", "所属", "種別", "重要度", "本文", "添付", "確認",
+    "日時",
+    "記入者",
+    "職種",
+    "所属",
+    "種別",
+    "重要度",
+    "本文",
+    "添付",
+    "確認",
 ];
 
 /// The field, made inert for spreadsheets (see the module's doc).

@@ -59,7 +59,10 @@ impl Metrics<'_> {
             for c in paragraph.chars() {
                 let c = if c == '\t' { ' ' } else { c };
                 let w = self.width(c, size);
-                if used + w > width && !line.is_empty() && !"、。，．）」』】〕！？ー…・".contains(c) {
+                if used + w > width
+                    && !line.is_empty()
+                    && !"、。，．）」』】〕！？ー…・".contains(c)
+                {
                     lines.push(std::mem::take(&mut line));
                     used = 0.0;
                 }
@@ -103,8 +106,11 @@ impl JapaneseFont {
         old.push(0);
         old.sort_unstable();
         old.dedup();
-        let renumbered: HashMap<u16, u16> =
-            old.iter().enumerate().map(|(i, g)| (*g, i as u16)).collect();
+        let renumbered: HashMap<u16, u16> = old
+            .iter()
+            .enumerate()
+            .map(|(i, g)| (*g, i as u16))
+            .collect();
         let mut by_char = HashMap::new();
         let mut by_glyph = HashMap::new();
         for c in used {
@@ -177,8 +183,15 @@ impl FontData for JapaneseFont {
 /// What goes on a page, laid out before the document is made (so the font subset holds
 /// exactly the characters written).
 enum Op {
-    Text { x: f32, y: f32, size: f32, text: String },
-    Rule { y: f32 },
+    Text {
+        x: f32,
+        y: f32,
+        size: f32,
+        text: String,
+    },
+    Rule {
+        y: f32,
+    },
 }
 
 /// Where the next line goes; starts a page when the current one is full.
@@ -253,7 +266,11 @@ fn header_lines(e: &Export) -> Vec<String> {
         .unwrap_or_else(|| "—".to_owned());
     vec![
         format!("利用者: {resident}"),
-        format!("ルーム: {}（{}）", e.room.title.as_str(), e.room.room.as_str()),
+        format!(
+            "ルーム: {}（{}）",
+            e.room.title.as_str(),
+            e.room.room.as_str()
+        ),
         format!("期間: {}（日本時間）", period_ja(e)),
         format!(
             "出力者: {}（{}・{}）",
@@ -346,9 +363,7 @@ pub fn render(e: &Export, font_bytes: Vec<u8>) -> Result<Vec<u8>, PdfError> {
         }
         for op in ops {
             match op {
-                Op::Text { x, y, size, text } => {
-                    layer.use_text(text, *size, Mm(*x), Mm(*y), &font)
-                }
+                Op::Text { x, y, size, text } => layer.use_text(text, *size, Mm(*x), Mm(*y), &font),
                 Op::Rule { y } => layer.add_line(Line {
                     points: vec![
                         (Point::new(Mm(MARGIN), Mm(*y)), false),

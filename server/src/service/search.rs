@@ -76,7 +76,11 @@ impl RoomService {
 
 impl RoomService {
     /// Whether `who` is a member of the team room by the store (not the access cache).
-    pub(super) async fn is_member_now(&self, who: &Identity, room: &RoomId) -> Result<bool, ApiError> {
+    pub(super) async fn is_member_now(
+        &self,
+        who: &Identity,
+        room: &RoomId,
+    ) -> Result<bool, ApiError> {
         Ok(self
             .store
             .members(room)

@@ -152,11 +152,13 @@ impl Matcher {
             shift = 1;
         }
         // Line breaks read as spaces in a one-line excerpt (same length: offsets stay right).
-        text.extend(
-            original[start..end]
-                .iter()
-                .map(|c| if *c == '\n' || *c == '\t' { ' ' } else { *c }),
-        );
+        text.extend(original[start..end].iter().map(|c| {
+            if *c == '\n' || *c == '\t' {
+                ' '
+            } else {
+                *c
+            }
+        }));
         if end < original.len() {
             text.push('…');
         }

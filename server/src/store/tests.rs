@@ -1885,7 +1885,12 @@ async fn search_finds_words_in_the_given_rooms(s: Arc<dyn Store>) {
     assert!(more);
     assert_eq!(page.len(), 2);
     let (rest, more) = s
-        .search(&spec_for(&["a", "b"], &["発熱"], Some(page[1].id.clone()), 2))
+        .search(&spec_for(
+            &["a", "b"],
+            &["発熱"],
+            Some(page[1].id.clone()),
+            2,
+        ))
         .await
         .unwrap();
     assert!(!more);
@@ -1941,7 +1946,11 @@ async fn fill_for_backfill(s: &dyn Store) {
     let writes: Vec<Write> = (0..BACKFILLED)
         .map(|i| {
             let room = if i % 3 == 0 { "b" } else { "a" };
-            let body = if i % 100 == 7 { "服薬確認" } else { "特記事項なし" };
+            let body = if i % 100 == 7 {
+                "服薬確認"
+            } else {
+                "特記事項なし"
+            };
             post(room, &ann, &format!("c{i}"), body)
         })
         .collect();
@@ -1965,3 +1974,7 @@ async fn check_backfilled(s: &dyn Store) {
         .unwrap();
     assert_eq!(found.len(), 50);
 }
+
+/// The 1,000,000-note search measurement (ignored: docs/benchmarks.md).
+#[path = "bench.rs"]
+mod bench;

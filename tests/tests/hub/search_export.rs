@@ -63,7 +63,9 @@ fn highlighted(result: &Value) -> Vec<String> {
         .map(|h| {
             let s = h[0].as_u64().unwrap_or(0) as usize;
             let e = h[1].as_u64().unwrap_or(0) as usize;
-            chars[s.min(chars.len())..e.min(chars.len())].iter().collect()
+            chars[s.min(chars.len())..e.min(chars.len())]
+                .iter()
+                .collect()
         })
         .collect()
 }
@@ -80,10 +82,24 @@ async fn two_character_words_are_found_newest_first_with_highlights() {
     let coord = User::coordinator("coord");
     let nurse = User::member("nurse");
     app.team_room(&coord, "tanaka", &[&nurse]).await;
-    post(&app, &nurse, "tanaka", "c1", "夜間に発熱あり（37.8度）。朝には解熱。").await;
+    post(
+        &app,
+        &nurse,
+        "tanaka",
+        "c1",
+        "夜間に発熱あり（37.8度）。朝には解熱。",
+    )
+    .await;
     post(&app, &nurse, "tanaka", "c2", "居間で転倒、右膝に擦過傷。").await;
     post(&app, &nurse, "tanaka", "c3", "服薬確認済み。").await;
-    post(&app, &nurse, "tanaka", "c4", "発熱なし、食欲良好。\n服薬管理を継続。").await;
+    post(
+        &app,
+        &nurse,
+        "tanaka",
+        "c4",
+        "発熱なし、食欲良好。\n服薬管理を継続。",
+    )
+    .await;
 
     let r = search_q(&app, &nurse, "発熱").await;
     assert_eq!(
@@ -99,7 +115,10 @@ async fn two_character_words_are_found_newest_first_with_highlights() {
     }
     assert_eq!(r[0]["message"]["room"], "tanaka");
     assert_eq!(r[0]["message"]["seq"], 4);
-    assert_eq!(bodies(&search_q(&app, &nurse, "転倒").await), vec!["居間で転倒、右膝に擦過傷。"]);
+    assert_eq!(
+        bodies(&search_q(&app, &nurse, "転倒").await),
+        vec!["居間で転倒、右膝に擦過傷。"]
+    );
     assert_eq!(search_q(&app, &nurse, "服薬").await.len(), 2);
     // Five characters, full-width digits, several words (all must be found).
     assert_eq!(search_q(&app, &nurse, "服薬管理を").await.len(), 1);
@@ -154,7 +173,14 @@ async fn only_rooms_the_user_reads_now() {
     app.town_room(&coord, "misaki-notice").await;
     post(&app, &nurse, "tanaka", "c1", "田中さん発熱").await;
     post(&app, &other, "suzuki", "c1", "鈴木さん発熱").await;
-    post(&app, &coord, "misaki-notice", "c1", "発熱外来の受付時間変更").await;
+    post(
+        &app,
+        &coord,
+        "misaki-notice",
+        "c1",
+        "発熱外来の受付時間変更",
+    )
+    .await;
 
     let mut mine = bodies(&search_q(&app, &nurse, "発熱").await);
     mine.sort();
@@ -162,7 +188,10 @@ async fn only_rooms_the_user_reads_now() {
     assert_eq!(search_q(&app, &far, "発熱").await.len(), 0);
     // A coordinator of the town who is not a member does not read the team rooms.
     let coord2 = User::coordinator("coord2");
-    assert_eq!(bodies(&search_q(&app, &coord2, "発熱").await), vec!["発熱外来の受付時間変更"]);
+    assert_eq!(
+        bodies(&search_q(&app, &coord2, "発熱").await),
+        vec!["発熱外来の受付時間変更"]
+    );
     // One room.
     let (s, b) = search(&app, &nurse, &format!("q={}&room=tanaka", encode("発熱"))).await;
     assert_eq!(s, 200, "{b}");
@@ -177,7 +206,10 @@ async fn only_rooms_the_user_reads_now() {
         .call(&coord, "DELETE", "/api/rooms/tanaka/members/nurse", None)
         .await;
     assert_eq!(s, 204);
-    assert_eq!(bodies(&search_q(&app, &nurse, "発熱").await), vec!["発熱外来の受付時間変更"]);
+    assert_eq!(
+        bodies(&search_q(&app, &nurse, "発熱").await),
+        vec!["発熱外来の受付時間変更"]
+    );
     let (s, _) = search(&app, &nurse, &format!("q={}&room=tanaka", encode("発熱"))).await;
     assert_eq!(s, 404);
 }
@@ -192,7 +224,14 @@ async fn paging_by_before_and_the_access_log() {
     app.team_room(&coord, "quiet", &[&nurse]).await;
     for i in 0..25 {
         let room = if i % 2 == 0 { "tanaka" } else { "sato" };
-        post(&app, &nurse, room, &format!("c{i}"), &format!("記録{i}: 転倒なし")).await;
+        post(
+            &app,
+            &nurse,
+            room,
+            &format!("c{i}"),
+            &format!("記録{i}: 転倒なし"),
+        )
+        .await;
     }
     post(&app, &nurse, "quiet", "q1", "特記事項なし").await;
     let mut seen = Vec::new();
@@ -221,7 +260,10 @@ async fn paging_by_before_and_the_access_log() {
     }
     assert_eq!(pages, 3);
     // Newest first, each once.
-    let expected: Vec<String> = (0..25).rev().map(|i| format!("記録{i}: 転倒なし")).collect();
+    let expected: Vec<String> = (0..25)
+        .rev()
+        .map(|i| format!("記録{i}: 転倒なし"))
+        .collect();
     assert_eq!(seen, expected);
     assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 25);
 
@@ -267,9 +309,15 @@ async fn csv_export_has_bom_columns_and_quoting() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(r.status(), 200);
-    let ct = r.headers()["content-type"].to_str().unwrap_or("").to_owned();
+    let ct = r.headers()["content-type"]
+        .to_str()
+        .unwrap_or("")
+        .to_owned();
     assert!(ct.starts_with("text/csv"), "{ct}");
-    let cd = r.headers()["content-disposition"].to_str().unwrap_or("").to_owned();
+    let cd = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap_or("")
+        .to_owned();
     assert!(cd.starts_with("attachment;") && cd.contains(".csv"), "{cd}");
     let bytes = r.bytes().await.unwrap_or_default();
     assert!(bytes.starts_with(&[0xEF, 0xBB, 0xBF]), "no BOM");
@@ -282,7 +330,17 @@ async fn csv_export_has_bom_columns_and_quoting() {
         .collect();
     assert_eq!(
         header,
-        vec!["日時", "記入者", "職種", "所属", "種別", "重要度", "本文", "添付", "確認"]
+        vec![
+            "日時",
+            "記入者",
+            "職種",
+            "所属",
+            "種別",
+            "重要度",
+            "本文",
+            "添付",
+            "確認"
+        ]
     );
     let rows: Vec<csv::StringRecord> = reader
         .records()
@@ -314,7 +372,11 @@ async fn csv_export_has_bom_columns_and_quoting() {
         .await;
     assert_eq!(s, 200);
     let text = b.as_str().unwrap_or("").to_owned();
-    assert_eq!(text.trim_start_matches('\u{FEFF}').lines().count(), 1, "{text}");
+    assert_eq!(
+        text.trim_start_matches('\u{FEFF}').lines().count(),
+        1,
+        "{text}"
+    );
 
     // Access-logged.
     let (_, b) = app
@@ -346,13 +408,23 @@ async fn export_periods_formats_and_permissions() {
         "from=2026-11-01&to=2026-11-30&format=docx",
     ] {
         let (s, b) = app
-            .call(&nurse, "GET", &format!("/api/rooms/tanaka/export?{query}"), None)
+            .call(
+                &nurse,
+                "GET",
+                &format!("/api/rooms/tanaka/export?{query}"),
+                None,
+            )
             .await;
         assert_eq!((s, code(&b)), (400, "bad_request"), "{query}: {b}");
     }
     let ok = "from=2026-01-01&to=2026-12-31";
     let (s, _) = app
-        .call(&nurse, "GET", &format!("/api/rooms/tanaka/export?{ok}"), None)
+        .call(
+            &nurse,
+            "GET",
+            &format!("/api/rooms/tanaka/export?{ok}"),
+            None,
+        )
         .await;
     assert_eq!(s, 200);
     // Not a reader (a coordinator who is not a member included): 404, as for a missing room.
@@ -370,7 +442,12 @@ async fn export_periods_formats_and_permissions() {
     app.call(&coord, "DELETE", "/api/rooms/tanaka/members/nurse", None)
         .await;
     let (s, _) = app
-        .call(&nurse, "GET", &format!("/api/rooms/tanaka/export?{ok}"), None)
+        .call(
+            &nurse,
+            "GET",
+            &format!("/api/rooms/tanaka/export?{ok}"),
+            None,
+        )
         .await;
     assert_eq!(s, 404);
 }
@@ -407,11 +484,26 @@ async fn pdf_export_holds_the_header_and_the_notes_across_pages() {
     assert_eq!(s, 201, "{b}");
     app.call(&coord, "PUT", "/api/rooms/tanaka/members/nurse", None)
         .await;
-    post(&app, &nurse, "tanaka", "c0", "夜間に発熱あり。解熱剤を服用し経過観察。").await;
+    post(
+        &app,
+        &nurse,
+        "tanaka",
+        "c0",
+        "夜間に発熱あり。解熱剤を服用し経過観察。",
+    )
+    .await;
     // Long notes: wrapped across lines, and across pages.
-    let long = "訪問時、居間で転倒しているところを発見。右膝に擦過傷あり、消毒し保護した。".repeat(8);
+    let long =
+        "訪問時、居間で転倒しているところを発見。右膝に擦過傷あり、消毒し保護した。".repeat(8);
     for i in 1..=30 {
-        post(&app, &nurse, "tanaka", &format!("c{i}"), &format!("{i}件目 {long}")).await;
+        post(
+            &app,
+            &nurse,
+            "tanaka",
+            &format!("c{i}"),
+            &format!("{i}件目 {long}"),
+        )
+        .await;
     }
     let today = today_jst();
     let r = app
@@ -468,7 +560,13 @@ async fn pdf_export_without_a_font_says_so() {
         )
         .await;
     assert_eq!((s, code(&b)), (503, "unavailable"), "{b}");
-    assert!(b["error"]["message"].as_str().unwrap_or("").contains("font"), "{b}");
+    assert!(
+        b["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("font"),
+        "{b}"
+    );
     // CSV still works.
     let (s, _) = app
         .call(
@@ -519,7 +617,12 @@ async fn the_access_log_by_period_in_pages_and_as_csv() {
     assert_eq!(ids.len(), 6, "{ids:?}");
     // A period before anything happened, and instants.
     let (_, b) = app
-        .call(&coord, "GET", "/api/audit?from=2020-01-01&to=2020-12-31", None)
+        .call(
+            &coord,
+            "GET",
+            "/api/audit?from=2020-01-01&to=2020-12-31",
+            None,
+        )
         .await;
     assert_eq!(b["entries"], json!([]));
     let (s, b) = app
@@ -566,7 +669,18 @@ async fn the_access_log_by_period_in_pages_and_as_csv() {
         .iter()
         .map(String::from)
         .collect();
-    assert_eq!(header, vec!["番号", "日時", "操作者ID", "操作者", "操作", "ルーム", "対象"]);
+    assert_eq!(
+        header,
+        vec![
+            "番号",
+            "日時",
+            "操作者ID",
+            "操作者",
+            "操作",
+            "ルーム",
+            "対象"
+        ]
+    );
     let rows: Vec<csv::StringRecord> = reader
         .records()
         .collect::<Result<_, _>>()
@@ -574,10 +688,10 @@ async fn the_access_log_by_period_in_pages_and_as_csv() {
     let actions: Vec<&str> = rows.iter().map(|r| r.get(4).unwrap_or("")).collect();
     assert_eq!(actions.iter().filter(|a| **a == "search").count(), 5);
     assert!(actions.contains(&"room_created") && actions.contains(&"member_added"));
-    assert!(rows.iter().all(|r| r.get(1).is_some_and(|t| t.starts_with(&today))));
+    assert!(rows
+        .iter()
+        .all(|r| r.get(1).is_some_and(|t| t.starts_with(&today))));
     // Members still may not read it, in any format.
-    let (s, _) = app
-        .call(&nurse, "GET", "/api/audit?format=csv", None)
-        .await;
+    let (s, _) = app.call(&nurse, "GET", "/api/audit?format=csv", None).await;
     assert_eq!(s, 403);
 }

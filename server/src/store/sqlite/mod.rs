@@ -8,8 +8,8 @@
 
 use super::health::WriteHealth;
 use super::{
-    AuditFilter, DbError, ProfilePatch, PutMember, PutRoom, RoomInfo, RoomSpec, Store, StoreError,
-    SearchSpec, StoreResult, Write, WriteOutcome,
+    AuditFilter, DbError, ProfilePatch, PutMember, PutRoom, RoomInfo, RoomSpec, SearchSpec, Store,
+    StoreError, StoreResult, Write, WriteOutcome,
 };
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};

@@ -76,7 +76,10 @@ pub(super) fn backfill(conn: &Connection) -> StoreResult<()> {
 /// ASCII made by the hub, quoted all the same.
 fn match_expression(terms: &[String], rooms: &[RoomId]) -> String {
     let words: Vec<String> = terms.iter().map(|t| format!("\"{t}\"")).collect();
-    let rooms: Vec<String> = rooms.iter().map(|r| format!("\"{}\"", room_term(r))).collect();
+    let rooms: Vec<String> = rooms
+        .iter()
+        .map(|r| format!("\"{}\"", room_term(r)))
+        .collect();
     format!("{} AND ({})", words.join(" AND "), rooms.join(" OR "))
 }
 
