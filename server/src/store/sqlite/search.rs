@@ -72,10 +72,18 @@ pub(super) fn backfill(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
-/// An FTS5 query that every one of `terms` and one of `rooms` must satisfy. Terms are plain
-/// ASCII made by the hub, quoted all the same.
+/// Up to this many rooms the FTS5 query itself restricts a search to the user's rooms; past it,
+/// merging that many room doclists costs more than it saves, and each candidate's room is
+/// checked instead (as it always is).
+const ROOMS_IN_QUERY: usize = 64;
+
+/// An FTS5 query that every one of `terms` and (for a few rooms) one of `rooms` must satisfy.
+/// Terms are plain ASCII made by the hub, quoted all the same.
 fn match_expression(terms: &[String], rooms: &[RoomId]) -> String {
     let words: Vec<String> = terms.iter().map(|t| format!("\"{t}\"")).collect();
+    if rooms.len() > ROOMS_IN_QUERY {
+        return words.join(" AND ");
+    }
     let rooms: Vec<String> = rooms
         .iter()
         .map(|r| format!("\"{}\"", room_term(r)))
@@ -93,10 +101,12 @@ pub(super) fn search(conn: &Connection, spec: &SearchSpec) -> StoreResult<(Vec<M
         .map(|c| format!("m.{c}"))
         .collect::<Vec<_>>()
         .join(", ");
+    // The FTS5 table drives the join (CROSS JOIN keeps SQLite from scanning messages and
+    // probing the index per row).
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT {columns} FROM message_search s \
-         JOIN message_search_rows r ON r.id = s.rowid \
-         JOIN messages m ON m.room = r.room AND m.seq = r.seq \
+         CROSS JOIN message_search_rows r ON r.id = s.rowid \
+         CROSS JOIN messages m ON m.room = r.room AND m.seq = r.seq \
          WHERE message_search MATCH ?1 \
            AND (?2 IS NULL OR (m.at, m.id) < (SELECT at, id FROM messages WHERE id = ?2)) \
          ORDER BY m.at DESC, m.id DESC"
