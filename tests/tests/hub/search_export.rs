@@ -519,6 +519,10 @@ async fn pdf_export_holds_the_header_and_the_notes_across_pages() {
     assert_eq!(r.headers()["content-type"], "application/pdf");
     let pdf = r.bytes().await.unwrap_or_default();
     assert!(pdf.starts_with(b"%PDF"), "not a PDF");
+    // To look at it: YUI_TEST_KEEP_PDF=/tmp/export.pdf.
+    if let Some(path) = std::env::var_os("YUI_TEST_KEEP_PDF") {
+        std::fs::write(path, &pdf).unwrap_or_else(|e| panic!("{e}"));
+    }
     // A subset of the font is embedded, not the whole of IPAex Gothic (about 4 MB).
     assert!(pdf.len() < 1_500_000, "{} bytes", pdf.len());
     let text = pdftotext(&pdf);
