@@ -6,7 +6,8 @@
 //!
 //! - [`rooms`] serves `/api/rooms/{room}`, `/api/me/rooms`.
 //! - [`members`] serves `/api/rooms/{room}/members/{user}`.
-//! - [`messages`] serves `/api/rooms/{room}/messages`, `/api/rooms/{room}/receipts`.
+//! - [`messages`] serves `/api/rooms/{room}/messages`, `/api/rooms/{room}/receipts`,
+//!   `/api/rooms/{room}/messages/{seq}/confirm` and `…/confirms`.
 //! - [`audit`] serves `/api/audit`.
 //! - [`search`] serves `/api/search`, `/api/rooms/{room}/export`.
 //! - [`ops`] serves `/healthz`, `/readyz`, `/metrics`, `/api/config`, `/api/demo/users`.
@@ -31,7 +32,7 @@ use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::Request;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Extension, Router};
 use edge::Edge;
 use std::sync::Arc;
@@ -59,6 +60,14 @@ pub fn app(state: AppState, ws: Router<AppState>, edge: Arc<Edge>) -> Router {
         .route("/rooms/{room}/receipts", get(messages::get_receipts))
         .route("/rooms/{room}/export", get(search::export))
         .route("/search", get(search::search))
+        .route(
+            "/rooms/{room}/messages/{seq}/confirm",
+            post(messages::confirm),
+        )
+        .route(
+            "/rooms/{room}/messages/{seq}/confirms",
+            get(messages::get_confirms),
+        )
         .route("/me/rooms", get(rooms::my_rooms))
         .route("/audit", get(audit::audit))
         .route("/config", get(ops::config))

@@ -4,6 +4,7 @@
 //!
 //! - this file: the service, the user directory, the permission gates.
 //! - [`messages`]: post, read position, history page, receipts.
+//! - [`notes`]: care notes (5.2): mention and revision checks, confirmations, who has not read.
 //! - [`subscribe`]: subscribe (registration, then the snapshot the write loop asks for),
 //!   unsubscribe, catch-up pages.
 //! - [`rooms`]: create or update a room, show it, a user's rooms.
@@ -18,10 +19,12 @@ pub mod export_csv;
 pub mod export_pdf;
 mod members;
 mod messages;
+mod notes;
 mod rooms;
 mod search;
 mod subscribe;
 
+pub use messages::Receipts;
 pub use subscribe::Snapshot;
 
 use crate::access::{AccessCache, RoomAccess};

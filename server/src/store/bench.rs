@@ -11,8 +11,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use yui_protocol::ids::{Body, ClientId, Name, RoomId, Title, TownId, UserId};
-use yui_protocol::model::{MessageKind, Profession, RoomKind, UserRef};
+use yui_protocol::ids::{Name, RoomId, Title, TownId, UserId};
+use yui_protocol::model::{Profession, RoomKind, UserRef};
 
 const ROOMS: usize = 1000;
 
@@ -89,12 +89,13 @@ async fn fill(s: &dyn Store, notes: usize) -> Duration {
     let mut i = 0;
     while i < notes {
         let batch: Vec<Write> = (i..(i + 1000).min(notes))
-            .map(|n| Write::Post {
-                room: room(n % ROOMS),
-                author: author(n),
-                client_id: ClientId::parse(format!("c{n}")).unwrap_or_else(|e| panic!("{e:?}")),
-                kind: MessageKind::Note,
-                body: Body::parse(note(&mut rng)).unwrap_or_else(|e| panic!("{e:?}")),
+            .map(|n| {
+                super::post(
+                    room(n % ROOMS).as_str(),
+                    &author(n),
+                    &format!("c{n}"),
+                    &note(&mut rng),
+                )
             })
             .collect();
         i += batch.len();

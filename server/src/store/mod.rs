@@ -9,9 +9,10 @@
 use async_trait::async_trait;
 use yui_protocol::ids::{Body, ClientId, Name, RoomId, Title, TownId, UserId};
 use yui_protocol::model::{
-    AuditAction, AuditEntry, Member, MemberRole, Message, MessageKind, Profession, Reader,
-    Resident, RoomKind, RoomSummary, Timestamp, UserName, UserRef,
+    AuditAction, AuditEntry, Confirmation, Member, MemberRole, Message, MessageKind, Priority,
+    Profession, Reader, Resident, RoomKind, RoomSummary, Timestamp, UserName, UserRef,
 };
+use yui_protocol::post::Revision;
 
 mod convert;
 mod health;
@@ -185,13 +186,19 @@ pub enum PutMember {
 /// One acknowledged write of a group commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
-    /// A post; `kind` has already been checked against the room's kind.
+    /// A post; `kind` has already been checked against the room's kind, `mentions` against
+    /// the room's members (their names are the ones stored) and `revision` against the room's
+    /// messages (an original of the same author).
     Post {
         room: RoomId,
         author: UserRef,
         client_id: ClientId,
         kind: MessageKind,
-        body: Body,
+        /// `None`: the empty body a post with attachments or a retraction may have.
+        body: Option<Body>,
+        priority: Priority,
+        mentions: Vec<UserName>,
+        revision: Option<Revision>,
     },
     /// Moves `user`'s read position in `room` forward to `seq` (clamped to `last_seq`).
     Read {
@@ -322,7 +329,7 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Message>>;
 
     /// Up to `limit` messages with `seq < before` (the newest when `None`), ascending, and
-    /// whether older ones exist.
+    /// whether older ones exist; each with its `confirms` and `revised` (PROTOCOL.md 5.2).
     async fn messages_before(
         &self,
         room: &RoomId,
@@ -338,6 +345,30 @@ pub trait Store: Send + Sync + 'static {
     async fn audience(&self, room: &RoomInfo) -> StoreResult<u64>;
 
     async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+
+    /// The message committed under a post's idempotency key, if any.
+    async fn posted(
+        &self,
+        room: &RoomId,
+        author: &UserId,
+        client_id: &ClientId,
+    ) -> StoreResult<Option<Message>>;
+
+    /// Records that `user` confirmed message `seq` of `room` (which exists), durably; once per
+    /// user and message. Returns when it was confirmed and whether this call recorded it.
+    async fn confirm(
+        &self,
+        room: &RoomId,
+        seq: u64,
+        user: &UserId,
+    ) -> StoreResult<(Timestamp, bool)>;
+
+    /// Who confirmed message `seq` of `room`, in the order they did.
+    async fn confirms(&self, room: &RoomId, seq: u64) -> StoreResult<Vec<Confirmation>>;
+
+    /// The room's audience (as [`Store::audience`] counts it) whose read position is below
+    /// `seq`, ordered by id.
+    async fn pending(&self, room: &RoomInfo, seq: u64) -> StoreResult<Vec<UserRef>>;
 
     /// Up to `spec.limit` matching messages, newest first, and whether more match.
     async fn search(&self, spec: &SearchSpec) -> StoreResult<(Vec<Message>, bool)>;
