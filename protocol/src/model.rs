@@ -353,6 +353,7 @@ wire_enum!(
         MemberRemoved = "member_removed",
         Search = "search",
         Export = "export",
+        ReadAttachment = "read_attachment",
     }
 );
 

@@ -9,10 +9,13 @@
 //!   unsubscribe, catch-up pages.
 //! - [`rooms`]: create or update a room, show it, a user's rooms.
 //! - [`members`]: add, update and remove members.
+//! - [`attachments`]: upload, download, the attachments a post names, clean-up of unposted
+//!   uploads.
 //! - [`audit`]: the access log: writing `read_history`, and who may query it.
 //! - [`search`]: search over the rooms a user reads now.
 //! - [`export`]: a room's record over a period; [`export_csv`] and [`export_pdf`] lay it out.
 
+mod attachments;
 mod audit;
 pub mod export;
 pub mod export_csv;
@@ -24,6 +27,7 @@ mod rooms;
 mod search;
 mod subscribe;
 
+pub use attachments::{AttachmentSettings, Collected, Download};
 pub use messages::Receipts;
 pub use subscribe::Snapshot;
 
@@ -54,6 +58,7 @@ pub struct RoomService {
     committer: Committer,
     /// Profiles this node last wrote to the user directory, to skip rewriting unchanged ones.
     directory: DashMap<UserId, (UserRef, TownId)>,
+    attachments: attachments::AttachmentState,
 }
 
 impl RoomService {
@@ -62,6 +67,7 @@ impl RoomService {
         hub: Arc<Hub>,
         access: Arc<AccessCache>,
         committer: Committer,
+        attachments: AttachmentSettings,
     ) -> Self {
         RoomService {
             store,
@@ -69,6 +75,7 @@ impl RoomService {
             access,
             committer,
             directory: DashMap::new(),
+            attachments: attachments::AttachmentState::new(attachments),
         }
     }
 

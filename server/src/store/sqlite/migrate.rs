@@ -40,6 +40,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0005_care_notes.sql"),
     },
     Migration {
+        version: 6,
+        description: "attachments",
+        sql: include_str!("../../../migrations/sqlite/0006_attachments.sql"),
+    },
+    Migration {
         version: 8,
         description: "search",
         sql: include_str!("../../../migrations/sqlite/0008_search.sql"),
