@@ -29,6 +29,7 @@ pub mod limits;
 pub mod model;
 pub mod post;
 pub mod push;
+pub mod search;
 pub mod server;
 pub mod text;
 pub mod town;

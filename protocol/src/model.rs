@@ -358,6 +358,8 @@ wire_enum!(
         MemberAdded = "member_added",
         MemberUpdated = "member_updated",
         MemberRemoved = "member_removed",
+        Search = "search",
+        Export = "export",
         ReadAttachment = "read_attachment",
         ResidentUpdated = "resident_updated",
         ConsentRecorded = "consent_recorded",
@@ -368,6 +370,9 @@ wire_enum!(
 /// One access-log entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
+    /// The entry's place in the log (increasing): `before` of the next page.
+    #[serde(default)]
+    pub id: u64,
     pub at: Timestamp,
     pub actor: UserName,
     pub action: AuditAction,

@@ -178,6 +178,7 @@ pub async fn build(
         verifier,
         metrics,
         web_dir: args.web_dir.clone().or_else(default_web_dir),
+        export_font: args.export_font.clone(),
         demo_users,
         shutdown,
         connections: TaskTracker::new(),

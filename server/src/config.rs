@@ -13,6 +13,8 @@ pub mod defaults {
     pub const DB_POOL: u32 = 16;
     pub const JWT_AUDIENCE: &str = "yui";
     pub const REDIS_PREFIX: &str = "yui";
+    /// IPAex Gothic as Debian's fonts-ipaexfont-gothic installs it.
+    pub const EXPORT_FONT: &str = "/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf";
     pub const MAX_CONNECTIONS: usize = 200_000;
     pub const SHUTDOWN_GRACE: u64 = 10;
     pub const COMMIT_BATCH: usize = 512;
@@ -142,6 +144,9 @@ pub struct ServeArgs {
     /// goes on.
     #[arg(long, env = "YUI_REQUIRE_CONSENT")]
     pub require_consent: bool,
+    /// A TrueType font with Japanese glyphs for PDF exports (Debian's fonts-ipaexfont-gothic).
+    #[arg(long, env = "YUI_EXPORT_FONT", default_value = defaults::EXPORT_FONT)]
+    pub export_font: PathBuf,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
@@ -295,6 +300,7 @@ impl ServeArgs {
             redis_prefix: defaults::REDIS_PREFIX.into(),
             node: None,
             web_dir: None,
+            export_font: PathBuf::from(defaults::EXPORT_FONT),
             demo: false,
             allowed_origins: Vec::new(),
             require_consent: false,

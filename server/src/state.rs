@@ -46,6 +46,8 @@ pub struct Shared {
     pub verifier: Verifier,
     pub metrics: PrometheusHandle,
     pub web_dir: Option<PathBuf>,
+    /// The font PDF exports embed (`--export-font`).
+    pub export_font: PathBuf,
     pub demo_users: Option<Vec<DemoUser>>,
     /// Cancelled when the node starts draining.
     pub shutdown: CancellationToken,

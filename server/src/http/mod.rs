@@ -13,6 +13,7 @@
 //! - [`audit`] serves `/api/audit`.
 //! - [`town`] serves `/api/rooms/{room}/resident`, `/api/rooms/{room}/consents…`,
 //!   `/api/towns/{town}/users`, `/api/me/rooms/{room}/settings` (PROTOCOL.md 5.4, 5.5).
+//! - [`search`] serves `/api/search`, `/api/rooms/{room}/export`.
 //! - [`ops`] serves `/healthz`, `/readyz`, `/metrics`, `/api/config`, `/api/demo/users`.
 //! - [`push`] serves `/api/me/push` (Web Push subscriptions) and `/api/me/settings` (email
 //!   digests), PROTOCOL.md 5.6.
@@ -31,6 +32,7 @@ mod messages;
 mod ops;
 mod push;
 mod rooms;
+mod search;
 pub mod serve;
 mod town;
 
@@ -65,6 +67,8 @@ pub fn app(state: AppState, ws: Router<AppState>, edge: Arc<Edge>) -> Router {
             get(messages::get_messages).post(messages::post_message),
         )
         .route("/rooms/{room}/receipts", get(messages::get_receipts))
+        .route("/rooms/{room}/export", get(search::export))
+        .route("/search", get(search::search))
         .route("/rooms/{room}/attachments", post(attachments::upload))
         .route("/attachments/{id}", get(attachments::download))
         .route(

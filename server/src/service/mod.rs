@@ -14,13 +14,19 @@
 //! - [`audit`]: the access log: writing `read_history`, and who may query it.
 //! - [`town`]: residents' profiles, consents and `--require-consent`, the town directory,
 //!   room settings (mute), the order people are listed in (PROTOCOL.md 5.4, 5.5).
+//! - [`search`]: search over the rooms a user reads now.
+//! - [`export`]: a room's record over a period; [`export_csv`] and [`export_pdf`] lay it out.
 
 mod attachments;
 mod audit;
+pub mod export;
+pub mod export_csv;
+pub mod export_pdf;
 mod members;
 mod messages;
 mod notes;
 mod rooms;
+mod search;
 mod subscribe;
 mod town;
 

@@ -19,6 +19,7 @@ mod health;
 mod plan;
 pub mod postgres;
 pub mod push;
+pub mod search;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -263,6 +264,20 @@ pub struct AuditFilter {
     /// Only rooms of this town (a coordinator's view); `None` for every town (admin).
     pub town: Option<TownId>,
     pub limit: u32,
+    /// `from <= at < to`, and entries older than the entry `before` (its id).
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub before: Option<u64>,
+}
+
+/// A search over the rooms a user reads now: messages holding every word of `matcher`, newest
+/// first (by `at`, then `id`), older than the message `before` names.
+#[derive(Clone)]
+pub struct SearchSpec {
+    pub rooms: Vec<RoomId>,
+    pub matcher: std::sync::Arc<search::Matcher>,
+    pub before: Option<String>,
+    pub limit: u32,
 }
 
 /// An uploaded attachment (PROTOCOL.md 5.3) as the store keeps it.
@@ -390,4 +405,15 @@ pub trait Store: TownStore + Send + Sync + 'static {
 
     /// Web Push's tables (PROTOCOL.md 5.6).
     fn push(&self) -> &dyn push::PushStore;
+    /// Up to `spec.limit` matching messages, newest first, and whether more match.
+    async fn search(&self, spec: &SearchSpec) -> StoreResult<(Vec<Message>, bool)>;
+
+    /// The room's messages with `from <= at < to`, in seq order, at most `limit`.
+    async fn messages_between(
+        &self,
+        room: &RoomId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
 }

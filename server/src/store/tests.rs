@@ -561,6 +561,9 @@ async fn put_room_created_updated_conflict(s: Arc<dyn Store>) {
             user: None,
             town: None,
             limit: 10,
+            from: None,
+            to: None,
+            before: None,
         })
         .await
         .unwrap();
@@ -850,6 +853,9 @@ async fn audit_entries_and_filters(s: Arc<dyn Store>) {
         user: user.map(uid),
         town: town_.map(town),
         limit,
+        from: None,
+        to: None,
+        before: None,
     };
     let all = s.audit_query(&q(None, None, None, 100)).await.unwrap();
     let actions: Vec<AuditAction> = all.iter().map(|e| e.action).collect();
@@ -1270,6 +1276,9 @@ async fn audit_entries_keep_batch_order(s: Arc<dyn Store>) {
             user: None,
             town: None,
             limit: 100,
+            from: None,
+            to: None,
+            before: None,
         })
         .await
         .unwrap();
@@ -1304,6 +1313,9 @@ async fn audit_entries_keep_batch_order(s: Arc<dyn Store>) {
             user: None,
             town: None,
             limit: 1,
+            from: None,
+            to: None,
+            before: None,
         })
         .await
         .unwrap();
@@ -1381,6 +1393,9 @@ async fn batch_larger_than_one_chunk(s: Arc<dyn Store>) {
             user: None,
             town: None,
             limit: 10_000,
+            from: None,
+            to: None,
+            before: None,
         })
         .await
         .unwrap();
@@ -2139,3 +2154,233 @@ mod push_tests;
 
 #[path = "town_tests.rs"]
 mod town_tests;
+
+// ---------------------------------------------------------------------------------------------
+// Search (PROTOCOL.md 5.5): the bigram index both stores keep, and the backfill of messages
+// committed before it existed.
+
+mod search_on_sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn search_finds_words_in_the_given_rooms() {
+        let (store, _dir) = super::sqlite_store().await;
+        super::search_finds_words_in_the_given_rooms(store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn older_messages_are_backfilled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("yui.db");
+        let store = super::SqliteStore::open(&path).await.unwrap();
+        super::fill_for_backfill(&store).await;
+        store.close().await;
+        drop(store);
+        // As a database migrated to 0008 with older messages finds it: nothing indexed.
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "INSERT INTO message_search (message_search) VALUES ('delete-all');
+                 DELETE FROM message_search_rows;
+                 UPDATE search_backfill SET done = 0, room = '', seq = 0;",
+            )
+            .unwrap();
+        }
+        let store = super::SqliteStore::open(&path).await.unwrap();
+        super::check_backfilled(&store).await;
+        store.close().await;
+        drop(store);
+        // Opening again indexes nothing twice.
+        let store = super::SqliteStore::open(&path).await.unwrap();
+        super::check_backfilled(&store).await;
+    }
+}
+
+mod search_on_postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn search_finds_words_in_the_given_rooms() {
+        let Some((store, _db)) = super::pg_store().await else {
+            return;
+        };
+        super::search_finds_words_in_the_given_rooms(store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn older_messages_are_backfilled() {
+        let Some(db) = super::pg_database().await else {
+            return;
+        };
+        let store = super::PostgresStore::connect(&db.url, 4).await.unwrap();
+        super::fill_for_backfill(&store).await;
+        {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query("DELETE FROM message_search")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query("UPDATE search_backfill SET done = false")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        let store = super::PostgresStore::connect(&db.url, 4).await.unwrap();
+        super::check_backfilled(&store).await;
+        let store = super::PostgresStore::connect(&db.url, 4).await.unwrap();
+        super::check_backfilled(&store).await;
+    }
+}
+
+fn spec_for(rooms: &[&str], words: &[&str], before: Option<String>, limit: u32) -> SearchSpec {
+    SearchSpec {
+        rooms: rooms.iter().map(|r| rid(r)).collect(),
+        matcher: Arc::new(search::Matcher::new(words.iter().copied())),
+        before,
+        limit,
+    }
+}
+
+async fn search_finds_words_in_the_given_rooms(s: Arc<dyn Store>) {
+    let s = &*s;
+    let ann = user("ann");
+    team_room(s, "a", &ann).await;
+    team_room(s, "b", &ann).await;
+    // One batch across rooms, then one more post each: indexed in the group commit.
+    s.commit(&[
+        post("a", &ann, "a1", "夜間に発熱あり"),
+        post("b", &ann, "b1", "発熱なし、転倒なし"),
+        post("a", &ann, "a2", "居間で転倒"),
+    ])
+    .await
+    .unwrap();
+    commit_one(s, post("a", &ann, "a3", "発熱 38.0度")).await;
+    let bodies = |ms: &[Message]| ms.iter().map(|m| m.body.clone()).collect::<Vec<_>>();
+
+    let (found, more) = s
+        .search(&spec_for(&["a", "b"], &["発熱"], None, 10))
+        .await
+        .unwrap();
+    assert!(!more);
+    assert_eq!(found.len(), 3);
+    assert_eq!(found[0].body, "発熱 38.0度");
+    // Only the rooms asked for.
+    let (found, _) = s
+        .search(&spec_for(&["a"], &["発熱"], None, 10))
+        .await
+        .unwrap();
+    assert_eq!(bodies(&found), vec!["発熱 38.0度", "夜間に発熱あり"]);
+    let (found, _) = s
+        .search(&spec_for(&["nowhere"], &["発熱"], None, 10))
+        .await
+        .unwrap();
+    assert!(found.is_empty());
+    // Every word, as a substring.
+    let (found, _) = s
+        .search(&spec_for(&["a", "b"], &["発熱", "転倒"], None, 10))
+        .await
+        .unwrap();
+    assert_eq!(bodies(&found), vec!["発熱なし、転倒なし"]);
+    let (found, _) = s
+        .search(&spec_for(&["a", "b"], &["熱あ"], None, 10))
+        .await
+        .unwrap();
+    assert_eq!(bodies(&found), vec!["夜間に発熱あり"]);
+    // Paging: newest first, `before` the last one's id.
+    let (page, more) = s
+        .search(&spec_for(&["a", "b"], &["発熱"], None, 2))
+        .await
+        .unwrap();
+    assert!(more);
+    assert_eq!(page.len(), 2);
+    let (rest, more) = s
+        .search(&spec_for(
+            &["a", "b"],
+            &["発熱"],
+            Some(page[1].id.clone()),
+            2,
+        ))
+        .await
+        .unwrap();
+    assert!(!more);
+    assert_eq!(rest.len(), 1);
+    assert!(!page.iter().any(|m| m.id == rest[0].id));
+    let (none, _) = s
+        .search(&spec_for(&["a"], &["発熱"], Some("unknown-id".into()), 2))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+
+    // The export's period read.
+    let all = s
+        .messages_between(
+            &rid("a"),
+            Timestamp::from_millis(0),
+            Timestamp::from_millis(i64::MAX / 2),
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    let first_at = all[0].at.millis();
+    let later = s
+        .messages_between(
+            &rid("a"),
+            Timestamp::from_millis(first_at + 1),
+            Timestamp::from_millis(i64::MAX / 2),
+            100,
+        )
+        .await
+        .unwrap();
+    assert!(later.iter().all(|m| m.at.millis() > first_at));
+    let limited = s
+        .messages_between(
+            &rid("a"),
+            Timestamp::from_millis(0),
+            Timestamp::from_millis(i64::MAX / 2),
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(limited.len(), 2);
+}
+
+/// Enough messages for several backfill chunks.
+const BACKFILLED: usize = 4500;
+
+async fn fill_for_backfill(s: &dyn Store) {
+    let ann = user("ann");
+    team_room(s, "a", &ann).await;
+    team_room(s, "b", &ann).await;
+    let writes: Vec<Write> = (0..BACKFILLED)
+        .map(|i| {
+            let room = if i % 3 == 0 { "b" } else { "a" };
+            let body = if i % 100 == 7 {
+                "服薬確認"
+            } else {
+                "特記事項なし"
+            };
+            post(room, &ann, &format!("c{i}"), body)
+        })
+        .collect();
+    for chunk in writes.chunks(500) {
+        s.commit(chunk).await.unwrap();
+    }
+}
+
+async fn check_backfilled(s: &dyn Store) {
+    let (found, more) = s
+        .search(&spec_for(&["a", "b"], &["服薬"], None, 200))
+        .await
+        .unwrap();
+    assert!(!more);
+    assert_eq!(found.len(), BACKFILLED / 100);
+    let ids: HashSet<&str> = found.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids.len(), found.len(), "a message indexed twice");
+    let (found, _) = s
+        .search(&spec_for(&["a", "b"], &["特記"], None, 50))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 50);
+}
+
+/// The 1,000,000-note search measurement (ignored: docs/benchmarks.md).
+#[path = "bench.rs"]
+mod bench;

@@ -38,6 +38,9 @@ async fn actions(s: &dyn Store, room: &str) -> Vec<AuditAction> {
         user: None,
         town: None,
         limit: 100,
+        from: None,
+        to: None,
+        before: None,
     };
     s.audit_query(&filter)
         .await

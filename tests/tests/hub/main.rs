@@ -12,6 +12,7 @@ mod limits;
 mod membership;
 mod protocol_edges;
 mod restart;
+mod search_export;
 mod session;
 mod text_rules;
 mod town;

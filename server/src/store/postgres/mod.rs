@@ -10,8 +10,8 @@
 use super::health::WriteHealth;
 use super::DbError;
 use super::{
-    AttachmentRecord, AuditFilter, PutMember, PutRoom, RoomInfo, RoomSpec, Store, StoreError,
-    StoreResult, Write, WriteOutcome,
+    AttachmentRecord, AuditFilter, PutMember, PutRoom, RoomInfo, RoomSpec, SearchSpec, Store,
+    StoreError, StoreResult, Write, WriteOutcome,
 };
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
@@ -32,6 +32,7 @@ mod notes;
 mod push;
 mod reads;
 mod rooms;
+mod search;
 mod town;
 
 pub struct PostgresStore {
@@ -53,6 +54,7 @@ impl PostgresStore {
             health: WriteHealth::new(),
         };
         store.migrate().await?;
+        search::backfill(&store.pool).await?;
         Ok(store)
     }
 
@@ -257,6 +259,20 @@ impl Store for PostgresStore {
 
     fn push(&self) -> &dyn crate::store::push::PushStore {
         self
+    }
+
+    async fn search(&self, spec: &SearchSpec) -> StoreResult<(Vec<Message>, bool)> {
+        search::search(&self.pool, spec).await
+    }
+
+    async fn messages_between(
+        &self,
+        room: &RoomId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        search::between(&self.pool, room, from, to, limit).await
     }
 }
 

@@ -50,6 +50,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0007_town.sql"),
     },
     Migration {
+        version: 8,
+        description: "search",
+        sql: include_str!("../../../migrations/sqlite/0008_search.sql"),
+    },
+    Migration {
         version: 9,
         description: "push",
         sql: include_str!("../../../migrations/sqlite/0009_push.sql"),

@@ -9,7 +9,7 @@
 use super::health::WriteHealth;
 use super::{
     AttachmentRecord, AuditFilter, DbError, ProfilePatch, PutMember, PutRoom, RoomInfo, RoomSpec,
-    Store, StoreError, StoreResult, Write, WriteOutcome,
+    SearchSpec, Store, StoreError, StoreResult, Write, WriteOutcome,
 };
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
@@ -30,6 +30,7 @@ mod notes;
 mod push;
 mod reads;
 mod rooms;
+mod search;
 mod town;
 
 pub struct SqliteStore {
@@ -55,6 +56,7 @@ impl SqliteStore {
             // The only connection that may create the file.
             let conn = conn::open_writer(&path, conn::Create::IfMissing)?;
             migrate::run(&conn)?;
+            search::backfill(&conn)?;
             let identity = conn::FileIdentity::of(&path)?;
             Ok(SqliteStore {
                 writer: conn::Writer::spawn(&path, identity, conn)?,
@@ -342,6 +344,26 @@ impl Store for SqliteStore {
 
     fn push(&self) -> &dyn crate::store::push::PushStore {
         self
+    }
+
+    async fn search(&self, spec: &SearchSpec) -> StoreResult<(Vec<Message>, bool)> {
+        let spec = spec.clone();
+        self.readers
+            .run(move |conn| search::search(conn, &spec))
+            .await
+    }
+
+    async fn messages_between(
+        &self,
+        room: &RoomId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        let room = room.clone();
+        self.readers
+            .run(move |conn| search::between(conn, &room, from, to, limit))
+            .await
     }
 }
 
