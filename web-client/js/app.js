@@ -327,9 +327,14 @@ function onConfirmed(ev) {
 }
 
 /** 確認しました: the explicit acknowledgement of a note (apart from the passive 既読). */
+const confirmsSent = new Set(); // room\nseq: a second click while the first is on its way sends nothing
+
 async function confirm(roomId, seq) {
   const r = store.rooms.get(roomId);
   if (!r || !conn?.connected || !store.user) { showBanner(t('confirm_offline')); return; }
+  const key = `${roomId}\n${seq}`;
+  if (confirmsSent.has(key)) return;
+  confirmsSent.add(key);
   try {
     await conn.request({ type: 'confirm', room: roomId, seq });
     store.addConfirm(r, seq, { id: store.user.id, name: store.user.name, profession: store.user.profession, org: store.user.org }, new Date().toISOString());
@@ -338,6 +343,7 @@ async function confirm(roomId, seq) {
     roomView.announcer.textContent = t('confirmed_announce');
     loadConfirms(roomId, seq, true); // the hub's list (a confirmation from another device counts once)
   } catch (e) {
+    confirmsSent.delete(key);
     showBanner(t('confirm_failed', { msg: e.message || e.code }));
   }
 }

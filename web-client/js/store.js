@@ -100,7 +100,10 @@ export class Store {
       if (r.lo === null || m.seq < r.lo) r.lo = m.seq;
       if (m.seq > r.last_seq) r.last_seq = m.seq;
       if (!r.lastMsg || m.seq > r.lastMsg.seq) r.lastMsg = m;
+      // `confirms` comes with history pages; a message event (live or catch-up) has none, so
+      // its confirmations are asked for (`confirms`) once it is on screen.
       if (typeof m.confirms === 'number') this.setConfirmCount(r, m.seq, m.confirms);
+      else this.confirmOf(r, m.seq).unknown = true;
       // Counted live: a note newer than the hub's counts, by someone else, not read yet.
       if (m.seq > r.countedHi && m.seq > r.read_seq && !(this.user && m.author.id === this.user.id)) {
         if (m.priority === 'urgent') r.urgent += 1;
@@ -153,6 +156,7 @@ export class Store {
     const c = this.confirmOf(r, seq);
     c.users = new Map(users.map((x) => [x.user.id, x]));
     c.count = c.users.size;
+    c.unknown = false;
     c.mine = !!this.user && c.users.has(this.user.id);
   }
 

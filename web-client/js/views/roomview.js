@@ -645,7 +645,7 @@ export class RoomView {
         const version = Number(e.target.dataset.version || seq);
         const r = this.room;
         const c = r?.confirms.get(version);
-        if (c && c.count > 0 && !c.users && !c.mine) this.actions.loadConfirms(r.id, version);
+        if (c && !c.users && !c.mine && (c.count > 0 || c.unknown)) this.actions.loadConfirms(r.id, version);
       }
     }
     this.maybeMarkRead();
