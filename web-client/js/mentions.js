@@ -154,6 +154,7 @@ export class MentionCompleter {
     this.input.setSelectionRange(pos, pos);
     this.close();
     this.input.focus();
+    this.input.dispatchEvent(new Event('input')); // the draft, the count and the height follow
     this.onPick?.(m);
   }
 }

@@ -143,7 +143,7 @@ export class AttachBar {
   }
 
   chipNode(c) {
-    const icon = el('span', { class: 'chip-icon', 'aria-hidden': 'true' }, isImage(c.type) ? '🖼' : '📄');
+    const icon = el('span', { class: 'chip-icon', 'aria-hidden': 'true' }, isImage(c.type) ? 'IMG' : 'PDF');
     if (isImage(c.type)) {
       const img = el('img', { class: 'chip-thumb', alt: '' });
       const url = URL.createObjectURL(c.file);
@@ -179,7 +179,7 @@ export class AttachBar {
     if (actions.dataset.for !== c.status) {
       actions.dataset.for = c.status;
       actions.replaceChildren(
-        c.status === 'failed' ? el('button', { type: 'button', class: 'btn-link chip-retry', onclick: () => { this.start(c); this.render(); this.o.changed(); } }, t('retry')) : null,
+        c.status === 'failed' ? el('button', { type: 'button', class: 'btn-link chip-retry', onclick: () => { this.start(c); this.render(); this.o.changed(); } }, t('attach_retry')) : null,
         el('button', { type: 'button', class: 'chip-remove', 'aria-label': t('attach_remove', { name: c.name }), onclick: () => this.remove(c) }, '×'));
     }
   }

@@ -7,7 +7,7 @@ import { el } from './dom.js';
 /** The room list's line for a note: its text, or what it is (an edit, a retraction, files). */
 function preview(m) {
   const text = m.body.replace(/\s+/g, ' ').slice(0, 80);
-  const files = m.attachments?.length ? `📎${m.attachments.length} ` : '';
+  const files = m.attachments?.length ? `[${t('preview_files', { n: m.attachments.length })}] ` : '';
   const urgent = m.priority === 'urgent' ? `【${t('urgent')}】` : '';
   if (m.retracts != null) return `${t('preview_retracted')}${text ? `: ${text}` : ''}`;
   if (m.replaces != null) return `${t('preview_edited')}: ${text}`;

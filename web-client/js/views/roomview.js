@@ -184,6 +184,8 @@ export class RoomView {
     this.renderHead();
     this.render();
     this.timeline.scrollTop = top;
+    this.attach.box.replaceChildren(); // the chips' texts too
+    this.attach.render();
   }
 
   isShown() {
