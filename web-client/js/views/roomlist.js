@@ -11,7 +11,7 @@ function preview(m) {
   const urgent = m.priority === 'urgent' ? `【${t('urgent')}】` : '';
   if (m.retracts != null) return `${t('preview_retracted')}${text ? `: ${text}` : ''}`;
   if (m.replaces != null) return `${t('preview_edited')}: ${text}`;
-  return `${urgent}${files}${text || (m.attachments?.length ? t('preview_files', { n: m.attachments.length }) : '')}`;
+  return `${urgent}${files}${text}`.trim();
 }
 
 export class RoomListView {
