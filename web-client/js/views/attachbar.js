@@ -178,9 +178,10 @@ export class AttachBar {
     const actions = n.querySelector('.chip-actions');
     if (actions.dataset.for !== c.status) {
       actions.dataset.for = c.status;
-      actions.replaceChildren(
+      actions.replaceChildren(...[
         c.status === 'failed' ? el('button', { type: 'button', class: 'btn-link chip-retry', onclick: () => { this.start(c); this.render(); this.o.changed(); } }, t('attach_retry')) : null,
-        el('button', { type: 'button', class: 'chip-remove', 'aria-label': t('attach_remove', { name: c.name }), onclick: () => this.remove(c) }, '×'));
+        el('button', { type: 'button', class: 'chip-remove', 'aria-label': t('attach_remove', { name: c.name }), onclick: () => this.remove(c) }, '×'),
+      ].filter(Boolean));
     }
   }
 }
