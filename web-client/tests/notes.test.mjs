@@ -108,7 +108,7 @@ test('a nurse attaches a photo and a PDF; the doctor sees the thumbnail, opens t
   await chip(nurse, '処方箋.pdf').and(nurse.locator('[data-status="done"]')).waitFor();
   const text = `右下腿の発赤、写真を添付します。${uniq()}`;
   await nurse.locator('#composer-input').fill(text);
-  publish(await screenshot(nurse, 'desktop-attach-chips'), 'desktop-attach-chips.png');
+  await screenshot(nurse, 'desktop-attach-chips');
   await nurse.locator('#composer-input').press('Enter');
   const mine = msgLocator(nurse, text).and(nurse.locator('[data-seq]'));
   await mine.waitFor();
@@ -170,7 +170,7 @@ test('a nurse attaches a photo and a PDF; the doctor sees the thumbnail, opens t
   assert.deepEqual(bytes, pdf, 'the PDF as uploaded');
   await tab.close();
 
-  publish(await screenshot(doctor, 'desktop-photo-note'), 'desktop-photo-note.png');
+  await screenshot(doctor, 'desktop-photo-note');
   assertNoErrors(null, nurse, doctor);
   await nurse.context().close();
   await doctor.context().close();
@@ -250,7 +250,7 @@ test('urgent notes are unmistakable and their rooms are listed first, with the u
   await doctor.locator('.room-item[data-room="res-shimizu"] .room-preview', { hasText: '特変なし' }).waitFor();
   assert.equal(await teams.first().getAttribute('data-room'), 'res-nakamura', 'the room with an unread urgent note first');
   assert.match(await item.getAttribute('aria-label'), /至急 1 件/);
-  publish(await screenshot(doctor, 'desktop-urgent-rooms'), 'desktop-urgent-rooms.png');
+  await screenshot(doctor, 'desktop-urgent-rooms');
 
   await openRoom(doctor, 'res-nakamura');
   const note = msgLocator(doctor, text).and(doctor.locator('.msg.urgent'));
@@ -305,7 +305,7 @@ test('@ offers the room members (arrows, Enter, Esc; tap on a phone); the mentio
   await input.fill('');
   await input.pressSequentially('先生 @田中');
   await list.locator('li[data-user="dr-tanaka"]').waitFor();
-  publish(await screenshot(nurse, 'desktop-mention-completion'), 'desktop-mention-completion.png');
+  await screenshot(nurse, 'desktop-mention-completion');
   await input.press('Enter'); // picks, does not send
   assert.equal(await input.inputValue(), '先生 @田中 誠 ');
   const tag = uniq();
@@ -331,11 +331,13 @@ test('@ offers the room members (arrows, Enter, Esc; tap on a phone); the mentio
   await openRoom(cw, 'res-nakamura');
   await cw.locator('#composer-input').tap();
   await cw.locator('#composer-input').pressSequentially('@');
+  await cw.locator('#mention-list li[data-user="ns-sato"]').waitFor();
+  await screenshot(cw, 'phone-mention-completion');
   await cw.locator('#mention-list li[data-user="ns-sato"]').tap();
   assert.equal(await cw.locator('#composer-input').inputValue(), '@佐藤 花子 ');
   const tag2 = uniq();
   await cw.locator('#composer-input').pressSequentially(`入浴介助終わりました ${tag2}`);
-  publish(await screenshot(cw, 'phone-mention'), 'phone-mention.png');
+  await screenshot(cw, 'phone-mention');
   await cw.locator('#send-button').tap();
   await msgLocator(cw, tag2).and(cw.locator('[data-seq]')).waitFor();
   await msgLocator(nurse, tag2).locator('mark.mention-me').waitFor();
@@ -372,7 +374,7 @@ test('確認しました: the count moves live, the author sees who and when, on
   const row = dialog.locator('#confirms-list li[data-user="dr-tanaka"]');
   await row.waitFor();
   assert.match(await row.innerText(), /田中 誠[\s\S]*医師[\s\S]*確認[\s\S]*美咲ファミリークリニック/);
-  publish(await screenshot(ph, 'desktop-confirms'), 'desktop-confirms.png');
+  await screenshot(ph, 'desktop-confirms');
   // Another confirmation arrives while the dialog is open.
   const ito = await openPage(browser, { viewport: DESKTOP });
   await signInDemo(ito, hub, 'ns-ito');
@@ -425,7 +427,7 @@ test('edit and retraction: shown in the original\'s place with 編集済み / �
   assert.equal(await doctor.locator('#messages .msg', { hasText: tag }).count(), 1, 'the revision is no note of its own');
   await theirs.locator('.msg-versions summary').click();
   assert.match(await theirs.locator('.msg-versions ol li').first().innerText(), new RegExp(`元の記録[\\s\\S]*${wrong.replace('/', '\\/')}`));
-  publish(await screenshot(doctor, 'desktop-edited'), 'desktop-edited.png');
+  await screenshot(doctor, 'desktop-edited');
 
   // A retraction, with its reason; the original stays an earlier version.
   const gone = `中村さん、転倒されました。${uniq()}`;
@@ -445,7 +447,13 @@ test('edit and retraction: shown in the original\'s place with 編集済み / �
   await theirs2.locator('.msg-versions summary').click();
   await theirs2.locator('.msg-versions ol li', { hasText: gone }).waitFor();
   assert.equal(await nurse.locator(`.msg[data-seq="${gseq}"] .edit-btn`).isVisible(), false, 'a withdrawn note is not edited');
-  publish(await screenshot(doctor, 'desktop-retracted'), 'desktop-retracted.png');
+  await screenshot(doctor, 'desktop-retracted');
+
+  // The room as the doctor sees it: a photo note (when the first test ran), an urgent note,
+  // mentions, the edit and the retraction.
+  const photo = doctor.locator('#messages .msg', { has: doctor.locator('.thumb') }).last();
+  if (await photo.count()) await photo.evaluate((n) => n.scrollIntoView({ block: 'start' }));
+  publish(await screenshot(doctor, 'desktop-care-notes'), 'desktop-care-notes.png');
 
   // After a reload (from history): the same.
   await doctor.reload();
@@ -489,7 +497,7 @@ test('the notice board\'s readers dialog lists who has not read yet, with their 
   assert.equal(await dialog.locator('#unread-list li[data-user="ns-sato"]').count(), 0);
   assert.equal(await dialog.locator('#unread-list li[data-user="coord-yamada"]').count(), 0, 'not the author');
   assert.match(await dialog.locator('#unread-heading').innerText(), /未読（\d+人）/);
-  publish(await screenshot(coord, 'desktop-notice-pending'), 'desktop-notice-pending.png');
+  await screenshot(coord, 'desktop-notice-pending');
 
   // Someone reads while it is open: moved from the pending list to the readers.
   const ph = await openPage(browser, { viewport: DESKTOP });
