@@ -3,11 +3,11 @@
 // is retried without losing the note; 至急 notes are marked and their rooms listed first;
 // @mention completion and badge; 確認しました with its count and who; edit and retraction shown
 // in the original's place with the earlier version; who has not read a notice yet.
-import { test, before, after } from 'node:test';
+import { test, before, after, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { deflateSync, crc32 } from 'node:zlib';
 import {
-  Hub, launchBrowser, openPage, signInDemo, openRoom, post, msgLocator, screenshot, publish,
+  Hub, launchBrowser, openPage as openPageIn, signInDemo, openRoom, post, msgLocator, screenshot, publish,
   assertNoErrors, uniq, demoToken, DESKTOP, PHONE,
 } from './helpers.mjs';
 
@@ -15,6 +15,12 @@ let hub;
 let browser;
 before(async () => { hub = await Hub.start(); browser = await launchBrowser(); });
 after(async () => { await browser?.close(); await hub?.stop(); });
+
+// Every page a test opens is closed after it, passed or failed: a page left open in a room
+// would read the next test's notes.
+const opened = [];
+const openPage = async (b, o) => { const p = await openPageIn(b, o); opened.push(p); return p; };
+afterEach(async () => { for (const p of opened.splice(0)) await p.context().close().catch(() => {}); });
 
 /** A real PNG (w × h, RGB): a soft gradient with a dark disc, like a photo of a bruise. */
 function makePng(w, h) {
@@ -172,8 +178,6 @@ test('a nurse attaches a photo and a PDF; the doctor sees the thumbnail, opens t
 
   await screenshot(doctor, 'desktop-photo-note');
   assertNoErrors(null, nurse, doctor);
-  await nurse.context().close();
-  await doctor.context().close();
 });
 
 test('an upload that fails is retried without losing the note; too large and wrong files are refused before upload', async () => {
@@ -224,7 +228,6 @@ test('an upload that fails is retried without losing the note; too large and wro
   await nurse.locator('#messages .msg[data-seq] .thumb img[alt="only-photo.png"]').waitFor();
   assert.equal(await nurse.locator('#messages .msg[data-seq]').count(), before + 1);
   assertNoErrors(null, nurse);
-  await nurse.context().close();
 });
 
 test('urgent notes are unmistakable and their rooms are listed first, with the urgent count', async () => {
@@ -265,8 +268,6 @@ test('urgent notes are unmistakable and their rooms are listed first, with the u
   const rooms = (await hub.api('GET', '/api/me/rooms', await demoToken(hub, 'dr-tanaka'))).rooms;
   assert.equal(rooms.find((r) => r.room === 'res-nakamura').urgent, 0);
   assertNoErrors(null, cm, doctor);
-  await cm.context().close();
-  await doctor.context().close();
 });
 
 test('@ offers the room members (arrows, Enter, Esc; tap on a phone); the mentioned see @N and the highlight', async () => {
@@ -342,7 +343,6 @@ test('@ offers the room members (arrows, Enter, Esc; tap on a phone); the mentio
   await msgLocator(cw, tag2).and(cw.locator('[data-seq]')).waitFor();
   await msgLocator(nurse, tag2).locator('mark.mention-me').waitFor();
   assertNoErrors(null, nurse, doctor, cw);
-  for (const p of [nurse, doctor, cw]) await p.context().close();
 });
 
 test('確認しました: the count moves live, the author sees who and when, one\'s own confirmation stays shown', async () => {
@@ -391,7 +391,6 @@ test('確認しました: the count moves live, the author sees who and when, on
   await msgLocator(doctor, text).locator('.confirm-btn.done', { hasText: '確認済み' }).waitFor();
   await msgLocator(doctor, text).locator('.confirms-count[data-count="2"]').waitFor();
   assertNoErrors(null, ph, doctor, ito);
-  for (const p of [ph, doctor, ito]) await p.context().close();
 });
 
 test('edit and retraction: shown in the original\'s place with 編集済み / 取り消し and the earlier version', async () => {
@@ -470,8 +469,6 @@ test('edit and retraction: shown in the original\'s place with 編集済み / �
   await doctor.locator(`.msg[data-seq="${gseq}"] .mark-retracted`, { hasText: 'Withdrawn' }).waitFor();
   await doctor.locator('#lang-toggle').click();
   assertNoErrors(null, nurse, doctor);
-  await nurse.context().close();
-  await doctor.context().close();
 });
 
 test('the notice board\'s readers dialog lists who has not read yet, with their organization', async () => {
@@ -508,5 +505,4 @@ test('the notice board\'s readers dialog lists who has not read yet, with their 
   await dialog.locator('#unread-list li[data-user="ph-suzuki"]').waitFor({ state: 'detached' });
   await coord.keyboard.press('Escape');
   assertNoErrors(null, coord, reader, ph);
-  for (const p of [coord, reader, ph]) await p.context().close();
 });
