@@ -448,10 +448,14 @@ test('edit and retraction: shown in the original\'s place with 編集済み / �
   assert.equal(await nurse.locator(`.msg[data-seq="${gseq}"] .edit-btn`).isVisible(), false, 'a withdrawn note is not edited');
   await screenshot(doctor, 'desktop-retracted');
 
-  // The room as the doctor sees it: a photo note (when the first test ran), an urgent note,
-  // mentions, the edit and the retraction.
-  const photo = doctor.locator('#messages .msg', { has: doctor.locator('.thumb') }).last();
-  if (await photo.count()) await photo.evaluate((n) => n.scrollIntoView({ block: 'start' }));
+  // The room as the doctor sees it: the urgent note (confirmed), mentions, the edit and the
+  // retraction.
+  const urgentNote = doctor.locator('#messages .msg.urgent').last();
+  if (await urgentNote.count()) {
+    if (await urgentNote.locator('.confirm-btn:not(.done)').count()) await urgentNote.locator('.confirm-btn').click();
+    await urgentNote.locator('.confirm-btn.done').waitFor();
+    await urgentNote.evaluate((n) => n.scrollIntoView({ block: 'start' }));
+  }
   publish(await screenshot(doctor, 'desktop-care-notes'), 'desktop-care-notes.png');
 
   // After a reload (from history): the same.
