@@ -22,8 +22,11 @@ const opened = [];
 const openPage = async (b, o) => { const p = await openPageIn(b, o); opened.push(p); return p; };
 afterEach(async () => { for (const p of opened.splice(0)) await p.context().close().catch(() => {}); });
 
-/** A real PNG (w × h, RGB): a soft gradient with a dark disc, like a photo of a bruise. */
-function makePng(w, h) {
+/** A real PNG (w × h, RGB): a soft gradient with a dark disc, like a photo of a bruise;
+ *  `grain`: with noise, as a camera's sensor gives (it barely compresses: a large file). */
+function makePng(w, h, grain = false) {
+  let seed = 7;
+  const noise = () => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return grain ? (seed >> 16) % 48 : 0; };
   const row = w * 3 + 1;
   const raw = Buffer.alloc(row * h);
   for (let y = 0; y < h; y++) {
@@ -31,9 +34,9 @@ function makePng(w, h) {
     for (let x = 0; x < w; x++) {
       const d = Math.hypot(x - w * 0.55, y - h * 0.5) / (h * 0.3);
       const o = y * row + 1 + x * 3;
-      raw[o] = d < 1 ? 120 + 60 * d : 236 - (y * 40) / h;
-      raw[o + 1] = d < 1 ? 60 + 50 * d : 200 - (x * 30) / w;
-      raw[o + 2] = d < 1 ? 110 + 40 * d : 170;
+      raw[o] = (d < 1 ? 120 + 60 * d : 236 - (y * 40) / h) - noise();
+      raw[o + 1] = (d < 1 ? 60 + 50 * d : 200 - (x * 30) / w) - noise();
+      raw[o + 2] = (d < 1 ? 110 + 40 * d : 170) - noise();
     }
   }
   const chunk = (type, data) => {
@@ -219,6 +222,27 @@ test('an upload that fails is retried without losing the note; too large and wro
   const note = msgLocator(nurse, text).and(nurse.locator('[data-seq]'));
   await note.waitFor();
   await note.locator('.thumb.loaded').waitFor();
+
+  // Progress while uploading: a 2 MB photo over a slow uplink (Chromium's throttling) shows its
+  // percentage and progress bar before it is ready.
+  const big = makePng(820, 820, true);
+  assert.ok(big.length > 1.5e6, `a large photo (${big.length} bytes)`);
+  const cdp = await nurse.context().newCDPSession(nurse);
+  await cdp.send('Network.enable');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 20, downloadThroughput: -1, uploadThroughput: 512 * 1024 });
+  await nurse.locator('#attach-files').setInputFiles({ name: 'wound-large.png', mimeType: 'image/png', buffer: big });
+  const bigChip = chip(nurse, 'wound-large.png');
+  await bigChip.and(nurse.locator('[data-status="uploading"]')).waitFor();
+  await nurse.waitForFunction(() => {
+    const p = document.querySelector('#attach-chips .chip[data-status="uploading"] progress');
+    return p && !p.hidden && p.value > 0 && p.value < 100;
+  }, null, { timeout: 20000 });
+  assert.match(await bigChip.locator('.chip-state').innerText(), /アップロード中 \d+%/);
+  await screenshot(nurse, 'phone-upload-progress');
+  await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+  await bigChip.and(nurse.locator('[data-status="done"]')).waitFor({ timeout: 30000 });
+  await bigChip.locator('.chip-remove').tap();
+  await bigChip.waitFor({ state: 'detached' });
 
   // A photo alone: the body may be empty.
   await nurse.locator('#attach-files').setInputFiles({ name: 'only-photo.png', mimeType: 'image/png', buffer: makePng(120, 90) });
