@@ -42,8 +42,11 @@ const actions = {
   showReaders(room, msg, btn) {
     readers.open(room, msg, btn);
     // Fresh positions, with each reader's profession and organization, and (with `seq`) who
-    // has not read it yet: whom to phone.
-    loadReceipts(room, msg.seq);
+    // has not read it yet: whom to phone. In a town room only its posters may ask that (the
+    // list is the town's directory); others get the readers alone.
+    const r = store.rooms.get(room);
+    const poster = store.user?.role === 'coordinator' || store.user?.role === 'admin';
+    loadReceipts(room, r?.kind === 'team' || poster ? msg.seq : undefined);
   },
   confirm,
   showConfirms(room, seq, btn) {
