@@ -532,5 +532,12 @@ test('the notice board\'s readers dialog lists who has not read yet, with their 
   await dialog.locator('#readers-list li[data-user="ph-suzuki"]').waitFor();
   await dialog.locator('#unread-list li[data-user="ph-suzuki"]').waitFor({ state: 'detached' });
   await coord.keyboard.press('Escape');
+
+  // A reader of the board sees who has read, not the town's directory of who has not.
+  await msgLocator(reader, text).locator('.receipt-btn').click();
+  const rd = reader.locator('#readers-dialog');
+  await rd.locator('#readers-list li[data-user="ph-suzuki"]').waitFor();
+  assert.equal(await rd.locator('#unread-block').isVisible(), false);
+  await reader.keyboard.press('Escape');
   assertNoErrors(null, coord, reader, ph);
 });
