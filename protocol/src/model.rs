@@ -351,6 +351,7 @@ wire_enum!(
         MemberAdded = "member_added",
         MemberUpdated = "member_updated",
         MemberRemoved = "member_removed",
+        ReadAttachment = "read_attachment",
     }
 );
 

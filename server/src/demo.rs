@@ -230,6 +230,7 @@ pub async fn seed(store: &dyn Store, minter: &Minter) -> anyhow::Result<Vec<Demo
                 priority: Priority::Normal,
                 mentions: Vec::new(),
                 revision: None,
+                attachments: Vec::new(),
             });
         }
         for (room, title, rid, rname, members, notes) in ROOMS {
@@ -271,6 +272,7 @@ pub async fn seed(store: &dyn Store, minter: &Minter) -> anyhow::Result<Vec<Demo
                     priority: Priority::Normal,
                     mentions: Vec::new(),
                     revision: None,
+                    attachments: Vec::new(),
                 });
             }
         }

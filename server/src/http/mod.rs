@@ -8,6 +8,8 @@
 //! - [`members`] serves `/api/rooms/{room}/members/{user}`.
 //! - [`messages`] serves `/api/rooms/{room}/messages`, `/api/rooms/{room}/receipts`,
 //!   `/api/rooms/{room}/messages/{seq}/confirm` and `…/confirms`.
+//! - [`attachments`] serves `/api/rooms/{room}/attachments` (upload) and
+//!   `/api/attachments/{id}` (download).
 //! - [`audit`] serves `/api/audit`.
 //! - [`ops`] serves `/healthz`, `/readyz`, `/metrics`, `/api/config`, `/api/demo/users`.
 //! - [`extract`]: the bearer token (and the user's rate limit) and JSON body extractors.
@@ -16,6 +18,7 @@
 //! - [`serve`]: the accept loop: header-read timeout, the cap on connections still in their
 //!   first request, accept errors that neither spin nor stop it, graceful shutdown.
 
+mod attachments;
 mod audit;
 pub mod edge;
 mod extract;
@@ -56,6 +59,8 @@ pub fn app(state: AppState, ws: Router<AppState>, edge: Arc<Edge>) -> Router {
             get(messages::get_messages).post(messages::post_message),
         )
         .route("/rooms/{room}/receipts", get(messages::get_receipts))
+        .route("/rooms/{room}/attachments", post(attachments::upload))
+        .route("/attachments/{id}", get(attachments::download))
         .route(
             "/rooms/{room}/messages/{seq}/confirm",
             post(messages::confirm),

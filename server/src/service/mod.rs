@@ -9,8 +9,11 @@
 //!   unsubscribe, catch-up pages.
 //! - [`rooms`]: create or update a room, show it, a user's rooms.
 //! - [`members`]: add, update and remove members.
+//! - [`attachments`]: upload, download, the attachments a post names, clean-up of unposted
+//!   uploads.
 //! - [`audit`]: the access log: writing `read_history`, and who may query it.
 
+mod attachments;
 mod audit;
 mod members;
 mod messages;
@@ -18,6 +21,7 @@ mod notes;
 mod rooms;
 mod subscribe;
 
+pub use attachments::{AttachmentSettings, Collected, Download};
 pub use messages::Receipts;
 pub use subscribe::Snapshot;
 
@@ -48,6 +52,7 @@ pub struct RoomService {
     committer: Committer,
     /// Profiles this node last wrote to the user directory, to skip rewriting unchanged ones.
     directory: DashMap<UserId, (UserRef, TownId)>,
+    attachments: attachments::AttachmentState,
 }
 
 impl RoomService {
@@ -56,6 +61,7 @@ impl RoomService {
         hub: Arc<Hub>,
         access: Arc<AccessCache>,
         committer: Committer,
+        attachments: AttachmentSettings,
     ) -> Self {
         RoomService {
             store,
@@ -63,6 +69,7 @@ impl RoomService {
             access,
             committer,
             directory: DashMap::new(),
+            attachments: attachments::AttachmentState::new(attachments),
         }
     }
 

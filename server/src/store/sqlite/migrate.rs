@@ -39,6 +39,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         description: "care notes",
         sql: include_str!("../../../migrations/sqlite/0005_care_notes.sql"),
     },
+    Migration {
+        version: 6,
+        description: "attachments",
+        sql: include_str!("../../../migrations/sqlite/0006_attachments.sql"),
+    },
 ];
 
 /// The table sqlx's SQLite migrator keeps, exactly as it creates it.
