@@ -247,6 +247,13 @@ pub struct RoomSummary {
     /// Unread messages that mention the user.
     #[serde(default)]
     pub mentions: u64,
+    /// Until when the user silenced the room's notifications (5.5); `null` when not muted or
+    /// when that time has passed.
+    #[serde(default)]
+    pub muted_until: Option<Timestamp>,
+    /// Team rooms with a resident: who the room is for (5.2, 5.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident: Option<crate::town::ResidentBrief>,
 }
 
 /// A member of a team room.
@@ -352,6 +359,9 @@ wire_enum!(
         MemberUpdated = "member_updated",
         MemberRemoved = "member_removed",
         ReadAttachment = "read_attachment",
+        ResidentUpdated = "resident_updated",
+        ConsentRecorded = "consent_recorded",
+        ConsentWithdrawn = "consent_withdrawn",
     }
 );
 

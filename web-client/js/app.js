@@ -15,6 +15,7 @@ import { SignInView } from './views/signin.js';
 import { blobUrl, forgetBlobs, DEFAULT_MAX_BYTES } from './attachments.js';
 import { el } from './views/dom.js';
 import { registerServiceWorker, closeRoomNotifications } from './pwa.js';
+import { setupPush } from './notify.js';
 
 const TRANSIENT = new Set(['disconnected', 'timeout', 'unavailable', 'rate_limited', 'internal', 'stopped']);
 const HISTORY_PAGE = 50;
@@ -82,6 +83,7 @@ const readers = new ReadersDialog(store);
 const confirms = new ConfirmsDialog(store);
 const viewer = new ImageViewer(() => token);
 const signin = new SignInView((tok) => signIn(tok));
+const push = setupPush({ getToken: () => token, getConfig: () => hubConfig, onError: (m) => showBanner(m) });
 
 // ---------------------------------------------------------------- session
 
@@ -141,6 +143,7 @@ function startSession() {
     },
   });
   conn.start();
+  push.signedIn();
   roomList.render(); // before the welcome: the rooms are on their way (shown offline)
   route();
 }
@@ -164,6 +167,7 @@ function endSession() {
 }
 
 function signOut() {
+  push.signingOut(token);
   endSession();
   showSignIn();
 }

@@ -11,7 +11,11 @@
 //! - [`attachments`] serves `/api/rooms/{room}/attachments` (upload) and
 //!   `/api/attachments/{id}` (download).
 //! - [`audit`] serves `/api/audit`.
+//! - [`town`] serves `/api/rooms/{room}/resident`, `/api/rooms/{room}/consents…`,
+//!   `/api/towns/{town}/users`, `/api/me/rooms/{room}/settings` (PROTOCOL.md 5.4, 5.5).
 //! - [`ops`] serves `/healthz`, `/readyz`, `/metrics`, `/api/config`, `/api/demo/users`.
+//! - [`push`] serves `/api/me/push` (Web Push subscriptions) and `/api/me/settings` (email
+//!   digests), PROTOCOL.md 5.6.
 //! - [`extract`]: the bearer token (and the user's rate limit) and JSON body extractors.
 //! - [`edge`]: what every request passes first (PROTOCOL.md 5.1): the body limit while
 //!   reading, the security headers, the WebSocket `Origin` check, the per-user rate limiter.
@@ -25,8 +29,10 @@ mod extract;
 mod members;
 mod messages;
 mod ops;
+mod push;
 mod rooms;
 pub mod serve;
+mod town;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -70,6 +76,22 @@ pub fn app(state: AppState, ws: Router<AppState>, edge: Arc<Edge>) -> Router {
             get(messages::get_confirms),
         )
         .route("/me/rooms", get(rooms::my_rooms))
+        .route("/me/push", post(push::subscribe).delete(push::unsubscribe))
+        .route(
+            "/me/settings",
+            get(push::get_settings).put(push::put_settings),
+        )
+        .route("/rooms/{room}/resident", put(town::put_resident))
+        .route(
+            "/rooms/{room}/consents",
+            get(town::get_consents).post(town::post_consent),
+        )
+        .route(
+            "/rooms/{room}/consents/{id}/withdraw",
+            post(town::withdraw_consent),
+        )
+        .route("/towns/{town}/users", get(town::town_users))
+        .route("/me/rooms/{room}/settings", put(town::put_settings))
         .route("/audit", get(audit::audit))
         .route("/config", get(ops::config))
         .route("/demo/users", get(ops::demo_users))

@@ -12,6 +12,8 @@
 //! - [`attachments`]: upload, download, the attachments a post names, clean-up of unposted
 //!   uploads.
 //! - [`audit`]: the access log: writing `read_history`, and who may query it.
+//! - [`town`]: residents' profiles, consents and `--require-consent`, the town directory,
+//!   room settings (mute), the order people are listed in (PROTOCOL.md 5.4, 5.5).
 
 mod attachments;
 mod audit;
@@ -20,10 +22,12 @@ mod messages;
 mod notes;
 mod rooms;
 mod subscribe;
+mod town;
 
 pub use attachments::{AttachmentSettings, Collected, Download};
 pub use messages::Receipts;
 pub use subscribe::Snapshot;
+pub use town::{sort_members, CONSENT_REQUIRED};
 
 use crate::access::{AccessCache, RoomAccess};
 use crate::committer::Committer;
@@ -53,6 +57,10 @@ pub struct RoomService {
     /// Profiles this node last wrote to the user directory, to skip rewriting unchanged ones.
     directory: DashMap<UserId, (UserRef, TownId)>,
     attachments: attachments::AttachmentState,
+    /// When this node last wrote each user's `last_seen` (the town directory, 5.4).
+    seen: DashMap<UserId, std::time::Instant>,
+    /// `--require-consent`: team rooms without a standing consent refuse posts.
+    require_consent: bool,
 }
 
 impl RoomService {
@@ -70,6 +78,8 @@ impl RoomService {
             committer,
             directory: DashMap::new(),
             attachments: attachments::AttachmentState::new(attachments),
+            seen: DashMap::new(),
+            require_consent: false,
         }
     }
 
@@ -81,9 +91,17 @@ impl RoomService {
             .is_some_and(|e| e.0 == who.user && e.1 == who.town);
         if !known {
             self.store.upsert_user(&who.user, &who.town).await?;
+            if let Some(email) = &who.email {
+                // Where this user's email digests go (PROTOCOL.md 5.6).
+                self.store
+                    .push()
+                    .remember_email(&who.user.id, &who.town, email)
+                    .await?;
+            }
             self.directory
                 .insert(who.user.id.clone(), (who.user.clone(), who.town.clone()));
         }
+        self.mark_seen(who, !known).await?;
         Ok(())
     }
 

@@ -18,9 +18,13 @@ mod convert;
 mod health;
 mod plan;
 pub mod postgres;
+pub mod push;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
+pub mod town;
+
+pub use town::TownStore;
 
 /// Why a store call failed. `Unavailable` is worth retrying (the database is down, unreachable
 /// or out of space); `Internal` is a bug or a broken database.
@@ -273,7 +277,7 @@ pub struct AttachmentRecord {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: TownStore + Send + Sync + 'static {
     /// Answers when the database does (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
 
@@ -383,4 +387,7 @@ pub trait Store: Send + Sync + 'static {
     /// The room's audience (as [`Store::audience`] counts it) whose read position is below
     /// `seq`, ordered by id.
     async fn pending(&self, room: &RoomInfo, seq: u64) -> StoreResult<Vec<UserRef>>;
+
+    /// Web Push's tables (PROTOCOL.md 5.6).
+    fn push(&self) -> &dyn push::PushStore;
 }

@@ -2130,3 +2130,6 @@ async fn attachments_are_claimed_once_by_their_post(s: Arc<dyn Store>) {
     assert!(s.attachment_content_in_use(&"a".repeat(64)).await.unwrap());
     assert!(s.attachment(&bens.attachment.id).await.unwrap().is_some());
 }
+// Web Push's tables, with the same harness.
+#[path = "push_tests.rs"]
+mod push_tests;

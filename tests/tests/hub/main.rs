@@ -14,3 +14,4 @@ mod protocol_edges;
 mod restart;
 mod session;
 mod text_rules;
+mod town;
