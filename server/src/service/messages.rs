@@ -30,7 +30,9 @@ impl RoomService {
                 "only the town's coordinators and admins post notices",
             ));
         }
-        self.check_consent(&access)?;
+        if let Some(first) = self.consent_gate(&access, who, post.client_id()).await? {
+            return Ok((first, false));
+        }
         let room_kind = access.info.kind.message_kind();
         if let Some(k) = post.kind() {
             if k != room_kind {

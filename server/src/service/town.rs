@@ -9,8 +9,8 @@ use crate::error::ApiError;
 use crate::store::town::Withdraw;
 use std::time::{Duration, Instant};
 use yui_protocol::claims::Identity;
-use yui_protocol::ids::{RoomId, TownId, UserId};
-use yui_protocol::model::{Member, RoomKind, Timestamp};
+use yui_protocol::ids::{AttachmentId, ClientId, RoomId, TownId, UserId};
+use yui_protocol::model::{Member, Message, RoomKind, Timestamp};
 use yui_protocol::town::{
     reading_key, Consent, ConsentRequest, Date, DirectoryReply, DirectoryRequest, ResidentProfile,
     ResidentRequest, RoomSettings, SettingsRequest, WithdrawRequest, DIRECTORY_MAX,
@@ -43,12 +43,26 @@ impl RoomService {
     }
 
     /// The post gate of `--require-consent`: a team room needs a standing consent. Read from
-    /// the cached access data, invalidated on every node by each consent change.
-    pub(super) fn check_consent(&self, access: &RoomAccess) -> Result<(), ApiError> {
-        if self.require_consent && access.info.kind == RoomKind::Team && !access.standing_consent {
-            return Err(ApiError::forbidden(CONSENT_REQUIRED));
+    /// the cached access data, invalidated on every node by each consent change. While it is
+    /// closed, a retry of a post committed earlier (same author and `client_id`) is answered
+    /// with that post (`Some`, PROTOCOL.md 3.4, guarantee 2); that lookup is made only then.
+    pub(super) async fn consent_gate(
+        &self,
+        access: &RoomAccess,
+        who: &Identity,
+        client_id: &ClientId,
+    ) -> Result<Option<Message>, ApiError> {
+        if !self.require_consent || access.info.kind != RoomKind::Team || access.standing_consent {
+            return Ok(None);
         }
-        Ok(())
+        match self
+            .store
+            .posted(&access.info.room, &who.user.id, client_id)
+            .await?
+        {
+            Some(first) => Ok(Some(first)),
+            None => Err(ApiError::forbidden(CONSENT_REQUIRED)),
+        }
     }
 
     /// Writes `last_seen` for a user whose token was accepted, at most every [`SEEN_EVERY`]
@@ -96,7 +110,7 @@ impl RoomService {
         self.managed_team_room(who, room, "resident").await?;
         let profile = self.store.put_resident(room, &req, &user_name(who)).await?;
         self.hub
-            .emit(BusEvent::RoomChanged { room: room.clone() })
+            .emit(BusEvent::RoomUpdated { room: room.clone() })
             .await;
         Ok(profile)
     }
@@ -166,13 +180,20 @@ impl RoomService {
         }
     }
 
-    /// Whether `document` may be named by a consent of `room`. Attachments (PROTOCOL.md 5.3)
-    /// are not in this hub yet, so no id can be checked: a consent names its document once they
-    /// are (the attachment must exist and belong to the room).
-    async fn check_document(&self, _room: &RoomId, _document: &str) -> Result<(), ApiError> {
-        Err(ApiError::bad_request(
-            "document: this hub keeps no attachments yet; record the consent without it",
-        ))
+    /// Whether `document` may be named by a consent of `room`: an attachment of this room
+    /// already posted in one of its messages, so every member can open it (5.3) and it is kept
+    /// (unposted uploads are deleted after a day).
+    async fn check_document(&self, room: &RoomId, document: &AttachmentId) -> Result<(), ApiError> {
+        match self.store.attachment(document).await? {
+            Some(a) if &a.room == room && a.posted.is_some() => Ok(()),
+            Some(a) if &a.room == room => Err(ApiError::bad_request(
+                "document: post the attachment in a note of this room first (so the team can \
+                 open it and it is kept), then record the consent",
+            )),
+            _ => Err(ApiError::bad_request(
+                "document: no attachment of this room has this id",
+            )),
+        }
     }
 
     // ---- settings -----------------------------------------------------------------------

@@ -2133,3 +2133,9 @@ async fn attachments_are_claimed_once_by_their_post(s: Arc<dyn Store>) {
 // Web Push's tables, with the same harness.
 #[path = "push_tests.rs"]
 mod push_tests;
+
+// ---------------------------------------------------------------------------------------------
+// Residents, consents, mutes, the directory (PROTOCOL.md 5.4, 5.5)
+
+#[path = "town_tests.rs"]
+mod town_tests;

@@ -497,6 +497,13 @@ async fn require_consent_refuses_posts_until_a_consent_stands_reads_go_on() {
     assert_eq!(s, 200);
     let f = c.post(&r, "w-2", "再訪問").await;
     assert_eq!(error_code(&f), ErrorCode::Forbidden, "{f:?}");
+    // A retry of a post committed while the consent stood gets its first answer again.
+    let f = c.post(&r, "w-1", "訪問しました").await;
+    assert!(matches!(f, ServerFrame::Ack { seq: Some(1), .. }), "{f:?}");
+    let (s, b) = app
+        .call(&nurse, "POST", "/api/rooms/yamada/messages", Some(post(3)))
+        .await;
+    assert_eq!((s, b["seq"].clone()), (200, json!(2)), "{b}");
     let (s, _) = app
         .call(&nurse, "POST", "/api/rooms/yamada/messages", Some(post(4)))
         .await;
@@ -835,4 +842,170 @@ async fn a_settings_call_needs_a_token_and_a_json_object() {
         })
         .await;
     assert!(matches!(f, ServerFrame::Receipts { .. }), "{f:?}");
+}
+
+fn demo(args: &mut yui_server::config::ServeArgs) {
+    fast(args);
+    args.demo = true;
+}
+
+#[tokio::test]
+async fn the_demo_town_has_profiles_with_kana_households_and_consents() {
+    let app = spawn_app_with(Options {
+        tune: Some(demo),
+        ..Options::default()
+    })
+    .await;
+    let sw = User::member("sw-yoshida");
+    let (s, b) = app.call(&sw, "GET", "/api/rooms/res-hayashi", None).await;
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(b["resident"]["kana"], "はやし きよ・はやし たかし");
+    assert_eq!(b["resident"]["household"].as_array().map(Vec::len), Some(2));
+    let (_, b) = app
+        .call(&sw, "GET", "/api/rooms/res-hayashi/consents", None)
+        .await;
+    assert_eq!(b["consents"][0]["withdrawal"], Value::Null, "{b}");
+    let (_, b) = app.call(&sw, "GET", "/api/me/rooms", None).await;
+    let rooms = b["rooms"].as_array().cloned().unwrap_or_default();
+    assert!(
+        rooms
+            .iter()
+            .any(|r| r["resident"]["kana"] == "はやし きよ・はやし たかし"),
+        "{b}"
+    );
+    // One room is left without a consent, to show --require-consent.
+    let ph = User::member("ph-suzuki");
+    let (_, b) = app
+        .call(&ph, "GET", "/api/rooms/res-ikeda/consents", None)
+        .await;
+    assert_eq!(b["consents"], json!([]));
+}
+
+#[tokio::test]
+async fn a_title_or_resident_change_reaches_the_members_room_lists_live() {
+    let app = fast_app().await;
+    let coord = User::coordinator("coord");
+    let nurse = User::member("nurse");
+    let outsider = User::member("outsider");
+    app.team_room(&coord, "yamada", &[&nurse]).await;
+    let mut a = app.connect(&nurse).await;
+    let mut b = app.connect(&nurse).await;
+    let mut o = app.connect(&outsider).await;
+    let (s, _) = app
+        .call(
+            &coord,
+            "PUT",
+            "/api/rooms/yamada",
+            Some(json!({"kind":"team","title":"山田 ハナ さん（独居）","town":"misaki"})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let updated = |f: &ServerFrame| matches!(f, ServerFrame::RoomUpdated { .. });
+    for c in [&mut a, &mut b] {
+        let ServerFrame::RoomUpdated { room } = c.wait_for("room_updated", updated).await else {
+            unreachable!()
+        };
+        assert_eq!(room.title.as_str(), "山田 ハナ さん（独居）");
+    }
+    app.call(&coord, "PUT", "/api/rooms/yamada/resident", Some(profile()))
+        .await;
+    let ServerFrame::RoomUpdated { room } = a.wait_for("room_updated", updated).await else {
+        unreachable!()
+    };
+    assert_eq!(
+        room.resident.and_then(|r| r.kana).as_deref(),
+        Some("やまだ はな")
+    );
+    let extra = o.drain(Duration::from_millis(300)).await;
+    assert!(!extra.iter().any(updated), "{extra:?}");
+}
+
+#[tokio::test]
+async fn a_consents_document_is_an_attachment_posted_in_the_room() {
+    let app = fast_app().await;
+    let coord = User::coordinator("coord");
+    let nurse = User::member("nurse");
+    app.team_room(&coord, "yamada", &[&nurse]).await;
+    app.team_room(&coord, "tanaka", &[&nurse]).await;
+    let upload = |room: &'static str| {
+        let req = app
+            .http
+            .post(app.url(&format!("/api/rooms/{room}/attachments")))
+            .query(&[("name", "同意書.pdf")])
+            .bearer_auth(app.token(&coord))
+            .header("content-type", "application/pdf")
+            .body(yui_tests::images::pdf());
+        async move {
+            let resp = req.send().await.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(resp.status().as_u16(), 201);
+            let v: Value = resp.json().await.unwrap_or_default();
+            v["id"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    let with_doc = |id: &str| {
+        let mut c = consent();
+        c["document"] = json!(id);
+        c
+    };
+    let doc = upload("yamada").await;
+    let elsewhere = upload("tanaka").await;
+    // Not yet posted: the team could not open it, and it would be deleted after a day.
+    let (s, b) = app
+        .call(
+            &coord,
+            "POST",
+            "/api/rooms/yamada/consents",
+            Some(with_doc(&doc)),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("post the attachment"));
+    let (s, _) = app
+        .call(
+            &coord,
+            "POST",
+            "/api/rooms/yamada/messages",
+            Some(json!({"client_id":"doc-1","body":"同意書を添付します","attachments":[doc]})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, b) = app
+        .call(
+            &coord,
+            "POST",
+            "/api/rooms/yamada/consents",
+            Some(with_doc(&doc)),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["document"], doc.as_str());
+    // Another room's attachment is refused like an unknown one.
+    app.call(
+        &coord,
+        "POST",
+        "/api/rooms/tanaka/messages",
+        Some(json!({"client_id":"doc-2","body":"添付","attachments":[elsewhere]})),
+    )
+    .await;
+    let (s, b) = app
+        .call(
+            &coord,
+            "POST",
+            "/api/rooms/yamada/consents",
+            Some(with_doc(&elsewhere)),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    // A member opens it.
+    let resp = app
+        .http
+        .get(app.url(&format!("/api/attachments/{doc}")))
+        .bearer_auth(app.token(&nurse))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status().as_u16(), 200);
 }
