@@ -10,7 +10,7 @@
 // load is the new version. VERSION is the hash of the shell's files (`node stamp-sw.mjs` after
 // changing any of them; a test checks it), so a changed file always makes a new version.
 
-const VERSION = 'f8e6403f32fa';
+const VERSION = '222dab6f246f';
 const CACHE_PREFIX = 'yui-shell-';
 const CACHE = CACHE_PREFIX + VERSION;
 
@@ -28,19 +28,25 @@ const SHELL = [
   '/icons/apple-touch-icon.png',
   '/js/api.js',
   '/js/app.js',
+  '/js/attachments.js',
   '/js/auth.js',
   '/js/connection.js',
   '/js/drafts.js',
   '/js/format.js',
   '/js/i18n.js',
+  '/js/mentions.js',
   '/js/notify.js',
   '/js/pwa.js',
+  '/js/revisions.js',
   '/js/store.js',
+  '/js/views/attachbar.js',
+  '/js/views/confirms.js',
   '/js/views/dom.js',
   '/js/views/readers.js',
   '/js/views/roomlist.js',
   '/js/views/roomview.js',
   '/js/views/signin.js',
+  '/js/views/viewer.js',
 ];
 
 self.addEventListener('install', (event) => {

@@ -72,4 +72,6 @@ export const api = {
     }
   },
   room(token, room) { return call('GET', `/api/rooms/${encodeURIComponent(room)}`, token); },
+  /** `GET /api/me/rooms`: `{rooms: [RoomSummary]}`, the hub's own unread, urgent and mention counts. */
+  myRooms(token) { return call('GET', '/api/me/rooms', token); },
 };

@@ -9,7 +9,10 @@ import { saveDraft } from './drafts.js';
 import { RoomListView } from './views/roomlist.js';
 import { RoomView } from './views/roomview.js';
 import { ReadersDialog } from './views/readers.js';
+import { ConfirmsDialog } from './views/confirms.js';
+import { ImageViewer } from './views/viewer.js';
 import { SignInView } from './views/signin.js';
+import { blobUrl, forgetBlobs, DEFAULT_MAX_BYTES } from './attachments.js';
 import { el } from './views/dom.js';
 import { registerServiceWorker, closeRoomNotifications } from './pwa.js';
 import { setupPush } from './notify.js';
@@ -39,8 +42,24 @@ const actions = {
   read: markRead,
   showReaders(room, msg, btn) {
     readers.open(room, msg, btn);
-    loadReceipts(room); // fresh positions, with each reader's profession and organization
+    // Fresh positions, with each reader's profession and organization, and (with `seq`) who
+    // has not read it yet: whom to phone. In a town room only its posters may ask that (the
+    // list is the town's directory); others get the readers alone.
+    const r = store.rooms.get(room);
+    const poster = store.user?.role === 'coordinator' || store.user?.role === 'admin';
+    loadReceipts(room, r?.kind === 'team' || poster ? msg.seq : undefined);
   },
+  confirm,
+  showConfirms(room, seq, btn) {
+    confirms.open(room, seq, btn);
+    loadConfirms(room, seq, true);
+  },
+  loadConfirms,
+  revise,
+  openImage(att, btn) { viewer.open(att, btn); },
+  openPdf,
+  token: () => token,
+  maxBytes: () => hubConfig?.max_attachment_bytes ?? DEFAULT_MAX_BYTES,
   retry(clientId) {
     const item = store.outbox.get(clientId);
     if (!item) return;
@@ -61,6 +80,8 @@ const actions = {
 const roomList = new RoomListView(store);
 const roomView = new RoomView(store, actions);
 const readers = new ReadersDialog(store);
+const confirms = new ConfirmsDialog(store);
+const viewer = new ImageViewer(() => token);
 const signin = new SignInView((tok) => signIn(tok));
 const push = setupPush({ getToken: () => token, getConfig: () => hubConfig, onError: (m) => showBanner(m) });
 
@@ -137,6 +158,9 @@ function endSession() {
   store.rooms.clear();
   store.outbox.clear();
   detailsFetched.clear();
+  roomView.attach.forget();
+  for (const d of ['readers-dialog', 'confirms-dialog', 'viewer-dialog']) if ($(d).open) $(d).close();
+  forgetBlobs(); // no photo or PDF of the care record stays in the page
   roomView.close();
   roomList.render();
   if (location.hash) history.replaceState(null, '', location.pathname + location.search);
@@ -240,6 +264,7 @@ function onEvent(ev) {
   switch (ev.type) {
     case 'message': return onMessage(ev);
     case 'receipt': return onReceipt(ev);
+    case 'confirmed': return onConfirmed(ev);
     case 'room_added': {
       const r = store.upsertRoom(ev.room);
       roomList.render();
@@ -287,8 +312,12 @@ function onReceipt(ev) {
   const r = store.rooms.get(ev.room);
   if (!r) return;
   store.applyRead(r, ev.user, ev.seq, ev.at);
+  if (r.pending && ev.seq >= r.pending.seq) r.pending.users = r.pending.users.filter((u) => u.id !== ev.user.id);
   if (store.user && ev.user.id === store.user.id) {
+    const from = r.read_seq;
     r.read_seq = Math.max(r.read_seq, ev.seq);
+    store.readMoved(r, from);
+    scheduleSummaries(r);
     roomList.render();
   }
   if (roomView.roomId === r.id) {
@@ -297,9 +326,109 @@ function onReceipt(ev) {
   }
 }
 
+function onConfirmed(ev) {
+  const r = store.rooms.get(ev.room);
+  if (!r || !store.addConfirm(r, ev.seq, ev.user, ev.at)) return;
+  if (roomView.roomId === r.id) roomView.render();
+  confirms.refresh(r.id, ev.seq);
+}
+
+/** 確認しました: the explicit acknowledgement of a note (apart from the passive 既読). */
+const confirmsSent = new Set(); // room\nseq: a second click while the first is on its way sends nothing
+
+async function confirm(roomId, seq) {
+  const r = store.rooms.get(roomId);
+  if (!r || !conn?.connected || !store.user) { showBanner(t('confirm_offline')); return; }
+  const key = `${roomId}\n${seq}`;
+  if (confirmsSent.has(key)) return;
+  confirmsSent.add(key);
+  try {
+    await conn.request({ type: 'confirm', room: roomId, seq });
+    store.addConfirm(r, seq, { id: store.user.id, name: store.user.name, profession: store.user.profession, org: store.user.org }, new Date().toISOString());
+    if (roomView.roomId === roomId) roomView.render();
+    confirms.refresh(roomId, seq);
+    roomView.announcer.textContent = t('confirmed_announce');
+    loadConfirms(roomId, seq, true); // the hub's list (a confirmation from another device counts once)
+  } catch (e) {
+    confirmsSent.delete(key);
+    showBanner(t('confirm_failed', { msg: e.message || e.code }));
+  }
+}
+
+const confirmsInFlight = new Set();
+
+/** Who confirmed message seq (`confirms`); `force`: again even when known. */
+async function loadConfirms(roomId, seq, force = false) {
+  const r = store.rooms.get(roomId);
+  const key = `${roomId}\n${seq}`;
+  if (!r || !conn?.connected || confirmsInFlight.has(key)) return;
+  if (!force && r.confirms.get(seq)?.users) return;
+  confirmsInFlight.add(key);
+  try {
+    const rep = await conn.request({ type: 'confirms', room: roomId, seq });
+    store.setConfirmUsers(r, seq, rep.users);
+    if (roomView.roomId === roomId) roomView.render();
+    confirms.refresh(roomId, seq);
+  } catch { /* asked again when shown again */ } finally {
+    confirmsInFlight.delete(key);
+  }
+}
+
+/** An edit (`replaces`) or a retraction (`retracts`, the body its reason) of one's own note:
+ *  a post of its own, through the outbox like any other (retried with its client_id). It keeps
+ *  the original's priority: a corrected urgent note is urgent news again. */
+function revise(roomId, msg, mode, body, mentions) {
+  const r = store.rooms.get(roomId);
+  if (!r) return;
+  const item = newItem(r, body, { priority: msg.priority ?? 'normal', mentions, attachments: [] });
+  if (mode === 'edit') item.replaces = msg.seq; else item.retracts = msg.seq;
+  store.addOutbox(item);
+  renderRoom();
+  flush(item);
+}
+
+/** A PDF in a new tab, from a blob: URL (the download needs the bearer token). The tab is
+ *  opened at the click, so no popup blocker stops it, and pointed at the PDF once fetched. */
+async function openPdf(att) {
+  const w = window.open('', '_blank');
+  try {
+    const url = await blobUrl(token, att.id, false);
+    if (w && !w.closed) {
+      w.location.href = url;
+      w.opener = null;
+    } else {
+      const a = el('a', { href: url, download: att.name, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    }
+  } catch {
+    w?.close();
+    showBanner(t('attach_load_failed'));
+  }
+}
+
+let summaryTimer = null;
+
+/** The urgent and mention counts are kept live from the notes held; the hub's own counts
+ *  (`GET /api/me/rooms`) correct them a moment after reading leaves some standing. */
+function scheduleSummaries(r) {
+  if (!(r.urgent > 0 || r.mentions > 0) || summaryTimer) return;
+  summaryTimer = setTimeout(async () => {
+    summaryTimer = null;
+    if (!token || !store.user) return;
+    try {
+      const rep = await api.myRooms(token);
+      for (const s of rep?.rooms ?? []) if (store.rooms.has(s.room)) store.upsertRoom(s);
+      roomList.render();
+    } catch { /* the next welcome brings them */ }
+  }, 2000);
+}
+
 function removedFromRoom(id) {
   const wasOpen = roomView.roomId === id;
   saveDraft(store.user?.id, id, ''); // the room is gone for this user: so is the draft
+  roomView.attach.forget(id);
   store.removeRoom(id);
   detailsFetched.delete(id);
   roomList.render();
@@ -309,11 +438,13 @@ function removedFromRoom(id) {
   }
 }
 
-async function loadReceipts(roomId) {
+async function loadReceipts(roomId, seq) {
   if (!conn?.connected) return;
   try {
-    const rep = await conn.request({ type: 'receipts', room: roomId });
+    const rep = await conn.request(seq ? { type: 'receipts', room: roomId, seq } : { type: 'receipts', room: roomId });
     store.setReceipts(roomId, rep.audience, rep.readers);
+    const r = store.rooms.get(roomId);
+    if (r && seq && Array.isArray(rep.pending)) r.pending = { seq, users: rep.pending };
     if (roomView.roomId === roomId) roomView.render();
     readers.refresh(roomId);
   } catch { /* shown again on the next receipt or reconnect */ }
@@ -371,7 +502,10 @@ function markRead(roomId, seq) {
   if ((readInFlight.get(roomId) ?? 0) >= seq || r.read_seq >= seq) return;
   readInFlight.set(roomId, seq);
   conn.request({ type: 'read', room: roomId, seq }).then((ack) => {
+    const from = r.read_seq;
     r.read_seq = Math.max(r.read_seq, ack.seq);
+    store.readMoved(r, from);
+    scheduleSummaries(r);
     store.applyRead(r, store.user, ack.seq, new Date().toISOString());
     roomList.render();
     if (roomView.roomId === roomId) roomView.render();
@@ -382,19 +516,26 @@ function markRead(roomId, seq) {
 
 // ---------------------------------------------------------------- posting
 
-function send(roomId, body) {
-  const r = store.rooms.get(roomId);
-  if (!r) return;
-  const item = {
+function newItem(r, body, { priority = 'normal', mentions = [], attachments = [] } = {}) {
+  return {
     client_id: `web-${sessionTag}-${++clientCounter}`,
-    room: roomId,
+    room: r.id,
     body,
     kind: r.kind === 'town' ? 'notice' : 'note',
+    priority,
+    mentions,
+    attachments, // Attachment objects (shown while pending); their ids are posted
     status: 'pending',
     error: null,
     attempts: 0,
     created: Date.now(),
   };
+}
+
+function send(roomId, body, extra) {
+  const r = store.rooms.get(roomId);
+  if (!r) return;
+  const item = newItem(r, body, extra);
   store.addOutbox(item);
   renderRoom();
   flush(item);
@@ -407,7 +548,14 @@ async function flush(item) {
   if (!conn?.connected) { item.status = 'waiting'; renderRoom(); return; } // the next welcome flushes it
   item.inflight = true;
   try {
-    const ack = await conn.request({ type: 'post', room: item.room, client_id: item.client_id, body: item.body, kind: item.kind });
+    const frame = { type: 'post', room: item.room, client_id: item.client_id, body: item.body, kind: item.kind };
+    // Only what a post has (a v1 hub ignores nothing it does not know, but sends no more).
+    if (item.priority === 'urgent') frame.priority = 'urgent';
+    if (item.mentions?.length) frame.mentions = item.mentions;
+    if (item.attachments?.length) frame.attachments = item.attachments.map((a) => a.id);
+    if (item.replaces != null) frame.replaces = item.replaces;
+    if (item.retracts != null) frame.retracts = item.retracts;
+    const ack = await conn.request(frame);
     item.status = 'sent';
     item.seq = ack.seq;
     const r = store.rooms.get(item.room);

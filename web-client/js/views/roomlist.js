@@ -4,6 +4,16 @@ import { t } from '../i18n.js';
 import { listTime } from '../format.js';
 import { el } from './dom.js';
 
+/** The room list's line for a note: its text, or what it is (an edit, a retraction, files). */
+function preview(m) {
+  const text = m.body.replace(/\s+/g, ' ').slice(0, 80);
+  const files = m.attachments?.length ? `[${t('preview_files', { n: m.attachments.length })}] ` : '';
+  const urgent = m.priority === 'urgent' ? `【${t('urgent')}】` : '';
+  if (m.retracts != null) return `${t('preview_retracted')}${text ? `: ${text}` : ''}`;
+  if (m.replaces != null) return `${t('preview_edited')}: ${text}`;
+  return `${urgent}${files}${text}`.trim();
+}
+
 export class RoomListView {
   constructor(store) {
     this.store = store;
@@ -27,7 +37,11 @@ export class RoomListView {
   render() {
     const rooms = [...this.store.rooms.values()];
     const notices = rooms.filter((r) => r.kind === 'town').sort((a, b) => a.title.localeCompare(b.title));
+    // Rooms with unread urgent notes first; then the newest activity.
     const teams = rooms.filter((r) => r.kind === 'team').sort((a, b) => {
+      const ua = a.urgent > 0 ? 1 : 0;
+      const ub = b.urgent > 0 ? 1 : 0;
+      if (ua !== ub) return ub - ua;
       const ta = a.lastMsg?.at ?? '';
       const tb = b.lastMsg?.at ?? '';
       if (ta !== tb) return ta < tb ? 1 : -1;
@@ -74,7 +88,10 @@ export class RoomListView {
       el('span', { class: 'room-time' }),
       el('span', { class: 'room-title-sub' }),
       el('span', { class: 'room-preview' }),
-      el('span', { class: 'unread-badge' }),
+      el('span', { class: 'badges' },
+        el('span', { class: 'urgent-badge' }),
+        el('span', { class: 'mention-badge' }),
+        el('span', { class: 'unread-badge' })),
     );
     return el('li', {}, a);
   }
@@ -83,7 +100,8 @@ export class RoomListView {
     const a = li.firstChild;
     const unread = this.store.unread(r);
     const name = this.displayName(r);
-    const [nameEl, timeEl, subEl, prevEl, badge] = a.children;
+    const [nameEl, timeEl, subEl, prevEl, badges] = a.children;
+    const [urgentBadge, mentionBadge, badge] = badges.children;
     nameEl.textContent = name;
     const last = r.lastMsg;
     timeEl.textContent = last ? listTime(last.at) : '';
@@ -91,12 +109,24 @@ export class RoomListView {
     const sub = r.kind === 'team' && r.title !== name ? r.title : '';
     subEl.textContent = sub;
     subEl.hidden = !sub;
-    prevEl.textContent = last ? `${last.author.name}: ${last.body.replace(/\s+/g, ' ').slice(0, 80)}` : t('no_messages');
+    prevEl.textContent = last ? `${last.author.name}: ${preview(last)}` : t('no_messages');
     badge.textContent = unread > 99 ? '99+' : String(unread);
     badge.hidden = unread === 0;
     badge.setAttribute('aria-hidden', 'true');
+    const urgent = Math.min(r.urgent ?? 0, unread);
+    const mentions = Math.min(r.mentions ?? 0, unread);
+    urgentBadge.textContent = `${t('urgent')} ${urgent > 99 ? '99+' : urgent}`;
+    urgentBadge.hidden = urgent === 0;
+    urgentBadge.setAttribute('aria-hidden', 'true');
+    mentionBadge.textContent = `@${mentions > 99 ? '99+' : mentions}`;
+    mentionBadge.hidden = mentions === 0;
+    mentionBadge.setAttribute('aria-hidden', 'true');
     a.classList.toggle('has-unread', unread > 0);
-    a.setAttribute('aria-label', [name, sub, unread ? t('unread_count', { n: unread }) : '', prevEl.textContent].filter(Boolean).join('、'));
+    a.classList.toggle('has-urgent', urgent > 0);
+    a.setAttribute('aria-label', [name, sub,
+      urgent ? t('urgent_count', { n: urgent }) : '',
+      mentions ? t('mention_count', { n: mentions }) : '',
+      unread ? t('unread_count', { n: unread }) : '', prevEl.textContent].filter(Boolean).join('、'));
     if (this.current === r.id) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
 }
