@@ -12,6 +12,7 @@ import { ReadersDialog } from './views/readers.js';
 import { SignInView } from './views/signin.js';
 import { el } from './views/dom.js';
 import { registerServiceWorker, closeRoomNotifications } from './pwa.js';
+import { TownTools } from './town.js';
 
 const TRANSIENT = new Set(['disconnected', 'timeout', 'unavailable', 'rate_limited', 'internal', 'stopped']);
 const HISTORY_PAGE = 50;
@@ -61,6 +62,22 @@ const roomList = new RoomListView(store);
 const roomView = new RoomView(store, actions);
 const readers = new ReadersDialog(store);
 const signin = new SignInView((tok) => signIn(tok));
+const town = new TownTools({
+  store,
+  token: () => token,
+  config: () => hubConfig,
+  jumpTo,
+  roomChanged(id) {
+    roomList.render();
+    if (roomView.roomId === id) roomView.renderHead();
+  },
+  banner: (text) => showBanner(text),
+  announce(text) { $('announcer').textContent = text; },
+  displayName: (r) => roomList.displayName(r),
+});
+roomView.onHead = (r) => town.onHead(r);
+roomView.sendBlock = (r) => town.sendBlock(r);
+setInterval(() => roomList.render(), 60000); // a mute that ends takes its icon with it
 
 // ---------------------------------------------------------------- session
 
@@ -134,6 +151,7 @@ function endSession() {
   store.rooms.clear();
   store.outbox.clear();
   detailsFetched.clear();
+  town.reset();
   roomView.close();
   roomList.render();
   if (location.hash) history.replaceState(null, '', location.pathname + location.search);
@@ -195,6 +213,7 @@ function onWelcome(w) {
   }
   for (const s of w.rooms) store.upsertRoom(s);
   roomList.render();
+  town.onSession();
   for (const r of store.rooms.values()) subscribe(r);
   for (const r of store.rooms.values()) fetchDetails(r);
   for (const item of store.outbox.values()) if (item.status === 'sent' || item.status === 'waiting') item.status = 'pending';
@@ -241,6 +260,7 @@ function onEvent(ev) {
       roomList.render();
       subscribe(r);
       fetchDetails(r);
+      town.onRoomListed(r.id);
       return;
     }
     case 'unsubscribed':
@@ -346,6 +366,7 @@ function loadOlder(roomId, limit = HISTORY_PAGE) {
 /** A room just opened: loads its history down to the first unread note (a few read ones above
  *  it), then lets the view scroll there. Nothing is marked read before that. */
 async function openAtUnread(roomId) {
+  if (pendingJump?.room === roomId) { await runJump(roomId); return; }
   const r = store.rooms.get(roomId);
   if (r && r.lo !== null && r.last_seq > r.read_seq) {
     const target = Math.max(1, r.read_seq + 1 - CONTEXT_ABOVE, r.last_seq - MAX_UNREAD_LOAD + 1);
@@ -355,6 +376,28 @@ async function openAtUnread(roomId) {
     }
   }
   if (roomView.roomId === roomId) roomView.position();
+}
+
+let pendingJump = null; // {room, seq}: a search result on its way to being shown
+
+/** Opens a room at a note (a search result): history is loaded down to it, then it is flashed. */
+function jumpTo(roomId, seq) {
+  if (!store.rooms.has(roomId)) return;
+  pendingJump = { room: roomId, seq };
+  if (roomView.roomId === roomId) runJump(roomId);
+  else location.hash = `#room/${encodeURIComponent(roomId)}`;
+}
+
+async function runJump(roomId) {
+  const j = pendingJump;
+  pendingJump = null;
+  const r = store.rooms.get(roomId);
+  const target = Math.max(1, j.seq - CONTEXT_ABOVE);
+  while (roomView.roomId === roomId && store.rooms.get(roomId) === r && r.lo > target) {
+    const lo = r.lo;
+    if (!(await loadOlder(roomId, Math.min(UNREAD_PAGE, r.lo - target))) || r.lo >= lo) break;
+  }
+  if (roomView.roomId === roomId) roomView.positionAt(j.seq);
 }
 
 // ---------------------------------------------------------------- reading
@@ -447,6 +490,7 @@ function route() {
       openAtUnread(id);
       loadReceipts(id);
       fetchDetails(store.rooms.get(id));
+      town.onRoomOpened(id);
     }
   } else if (id && !store.user) {
     layout.classList.add('in-room'); // rooms are not known until welcome; route() runs again then
@@ -454,6 +498,7 @@ function route() {
     const was = roomView.roomId;
     layout.classList.remove('in-room');
     roomView.close();
+    town.onRoomClosed();
     roomList.setCurrent(null);
     if (was) document.querySelector(`.room-item[data-room="${CSS.escape(was)}"]`)?.focus();
   }

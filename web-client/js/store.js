@@ -39,6 +39,8 @@ export class Store {
     r.town = summary.town;
     r.last_seq = Math.max(r.last_seq, summary.last_seq ?? 0);
     r.read_seq = Math.max(r.read_seq, summary.read_seq ?? 0);
+    if ('muted_until' in summary) r.muted_until = summary.muted_until; // 5.5
+    if (summary.resident && !r.resident) r.resident = summary.resident; // 5.2; the full profile comes with the room
     return r;
   }
 

@@ -3,6 +3,8 @@
 import { t } from '../i18n.js';
 import { listTime } from '../format.js';
 import { el } from './dom.js';
+import { isMuted, mutedIcon, mutedLabel } from '../mute.js';
+import { byKana } from '../roles.js';
 
 export class RoomListView {
   constructor(store) {
@@ -31,7 +33,7 @@ export class RoomListView {
       const ta = a.lastMsg?.at ?? '';
       const tb = b.lastMsg?.at ?? '';
       if (ta !== tb) return ta < tb ? 1 : -1;
-      return this.displayName(a).localeCompare(this.displayName(b), 'ja');
+      return byKana({ kana: a.resident?.kana, name: this.displayName(a) }, { kana: b.resident?.kana, name: this.displayName(b) });
     });
     for (const id of [...this.items.keys()]) {
       if (!this.store.rooms.has(id)) { this.items.get(id).remove(); this.items.delete(id); }
@@ -84,7 +86,9 @@ export class RoomListView {
     const unread = this.store.unread(r);
     const name = this.displayName(r);
     const [nameEl, timeEl, subEl, prevEl, badge] = a.children;
-    nameEl.textContent = name;
+    const muted = isMuted(r); // the unread badge stays: muting only silences notifications
+    nameEl.replaceChildren(name, ...(muted ? [' ', el('span', { class: 'muted-icon', title: mutedLabel(r) }, mutedIcon())] : []));
+    a.classList.toggle('muted', muted);
     const last = r.lastMsg;
     timeEl.textContent = last ? listTime(last.at) : '';
     if (last) timeEl.setAttribute('title', last.at); else timeEl.removeAttribute('title');
@@ -96,7 +100,7 @@ export class RoomListView {
     badge.hidden = unread === 0;
     badge.setAttribute('aria-hidden', 'true');
     a.classList.toggle('has-unread', unread > 0);
-    a.setAttribute('aria-label', [name, sub, unread ? t('unread_count', { n: unread }) : '', prevEl.textContent].filter(Boolean).join('、'));
+    a.setAttribute('aria-label', [name, muted ? mutedLabel(r) : '', sub, unread ? t('unread_count', { n: unread }) : '', prevEl.textContent].filter(Boolean).join('、'));
     if (this.current === r.id) a.setAttribute('aria-current', 'page'); else a.removeAttribute('aria-current');
   }
 }
