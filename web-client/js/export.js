@@ -12,6 +12,7 @@ function jstParts(d = new Date()) {
   return { y, m, day };
 }
 
+const MAX_DAYS = 366; // the longest period one export covers (the hub's bound)
 const pad = (n) => String(n).padStart(2, '0');
 
 /** This month in Japan time: [first day, last day] as YYYY-MM-DD. */
@@ -51,6 +52,7 @@ export class ExportDialog {
       err.textContent = '';
       if (!from.value || !to.value) { err.textContent = t('tt_need_dates'); (from.value ? to : from).focus(); return; }
       if (from.value > to.value) { err.textContent = t('tt_bad_range'); to.focus(); return; }
+      if ((Date.parse(to.value) - Date.parse(from.value)) / 86400000 + 1 > MAX_DAYS) { err.textContent = t('tt_range_too_long', { n: MAX_DAYS }); from.focus(); return; }
       const format = pdf.checked ? 'pdf' : 'csv';
       go.disabled = true;
       state.textContent = t('tt_export_working');

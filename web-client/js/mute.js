@@ -2,8 +2,15 @@
 // notifications only; the unread badge stays.
 import { t } from './i18n.js';
 
-export const FOREVER = '9999-12-31T23:59:59.000Z'; // ずっと: a mute with no end the hub can store
 export const HOUR = 3600 * 1000;
+const DAY = 24 * HOUR;
+// ずっと: the hub keeps a mute at most a year (docs/protocol.md): a year it is, renewed by
+// choosing ずっと again. Further than LONG ahead reads as ずっと.
+const FOREVER_DAYS = 365;
+const LONG = 180 * DAY;
+
+/** The end of a ずっと mute. */
+export function forever(now = Date.now()) { return new Date(now + FOREVER_DAYS * DAY); }
 
 /** Tomorrow 08:00 in Japan time (明日まで: the morning round starts with notifications on). */
 export function tomorrowMorning(now = new Date()) {
@@ -21,7 +28,7 @@ export function isMuted(r, now = Date.now()) {
 export function mutedLabel(r) {
   if (!isMuted(r)) return '';
   const until = new Date(r.muted_until);
-  if (until.getUTCFullYear() >= 9999) return t('tt_muted_forever');
+  if (until.getTime() - Date.now() > LONG) return t('tt_muted_forever');
   return t('tt_muted_until', { t: new Intl.DateTimeFormat(t('tt_locale'), { timeZone: 'Asia/Tokyo', month: 'numeric', day: 'numeric', hour: '2-digit', minute: '2-digit', hour12: false }).format(until) });
 }
 

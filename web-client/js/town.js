@@ -14,7 +14,7 @@ import { AuditView } from './views/audit.js';
 import { ExportDialog } from './export.js';
 import { errorText } from './views/dialog.js';
 import { el } from './views/dom.js';
-import { isMuted, mutedLabel, mutedIcon, tomorrowMorning, FOREVER, HOUR } from './mute.js';
+import { isMuted, mutedLabel, mutedIcon, tomorrowMorning, forever, HOUR } from './mute.js';
 
 export class TownTools {
   /**
@@ -220,7 +220,7 @@ export class TownTools {
       '1h': () => new Date(now + HOUR).toISOString(),
       '8h': () => new Date(now + 8 * HOUR).toISOString(),
       tomorrow: () => tomorrowMorning().toISOString(),
-      forever: () => FOREVER,
+      forever: () => forever(now).toISOString(),
       off: () => null,
     }[choice]();
     try {

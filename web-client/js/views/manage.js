@@ -128,6 +128,7 @@ export class MembersDialog {
     this.search.focus();
     await this.ctx.refreshRoom(roomId);
     this.renderMembers();
+    this.lookUp();
   }
 
   refresh(roomId) {
@@ -193,13 +194,14 @@ export class MembersDialog {
     const r = this.room;
     const q = this.search.value.trim();
     const seq = ++this.seq;
-    if (!r || !q) { this.results.replaceChildren(); this.dirState.textContent = ''; return; }
+    if (!r || !managesTown(this.ctx.store.user, r.town)) return;
+    // No query: the town's users (the hub lists the first 50 by reading).
     this.dirState.textContent = t('loading');
     try {
-      const rep = await townApi.directory(this.ctx.token(), r.town, q);
+      const rep = await townApi.directory(this.ctx.token(), r.town, q || undefined);
       if (seq !== this.seq) return; // a newer query is on its way
       const users = [...(rep.users ?? [])].sort(byKana);
-      this.dirState.textContent = users.length ? t('tt_directory_found', { n: users.length }) : t('tt_directory_none');
+      this.dirState.textContent = users.length ? t('tt_directory_found', { n: `${users.length}${rep.more ? '+' : ''}` }) : t('tt_directory_none');
       this.results.replaceChildren(...users.map((u) => {
         const add = el('button', { type: 'button', class: 'btn-secondary', 'data-add': u.id }, t('tt_add'));
         add.addEventListener('click', () => this.add(u, add));

@@ -8,7 +8,9 @@ import { Dialog, field, formError, errorText } from './dialog.js';
 import { el } from './dom.js';
 
 const PHONE = '(max-width: 760px)';
-const MAX_HOUSEHOLD = 20;
+const MAX_HOUSEHOLD = 10; // the hub's bound (docs/protocol.md)
+// Hiragana, katakana, ー and spaces: what the hub takes as a reading (ふりがな).
+const KANA = /^[\u3041-\u3096\u309d-\u309f\u30a1-\u30ff \u3000]+$/u;
 
 function jstYear() {
   return Number(new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Tokyo', year: 'numeric' }).format(new Date()));
@@ -62,7 +64,10 @@ export function householdEditor(rows) {
 export function profileFromForm({ name, kana, birth, household, notes }) {
   const v = { name: name.value.trim() };
   if (!v.name) return { error: t('tt_need_name'), focus: name };
-  if (kana?.value.trim()) v.kana = kana.value.trim();
+  if (kana?.value.trim()) {
+    v.kana = kana.value.trim();
+    if (!KANA.test(v.kana)) return { error: t('tt_bad_kana'), focus: kana };
+  }
   if (birth?.value.trim()) {
     const y = Number(birth.value);
     if (!Number.isInteger(y) || y < 1900 || y > jstYear()) return { error: t('tt_bad_birth_year', { max: jstYear() }), focus: birth };

@@ -8,35 +8,34 @@ import { townApi } from '../townapi.js';
 import { Dialog, errorText } from './dialog.js';
 import { el } from './dom.js';
 
-const PAGE = 20;
+const PAGE = 20; // the hub gives 20 by default, at most 50
 const MIN_Q = 2;
 const MAX_Q = 100;
 
 function codePoints(s) { return [...s].length; }
 
+const mark = (text) => { const m = document.createElement('mark'); m.textContent = text; return m; };
+
 /**
- * The snippet as nodes: text, with <mark> around each match. When the hub marks the matches
- * itself (`<mark>…</mark>` or U+E000…U+E001 in the snippet text) those are used; otherwise every
- * occurrence of the query's words is marked. The snippet is only ever text here.
+ * The snippet as nodes: text, with <mark> around each match. The hub gives the matched ranges
+ * (`highlights`: [start, end) in code points); without them every occurrence of the query's
+ * words is marked. The snippet is only ever text here, never markup.
  */
-export function highlight(snippet, q) {
+export function highlight(snippet, q, highlights) {
   const out = [];
-  const openTok = snippet.includes('<mark>') ? '<mark>' : snippet.includes('\ue000') ? '\ue000' : null;
-  if (openTok) {
-    const closeTok = openTok === '<mark>' ? '</mark>' : '\ue001';
-    let rest = snippet;
-    while (rest) {
-      const i = rest.indexOf(openTok);
-      if (i < 0) { out.push(document.createTextNode(rest)); break; }
-      if (i > 0) out.push(document.createTextNode(rest.slice(0, i)));
-      rest = rest.slice(i + openTok.length);
-      const j = rest.indexOf(closeTok);
-      const marked = j < 0 ? rest : rest.slice(0, j);
-      const m = document.createElement('mark');
-      m.textContent = marked;
-      out.push(m);
-      rest = j < 0 ? '' : rest.slice(j + closeTok.length);
+  if (Array.isArray(highlights) && highlights.length) {
+    const cps = [...snippet];
+    let pos = 0;
+    const ranges = highlights.filter((h) => Array.isArray(h) && h[0] < h[1]).sort((a, b) => a[0] - b[0]);
+    for (const [s, e] of ranges) {
+      const start = Math.max(pos, Math.min(s, cps.length));
+      const end = Math.min(e, cps.length);
+      if (end <= start) continue;
+      if (start > pos) out.push(document.createTextNode(cps.slice(pos, start).join('')));
+      out.push(mark(cps.slice(start, end).join('')));
+      pos = end;
     }
+    if (pos < cps.length) out.push(document.createTextNode(cps.slice(pos).join('')));
     return out;
   }
   const words = q.split(/[\s\u3000]+/u).filter(Boolean).map((w) => w.toLocaleLowerCase());
@@ -55,9 +54,7 @@ export function highlight(snippet, q) {
       break;
     }
     if (best > pos) out.push(document.createTextNode(snippet.slice(pos, best)));
-    const m = document.createElement('mark');
-    m.textContent = snippet.slice(best, best + len);
-    out.push(m);
+    out.push(mark(snippet.slice(best, best + len)));
     pos = best + len;
   }
   return out;
@@ -87,7 +84,9 @@ export class SearchView {
       e.preventDefault();
       const q = input.value.trim();
       const n = codePoints(q);
-      if (n < MIN_Q || n > MAX_Q) { err.textContent = t('tt_search_len', { min: MIN_Q, max: MAX_Q }); input.focus(); return; }
+      // The hub looks each word up in a two-character index: every word has two or more.
+      const short = q.split(/[\s\u3000]+/u).some((w) => codePoints(w) < MIN_Q);
+      if (n < MIN_Q || n > MAX_Q || short) { err.textContent = t('tt_search_len', { min: MIN_Q, max: MAX_Q }); input.focus(); return; }
       err.textContent = '';
       this.start(q, btn);
     });
@@ -117,10 +116,9 @@ export class SearchView {
     const q = this.q;
     try {
       const last = this.results.at(-1);
-      const before = last ? (this.cursor ?? last.message.id) : undefined;
+      const before = last ? last.message.id : undefined; // the id of the oldest result so far
       const rep = await townApi.search(this.ctx.token(), { q, before, limit: PAGE });
       if (q !== this.q) return;
-      this.cursor = rep.next ?? rep.before ?? null;
       const fresh = (rep.results ?? []).filter((x) => !this.results.some((y) => y.message.id === x.message.id));
       this.results.push(...fresh);
       this.more = !!rep.more && fresh.length > 0;
@@ -144,7 +142,7 @@ export class SearchView {
         el('span', { class: 'hit-room' }, roomName),
         el('time', { class: 'hit-time', datetime: m.at }, fullTime(m.at))),
       el('span', { class: 'hit-author' }, `${m.author.name} · ${profession(m.author.profession)}`),
-      el('span', { class: 'hit-snippet' }, ...highlight(x.snippet || m.body, this.q)));
+      el('span', { class: 'hit-snippet' }, ...(x.snippet ? highlight(x.snippet, this.q, x.highlights) : highlight(m.body, this.q))));
     btn.addEventListener('click', () => {
       this.d.close();
       this.ctx.jumpTo(m.room, m.seq);
