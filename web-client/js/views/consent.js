@@ -180,11 +180,9 @@ export class Consents {
     const max = this.ctx.config()?.max_attachment_bytes;
     const form = el('form', { class: 'tool-form consent-form', novalidate: true },
       el('h3', {}, t('tt_consent_record')),
-      field('cs-given-by', t('tt_c_given_by'), givenBy, t('tt_c_given_by_hint')),
-      field('cs-relation', t('tt_c_relation'), relation),
+      el('div', { class: 'row' }, field('cs-given-by', t('tt_c_given_by'), givenBy, t('tt_c_given_by_hint')), field('cs-relation', t('tt_c_relation'), relation)),
       el('datalist', { id: 'relation-suggestions-c' }, ...t('tt_relations_consent').split(',').map((x) => el('option', { value: x }))),
-      field('cs-date', t('tt_c_date'), date),
-      field('cs-explained-by', t('tt_c_explained_by'), explainedBy),
+      el('div', { class: 'row' }, field('cs-date', t('tt_c_date'), date), field('cs-explained-by', t('tt_c_explained_by'), explainedBy)),
       field('cs-scope', t('tt_c_scope'), scope, t('tt_c_scope_hint')),
       field('cs-doc', t('tt_c_document'), doc, t('tt_c_document_hint', { mb: max ? Math.floor(max / 1048576) : 10 })),
       err,

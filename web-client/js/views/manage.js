@@ -61,13 +61,11 @@ export class CreateRoomDialog {
       el('fieldset', { class: 'kind-choice' }, el('legend', {}, t('tt_room_for')),
         el('label', {}, kindResident, t('tt_for_resident')),
         el('label', {}, kindHousehold, t('tt_for_household'))),
-      field('cr-name', t('tt_resident_name'), name),
-      field('cr-kana', t('tt_kana'), kana, t('tt_kana_hint')),
-      field('cr-birth', t('tt_birth_year'), birth),
-      field('cr-resident-id', t('tt_resident_id'), residentId, t('tt_resident_id_hint')),
+      el('div', { class: 'row' }, field('cr-name', t('tt_resident_name'), name), field('cr-kana', t('tt_kana'), kana, t('tt_kana_hint'))),
+      el('div', { class: 'row' }, field('cr-birth', t('tt_birth_year'), birth),
+        field('cr-resident-id', t('tt_resident_id'), residentId, t('tt_resident_id_hint'))),
       householdBox,
-      field('cr-title', t('tt_room_title'), title),
-      field('cr-town', t('tt_town'), town),
+      el('div', { class: 'row' }, field('cr-title', t('tt_room_title'), title), field('cr-town', t('tt_town'), town)),
       err,
       el('div', { class: 'form-actions' }, submit));
     syncKind();

@@ -123,8 +123,10 @@ export class ResidentPanel {
     const edit = manage ? el('button', { type: 'button', class: 'btn-secondary', id: 'resident-edit' }, t('tt_edit_resident')) : null;
     edit?.addEventListener('click', () => this.edit(edit));
     const consent = this.ctx.consentChip(r);
+    // The name is the room's title already: the summary says what this is, and the short facts.
     const summary = el('summary', {},
-      el('span', { class: 'resident-name' }, p.name ?? r.title),
+      el('span', { class: 'resident-label' }, t('tt_resident_profile')),
+      el('span', { class: 'resident-name' }, p.name ?? ''),
       p.kana ? el('span', { class: 'resident-kana' }, p.kana) : null,
       Number.isInteger(p.birth_year) ? el('span', { class: 'resident-age' }, t('tt_age', { age: jstYear() - p.birth_year })) : null,
       consent);
@@ -148,9 +150,8 @@ export class ResidentPanel {
     const household = householdEditor(p.household ?? []);
     const save = el('button', { type: 'submit', class: 'btn-primary' }, t('tt_save'));
     const form = el('form', { class: 'tool-form', novalidate: true },
-      field('rs-name', t('tt_resident_name'), name),
-      field('rs-kana', t('tt_kana'), kana, t('tt_kana_hint')),
-      field('rs-birth', t('tt_birth_year'), birth),
+      el('div', { class: 'row' }, field('rs-name', t('tt_resident_name'), name), field('rs-kana', t('tt_kana'), kana, t('tt_kana_hint')),
+        field('rs-birth', t('tt_birth_year'), birth)),
       el('fieldset', { class: 'household-box' }, el('legend', {}, t('tt_household')), household.node),
       field('rs-notes', t('tt_notes'), notes, t('tt_notes_hint')),
       err,
