@@ -31,8 +31,9 @@ export function freePort() {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class Hub {
-  constructor({ port, dataDir, secret = null, webDir = WEB_DIR }) {
+  constructor({ port, dataDir, secret = null, webDir = WEB_DIR, args = [] }) {
     this.webDir = webDir;
+    this.extraArgs = args; // more `yui serve` flags (`--require-consent`)
     this.port = port;
     this.dataDir = dataDir;
     this.secret = secret; // null: demo mode
@@ -44,9 +45,9 @@ export class Hub {
 
   /** `secret`: run without --demo, verifying HS256 tokens signed with it. `webDir`: the
    *  directory of the client it serves (default: this one). */
-  static async start({ secret = null, webDir = WEB_DIR } = {}) {
+  static async start({ secret = null, webDir = WEB_DIR, args = [] } = {}) {
     if (!existsSync(YUI_BIN)) throw new Error(`hub binary not found at ${YUI_BIN} (set YUI_BIN or build yui-server)`);
-    const hub = new Hub({ port: await freePort(), dataDir: mkdtempSync(join(tmpdir(), 'yui-web-test-')), secret, webDir });
+    const hub = new Hub({ port: await freePort(), dataDir: mkdtempSync(join(tmpdir(), 'yui-web-test-')), secret, webDir, args });
     await hub.spawn();
     return hub;
   }
@@ -58,6 +59,7 @@ export class Hub {
     if (this.secret) env.YUI_JWT_SECRET = this.secret;
     const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--web-dir', this.webDir];
     if (!this.secret) args.splice(1, 0, '--demo');
+    args.push(...this.extraArgs);
     this.proc = spawn(YUI_BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const add = (d) => { this.log += d.toString(); if (this.log.length > 200000) this.log = this.log.slice(-100000); };
     this.proc.stdout.on('data', add);

@@ -303,3 +303,44 @@ test('phone: the resident panel folds; mute shows the icon and keeps the unread 
   assertNoErrors(null, p);
   await p.context().close();
 });
+
+test('with --require-consent a room without a standing consent says so, keeps the draft, and posts once it is recorded', async () => {
+  const strict = await Hub.start({ args: ['--require-consent'] });
+  try {
+    const coordTok = await demoToken(strict, 'coord-yamada');
+    const room = `team-consent-${uniq()}`;
+    await strict.api('PUT', `/api/rooms/${room}`, coordTok, { kind: 'team', title: '青木 ミツ さん', town: 'misaki', resident: { id: 'R-9001', name: '青木 ミツ' } });
+    await strict.api('PUT', `/api/rooms/${room}/members/ns-sato`, coordTok, {});
+    const cfg = await (await fetch(`${strict.url}/api/config`)).json();
+    assert.equal(cfg.require_consent, true);
+
+    const p = await openPage(browser, { viewport: PHONE, touch: true });
+    await signInDemo(p, strict, 'ns-sato');
+    await openRoom(p, room);
+    const warn = p.locator('#consent-warning');
+    await warn.waitFor();
+    assert.match(await warn.innerText(), /同意書が未登録/);
+    assert.match(await warn.innerText(), /依頼/, 'a member is told whom to ask');
+    const text = `初回訪問の記録 ${uniq()}`;
+    await p.locator('#composer-input').fill(text);
+    await p.locator('#send-button').click();
+    await p.locator('#composer-error', { hasText: '同意' }).waitFor();
+    assert.equal(await p.locator('#composer-input').inputValue(), text, 'the draft is kept');
+    assert.equal(await p.locator('#messages .msg').count(), 0, 'nothing was sent');
+    publish(await screenshot(p, 'town-phone-consent-required'), 'town-phone-consent-required.png');
+
+    // A coordinator records the consent elsewhere; the next try finds it and posts.
+    await strict.api('POST', `/api/rooms/${room}/consents`, coordTok, {
+      given_by: '青木 ミツ', relation: '本人', date: new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Tokyo' }).format(new Date()), explained_by: '山田 恵子',
+    });
+    await p.waitForTimeout(10500); // the client asks again at most every 10 s
+    await p.locator('#send-button').click(); // still refused here, and the hub is asked again
+    await warn.waitFor({ state: 'hidden' });
+    await p.locator('#send-button').click();
+    await msgLocator(p, text).and(p.locator('[data-status="sent"][data-seq]')).waitFor();
+    assertNoErrors(null, p);
+    await p.context().close();
+  } finally {
+    await strict.stop();
+  }
+});

@@ -72,6 +72,12 @@ export class Consents {
   blockReason(r) {
     if (r?.kind !== 'team' || !this.ctx.config()?.require_consent) return null;
     if (this.state(r.id) === 'standing' || this.state(r.id) === 'unknown') return null;
+    // Recorded since it was read, perhaps by a manager elsewhere: asked again, at most every 10 s.
+    const now = Date.now();
+    if (!(this.askedAt?.get(r.id) > now - 10000)) {
+      (this.askedAt ??= new Map()).set(r.id, now);
+      this.load(r.id);
+    }
     return managesRoom(this.ctx.store.user, r) ? t('tt_consent_block_manager') : t('tt_consent_block_member');
   }
 
