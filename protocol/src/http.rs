@@ -219,8 +219,9 @@ pub struct RoomReply {
     pub title: Title,
     pub town: TownId,
     pub members: Vec<Member>,
+    /// The resident profile (5.4); its `id` and `name` are v1's `resident`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resident: Option<Resident>,
+    pub resident: Option<crate::town::ResidentProfile>,
 }
 
 /// `GET /api/rooms/{room}/messages`.

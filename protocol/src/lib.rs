@@ -15,6 +15,7 @@
 //! - [`text`]: the text rules of PROTOCOL.md 5.1 every string type applies, and the JSON entry
 //!   points that name the field of any failure (a lone surrogate included).
 //! - [`limits`]: default limits and close codes.
+//! - [`town`]: residents' profiles, consents, the town directory, room settings (5.4, 5.5).
 
 pub mod claims;
 pub mod client;
@@ -25,5 +26,6 @@ pub mod limits;
 pub mod model;
 pub mod server;
 pub mod text;
+pub mod town;
 
 pub use error::ErrorCode;

@@ -168,6 +168,13 @@ pub struct RoomSummary {
     pub last_seq: u64,
     pub read_seq: u64,
     pub unread: u64,
+    /// Until when the user silenced the room's notifications (5.5); `null` when not muted or
+    /// when that time has passed.
+    #[serde(default)]
+    pub muted_until: Option<Timestamp>,
+    /// Team rooms with a resident: who the room is for (5.2, 5.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident: Option<crate::town::ResidentBrief>,
 }
 
 /// A member of a team room.
@@ -272,6 +279,9 @@ wire_enum!(
         MemberAdded = "member_added",
         MemberUpdated = "member_updated",
         MemberRemoved = "member_removed",
+        ResidentUpdated = "resident_updated",
+        ConsentRecorded = "consent_recorded",
+        ConsentWithdrawn = "consent_withdrawn",
     }
 );
 

@@ -134,7 +134,8 @@ pub async fn build(
             hello_timeout: Duration::from_secs(l.hello_timeout),
             heartbeat: Duration::from_secs(l.heartbeat.max(1)),
         },
-        service: RoomService::new(store, hub, access, committer),
+        service: RoomService::new(store, hub, access, committer)
+            .with_require_consent(args.require_consent),
         verifier,
         metrics,
         web_dir: args.web_dir.clone().or_else(default_web_dir),

@@ -124,6 +124,10 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub allowed_origins: Vec<String>,
+    /// Team rooms without a standing consent (同意書, PROTOCOL.md 5.4) refuse posts; reading
+    /// goes on.
+    #[arg(long, env = "YUI_REQUIRE_CONSENT")]
+    pub require_consent: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -202,6 +206,7 @@ impl ServeArgs {
             web_dir: None,
             demo: false,
             allowed_origins: Vec::new(),
+            require_consent: false,
             limits: LimitArgs::default(),
         }
     }

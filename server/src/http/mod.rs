@@ -8,6 +8,8 @@
 //! - [`members`] serves `/api/rooms/{room}/members/{user}`.
 //! - [`messages`] serves `/api/rooms/{room}/messages`, `/api/rooms/{room}/receipts`.
 //! - [`audit`] serves `/api/audit`.
+//! - [`town`] serves `/api/rooms/{room}/resident`, `/api/rooms/{room}/consents…`,
+//!   `/api/towns/{town}/users`, `/api/me/rooms/{room}/settings` (PROTOCOL.md 5.4, 5.5).
 //! - [`ops`] serves `/healthz`, `/readyz`, `/metrics`, `/api/config`, `/api/demo/users`.
 //! - [`extract`]: the bearer token (and the user's rate limit) and JSON body extractors.
 //! - [`edge`]: what every request passes first (PROTOCOL.md 5.1): the body limit while
@@ -23,13 +25,14 @@ mod messages;
 mod ops;
 mod rooms;
 pub mod serve;
+mod town;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::Request;
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Extension, Router};
 use edge::Edge;
 use std::sync::Arc;
@@ -56,6 +59,17 @@ pub fn app(state: AppState, ws: Router<AppState>, edge: Arc<Edge>) -> Router {
         )
         .route("/rooms/{room}/receipts", get(messages::get_receipts))
         .route("/me/rooms", get(rooms::my_rooms))
+        .route("/rooms/{room}/resident", put(town::put_resident))
+        .route(
+            "/rooms/{room}/consents",
+            get(town::get_consents).post(town::post_consent),
+        )
+        .route(
+            "/rooms/{room}/consents/{id}/withdraw",
+            post(town::withdraw_consent),
+        )
+        .route("/towns/{town}/users", get(town::town_users))
+        .route("/me/rooms/{room}/settings", put(town::put_settings))
         .route("/audit", get(audit::audit))
         .route("/config", get(ops::config))
         .route("/demo/users", get(ops::demo_users))

@@ -73,7 +73,7 @@ pub struct ConfigReply {
     /// The hub's Web Push key (5.6); none until push exists.
     pub vapid_public_key: Option<String>,
     pub max_attachment_bytes: u64,
-    /// `--require-consent` (5.4); off until consents exist.
+    /// `--require-consent` (5.4).
     pub require_consent: bool,
 }
 
@@ -82,6 +82,6 @@ pub async fn config(State(state): State<AppState>) -> Json<ConfigReply> {
         demo: state.demo_users.is_some(),
         vapid_public_key: None,
         max_attachment_bytes: MAX_ATTACHMENT_BYTES,
-        require_consent: false,
+        require_consent: state.service.require_consent(),
     })
 }

@@ -9,14 +9,18 @@
 //! - [`rooms`]: create or update a room, show it, a user's rooms.
 //! - [`members`]: add, update and remove members.
 //! - [`audit`]: the access log: writing `read_history`, and who may query it.
+//! - [`town`]: residents' profiles, consents and `--require-consent`, the town directory,
+//!   room settings (mute), the order people are listed in (PROTOCOL.md 5.4, 5.5).
 
 mod audit;
 mod members;
 mod messages;
 mod rooms;
 mod subscribe;
+mod town;
 
 pub use subscribe::Snapshot;
+pub use town::{sort_members, CONSENT_REQUIRED};
 
 use crate::access::{AccessCache, RoomAccess};
 use crate::committer::Committer;
@@ -45,6 +49,10 @@ pub struct RoomService {
     committer: Committer,
     /// Profiles this node last wrote to the user directory, to skip rewriting unchanged ones.
     directory: DashMap<UserId, (UserRef, TownId)>,
+    /// When this node last wrote each user's `last_seen` (the town directory, 5.4).
+    seen: DashMap<UserId, std::time::Instant>,
+    /// `--require-consent`: team rooms without a standing consent refuse posts.
+    require_consent: bool,
 }
 
 impl RoomService {
@@ -60,6 +68,8 @@ impl RoomService {
             access,
             committer,
             directory: DashMap::new(),
+            seen: DashMap::new(),
+            require_consent: false,
         }
     }
 
@@ -74,6 +84,7 @@ impl RoomService {
             self.directory
                 .insert(who.user.id.clone(), (who.user.clone(), who.town.clone()));
         }
+        self.mark_seen(who, !known).await?;
         Ok(())
     }
 

@@ -73,9 +73,14 @@ impl RoomService {
     }
 
     async fn room_reply(&self, info: &RoomInfo) -> Result<RoomReply, ApiError> {
-        let members = match info.kind {
+        let mut members = match info.kind {
             RoomKind::Team => self.store.members(&info.room).await?,
             RoomKind::Town => Vec::new(),
+        };
+        super::sort_members(&mut members);
+        let resident = match &info.resident {
+            Some(_) => self.store.resident(&info.room).await?,
+            None => None,
         };
         Ok(RoomReply {
             room: info.room.clone(),
@@ -83,7 +88,7 @@ impl RoomService {
             title: info.title.clone(),
             town: info.town.clone(),
             members,
-            resident: info.resident.clone(),
+            resident,
         })
     }
 }

@@ -20,6 +20,9 @@ pub mod postgres;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
+pub mod town;
+
+pub use town::TownStore;
 
 /// Why a store call failed. `Unavailable` is worth retrying (the database is down, unreachable
 /// or out of space); `Internal` is a bug or a broken database.
@@ -246,7 +249,7 @@ pub struct AuditFilter {
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: TownStore + Send + Sync + 'static {
     /// Answers when the database does (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
 

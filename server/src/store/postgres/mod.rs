@@ -29,6 +29,7 @@ mod members;
 mod messages;
 mod reads;
 mod rooms;
+mod town;
 
 pub struct PostgresStore {
     pool: PgPool,

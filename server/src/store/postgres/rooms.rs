@@ -123,7 +123,9 @@ pub(super) async fn rooms_for(
         .bind(town.as_str())
         .fetch_all(pool)
         .await?;
-    rows.iter().map(summary).collect()
+    let mut summaries = rows.iter().map(summary).collect::<StoreResult<Vec<_>>>()?;
+    super::town::decorate(pool, user, &mut summaries).await?;
+    Ok(summaries)
 }
 
 pub(super) async fn room_summary(
@@ -140,7 +142,11 @@ pub(super) async fn room_summary(
         .bind(user.as_str())
         .fetch_optional(pool)
         .await?;
-    row.map(|r| summary(&r)).transpose()
+    let mut summary = row.map(|r| summary(&r)).transpose()?;
+    if let Some(s) = summary.as_mut() {
+        super::town::decorate(pool, user, std::slice::from_mut(s)).await?;
+    }
+    Ok(summary)
 }
 
 fn room_info(r: &PgRow) -> StoreResult<RoomInfo> {
@@ -171,5 +177,7 @@ fn summary(r: &PgRow) -> StoreResult<RoomSummary> {
         last_seq,
         read_seq,
         unread: last_seq - read_seq,
+        muted_until: None,
+        resident: None,
     })
 }

@@ -34,6 +34,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         description: "members version",
         sql: include_str!("../../../migrations/sqlite/0004_members_version.sql"),
     },
+    Migration {
+        version: 7,
+        description: "town",
+        sql: include_str!("../../../migrations/sqlite/0007_town.sql"),
+    },
 ];
 
 /// The table sqlx's SQLite migrator keeps, exactly as it creates it.

@@ -26,6 +26,7 @@ mod messages;
 mod migrate;
 mod reads;
 mod rooms;
+mod town;
 
 pub struct SqliteStore {
     writer: conn::Writer,
