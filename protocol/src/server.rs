@@ -93,6 +93,10 @@ pub enum ServerFrame {
     RoomAdded {
         room: RoomSummary,
     },
+    /// A team room's title or resident changed: the room as the member now lists it.
+    RoomUpdated {
+        room: RoomSummary,
+    },
 }
 
 impl ServerFrame {
@@ -123,6 +127,7 @@ impl ServerFrame {
             ServerFrame::Message(_) => "message",
             ServerFrame::Receipt { .. } => "receipt",
             ServerFrame::RoomAdded { .. } => "room_added",
+            ServerFrame::RoomUpdated { .. } => "room_updated",
         }
     }
 }

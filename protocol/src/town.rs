@@ -222,7 +222,11 @@ impl TryFrom<ResidentBody> for ResidentRequest {
             .map(|(i, h)| {
                 Ok(HouseholdMember {
                     name: a_name(&format!("household[{i}].name"), h.name)?,
-                    relation: line(&format!("household[{i}].relation"), h.relation, RELATION_MAX)?,
+                    relation: line(
+                        &format!("household[{i}].relation"),
+                        h.relation,
+                        RELATION_MAX,
+                    )?,
                 })
             })
             .collect::<Result<Vec<_>, Invalid>>()?;
@@ -497,7 +501,12 @@ mod tests {
 
     #[test]
     fn kana_is_hiragana_katakana_and_the_prolonged_mark() {
-        for ok in ["さとう いちろう", "サトウ　イチロウ", "ゆーこ", "ヴァイオレット・エヴァー"] {
+        for ok in [
+            "さとう いちろう",
+            "サトウ　イチロウ",
+            "ゆーこ",
+            "ヴァイオレット・エヴァー",
+        ] {
             assert!(kana("kana", ok.into()).is_ok(), "{ok}");
         }
         for bad in ["佐藤", "sato", "ｻﾄｳ", "さとう1", "", "   ", "さ\u{202e}と"] {
@@ -509,7 +518,10 @@ mod tests {
     #[test]
     fn a_resident_is_bounded() {
         let r = resident(|_| {}).ok();
-        assert_eq!(r.map(|r| r.name.into_string()).as_deref(), Some("佐藤 一郎"));
+        assert_eq!(
+            r.map(|r| r.name.into_string()).as_deref(),
+            Some("佐藤 一郎")
+        );
         assert!(resident(|b| b.birth_year = Some(1899)).is_err());
         assert!(resident(|b| b.birth_year = Some(3000)).is_err());
         assert!(resident(|b| b.birth_year = Some(1938)).is_ok());
@@ -525,7 +537,9 @@ mod tests {
                 relation: "妻".into(),
             }])
         });
-        assert!(e.err().is_some_and(|e| e.message.starts_with("household[0].name")));
+        assert!(e
+            .err()
+            .is_some_and(|e| e.message.starts_with("household[0].name")));
         assert!(resident(|b| b.notes = Some("あ".repeat(2001))).is_err());
         let notes = resident(|b| b.notes = Some("一行目\r\n二行目".into()));
         assert_eq!(
@@ -537,7 +551,14 @@ mod tests {
     #[test]
     fn dates() {
         assert!(Date::parse_as("date", "2026-12-01").is_ok());
-        for bad in ["2026-13-01", "2026-02-30", "26-12-01", "1899-12-31", "2026/12/01", ""] {
+        for bad in [
+            "2026-13-01",
+            "2026-02-30",
+            "26-12-01",
+            "1899-12-31",
+            "2026/12/01",
+            "",
+        ] {
             assert!(Date::parse_as("date", bad).is_err(), "{bad}");
         }
     }

@@ -263,6 +263,13 @@ function onEvent(ev) {
       town.onRoomListed(r.id);
       return;
     }
+    case 'room_updated': { // a team room's title or resident changed (town tools)
+      if (!store.rooms.has(ev.room.room)) return;
+      store.upsertRoom(ev.room);
+      roomList.render();
+      town.refreshRoom(ev.room.room); // the whole profile and the members, then the views
+      return;
+    }
     case 'unsubscribed':
       if (ev.reason === 'removed') removedFromRoom(ev.room);
       return;

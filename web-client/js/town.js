@@ -182,7 +182,7 @@ export class TownTools {
     const wasOpen = this.roomTools.querySelector('details.room-menu')?.open ?? false;
     const items = [];
     const item = (key, fn, id) => {
-      const b = el('button', { type: 'button', class: 'menu-item', role: 'menuitem', id }, t(key));
+      const b = el('button', { type: 'button', class: 'menu-item', id }, t(key));
       b.addEventListener('click', () => { this.closeMenu(); fn(this.roomTools.querySelector('summary')); });
       items.push(b);
     };
@@ -197,14 +197,14 @@ export class TownTools {
       el('p', { class: 'menu-label' }, muted ? mutedLabel(r) : t('tt_mute')),
       ...[['1h', 'tt_mute_1h'], ['8h', 'tt_mute_8h'], ['tomorrow', 'tt_mute_tomorrow'], ['forever', 'tt_mute_forever']]
         .map(([v, k]) => {
-          const b = el('button', { type: 'button', class: 'menu-item', role: 'menuitem', 'data-mute': v }, t(k));
+          const b = el('button', { type: 'button', class: 'menu-item', 'data-mute': v }, t(k));
           b.addEventListener('click', () => { this.closeMenu(); this.setMute(r.id, v); });
           return b;
         }),
-      muted ? el('button', { type: 'button', class: 'menu-item', role: 'menuitem', 'data-mute': 'off', onclick: () => { this.closeMenu(); this.setMute(r.id, 'off'); } }, t('tt_mute_off')) : null);
+      muted ? el('button', { type: 'button', class: 'menu-item', 'data-mute': 'off', onclick: () => { this.closeMenu(); this.setMute(r.id, 'off'); } }, t('tt_mute_off')) : null);
     const menu = el('details', { class: 'room-menu', open: wasOpen },
       el('summary', { 'aria-label': t('tt_menu_label') }, el('span', { 'aria-hidden': 'true' }, '⋯'), el('span', { class: 'menu-text' }, t('tt_menu'))),
-      el('div', { class: 'menu-body', role: 'menu' }, ...items, mute));
+      el('div', { class: 'menu-body' }, ...items, mute));
     const icon = muted ? el('span', { class: 'muted-flag', title: mutedLabel(r), role: 'img', 'aria-label': mutedLabel(r) }, mutedIcon()) : null;
     this.roomTools.replaceChildren(...[icon, menu].filter(Boolean));
   }

@@ -64,7 +64,8 @@ impl Channels {
             BusEvent::Receipt { room, .. } => Some(self.room(room)),
             BusEvent::MemberAdded { .. }
             | BusEvent::MemberRemoved { .. }
-            | BusEvent::RoomChanged { .. } => Some(self.control()),
+            | BusEvent::RoomChanged { .. }
+            | BusEvent::RoomUpdated { .. } => Some(self.control()),
             BusEvent::Resync => None,
         }
     }

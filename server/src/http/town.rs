@@ -12,8 +12,8 @@ use axum::Json;
 use yui_protocol::ids::TownId;
 use yui_protocol::town::{
     Consent, ConsentBody, ConsentRequest, ConsentsReply, DirectoryQuery, DirectoryReply,
-    DirectoryRequest, ResidentBody, ResidentProfile, ResidentRequest, RoomSettings,
-    SettingsBody, SettingsRequest, WithdrawBody, WithdrawRequest,
+    DirectoryRequest, ResidentBody, ResidentProfile, ResidentRequest, RoomSettings, SettingsBody,
+    SettingsRequest, WithdrawBody, WithdrawRequest,
 };
 
 pub async fn put_resident(
@@ -59,7 +59,10 @@ pub async fn withdraw_consent(
     let id = yui_protocol::town::document_id("consent id", id)?;
     let req = WithdrawRequest::try_from(body)?;
     Ok(Json(
-        state.service.withdraw_consent(&who, &room, &id, req).await?,
+        state
+            .service
+            .withdraw_consent(&who, &room, &id, req)
+            .await?,
     ))
 }
 

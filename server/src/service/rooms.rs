@@ -42,9 +42,12 @@ impl RoomService {
                 ))
             }
         };
-        self.hub
-            .emit(BusEvent::RoomChanged { room: room.clone() })
-            .await;
+        let changed = if created {
+            BusEvent::RoomChanged { room: room.clone() }
+        } else {
+            BusEvent::RoomUpdated { room: room.clone() }
+        };
+        self.hub.emit(changed).await;
         if created && kind == RoomKind::Team {
             self.hub
                 .emit(BusEvent::MemberAdded {

@@ -12,9 +12,8 @@ use yui_protocol::claims::Identity;
 use yui_protocol::ids::{RoomId, TownId, UserId};
 use yui_protocol::model::{Member, RoomKind, Timestamp};
 use yui_protocol::town::{
-    reading_key, Consent, ConsentRequest, Date, DirectoryReply, DirectoryRequest,
-    ResidentProfile, ResidentRequest, RoomSettings, SettingsRequest, WithdrawRequest,
-    DIRECTORY_MAX,
+    reading_key, Consent, ConsentRequest, Date, DirectoryReply, DirectoryRequest, ResidentProfile,
+    ResidentRequest, RoomSettings, SettingsRequest, WithdrawRequest, DIRECTORY_MAX,
 };
 use yui_protocol::ErrorCode;
 
@@ -46,8 +45,7 @@ impl RoomService {
     /// The post gate of `--require-consent`: a team room needs a standing consent. Read from
     /// the cached access data, invalidated on every node by each consent change.
     pub(super) fn check_consent(&self, access: &RoomAccess) -> Result<(), ApiError> {
-        if self.require_consent && access.info.kind == RoomKind::Team && !access.standing_consent
-        {
+        if self.require_consent && access.info.kind == RoomKind::Team && !access.standing_consent {
             return Err(ApiError::forbidden(CONSENT_REQUIRED));
         }
         Ok(())
@@ -98,7 +96,7 @@ impl RoomService {
         self.managed_team_room(who, room, "resident").await?;
         let profile = self.store.put_resident(room, &req, &user_name(who)).await?;
         self.hub
-            .emit(BusEvent::RoomChanged { room: room.clone() })
+            .emit(BusEvent::RoomUpdated { room: room.clone() })
             .await;
         Ok(profile)
     }
@@ -203,10 +201,7 @@ impl RoomService {
         room: &RoomId,
         user: &UserId,
     ) -> Result<Option<Timestamp>, ApiError> {
-        Ok(self
-            .store
-            .muted_until(room, user, Timestamp::now())
-            .await?)
+        Ok(self.store.muted_until(room, user, Timestamp::now()).await?)
     }
 
     /// Every user who has muted `room` now, in one query (for a message's notifications).

@@ -1733,3 +1733,9 @@ async fn members_version_moves_with_membership(s: Arc<dyn Store>) {
     assert!(matches!(out[1], WriteOutcome::Posted { new: false, .. }));
     assert_eq!(posted_version(&out[2]), v4);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Residents, consents, mutes, the directory (PROTOCOL.md 5.4, 5.5)
+
+#[path = "town_tests.rs"]
+mod town_tests;

@@ -12,3 +12,4 @@ mod protocol_edges;
 mod restart;
 mod session;
 mod text_rules;
+mod town;

@@ -228,7 +228,9 @@ async fn withdraw_consent(
         None,
     )
     .await?;
-    let after = consent(&mut *tx, room, id, false).await?.unwrap_or(existing);
+    let after = consent(&mut *tx, room, id, false)
+        .await?
+        .unwrap_or(existing);
     tx.commit().await?;
     Ok(Withdraw::Withdrawn(after))
 }
