@@ -74,12 +74,17 @@ export class AuditView {
 
   render(entries) {
     const rooms = this.ctx.store.rooms;
+    // A target is a user id: named from what this page knows (members, the entries' actors).
+    const names = new Map();
+    for (const r of rooms.values()) for (const m of r.members ?? []) names.set(m.id, m.name);
+    for (const x of entries) if (x.actor?.id) names.set(x.actor.id, x.actor.name);
     const head = el('thead', {}, el('tr', {}, ...['tt_au_at', 'tt_au_actor', 'tt_au_action', 'tt_au_room', 'tt_au_target']
       .map((k) => el('th', { scope: 'col' }, t(k)))));
     const body = el('tbody', {}, ...entries.map((x) => {
       const action = t(`tt_action_${x.action}`);
       const room = x.room ? (rooms.has(x.room) ? `${this.ctx.displayName(rooms.get(x.room))} (${x.room})` : x.room) : '';
-      const target = x.target ? (typeof x.target === 'object' ? x.target.name ?? x.target.id : x.target) : '';
+      const tid = x.target && typeof x.target === 'object' ? x.target.id : x.target;
+      const target = tid ? (names.has(tid) ? `${names.get(tid)} (${tid})` : tid) : '';
       return el('tr', { 'data-action': x.action },
         el('td', {}, el('time', { datetime: x.at }, fullTime(x.at))),
         el('td', {}, x.actor?.name ?? x.actor?.id ?? ''),
