@@ -25,6 +25,8 @@ export class AuditView {
     this.err = formError();
     this.state = el('p', { class: 'hint', role: 'status', 'aria-live': 'polite' });
     this.table = el('table', { class: 'audit-table' });
+    this.more = el('button', { type: 'button', class: 'btn-secondary', hidden: true }, t('tt_more'));
+    this.more.addEventListener('click', () => this.load(true));
     const show = el('button', { type: 'submit', class: 'btn-primary' }, t('tt_audit_show'));
     const csv = el('button', { type: 'button', class: 'btn-secondary', id: 'audit-csv' }, t('tt_audit_csv'));
     csv.addEventListener('click', () => this.csv(csv));
@@ -36,7 +38,7 @@ export class AuditView {
       this.err,
       el('div', { class: 'form-actions' }, csv, show));
     form.addEventListener('submit', (e) => { e.preventDefault(); this.load(); });
-    this.d.body.replaceChildren(form, this.state, el('div', { class: 'table-wrap' }, this.table));
+    this.d.body.replaceChildren(form, this.state, el('div', { class: 'table-wrap' }, this.table), el('div', { class: 'form-actions' }, this.more));
     this.d.show(t('tt_audit_title'), trigger);
     this.load();
   }
@@ -58,17 +60,25 @@ export class AuditView {
     return true;
   }
 
-  async load() {
+  /** The first page for the filters, or (`next`) the page after the entries shown. */
+  async load(next = false) {
     if (!this.valid()) return;
     this.state.textContent = t('loading');
+    this.more.disabled = true;
     try {
-      const rep = await townApi.audit(this.ctx.token(), this.filters());
-      const entries = rep.entries ?? [];
-      this.state.textContent = entries.length ? t('tt_audit_count', { n: entries.length, more: entries.length >= LIMIT ? '+' : '' }) : t('tt_audit_none');
-      this.render(entries);
+      const f = this.filters();
+      if (next && this.entries?.length) f.before = this.entries.at(-1).id;
+      const rep = await townApi.audit(this.ctx.token(), f);
+      this.entries = [...(next ? this.entries : []), ...(rep.entries ?? [])];
+      const more = rep.more ?? (rep.entries ?? []).length >= LIMIT;
+      this.more.hidden = !more || this.entries.at(-1)?.id === undefined;
+      this.state.textContent = this.entries.length ? t('tt_audit_count', { n: this.entries.length, more: more ? '+' : '' }) : t('tt_audit_none');
+      this.render(this.entries);
     } catch (e) {
       this.state.textContent = '';
       this.err.textContent = errorText(e);
+    } finally {
+      this.more.disabled = false;
     }
   }
 
