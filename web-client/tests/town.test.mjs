@@ -128,6 +128,10 @@ test('a coordinator creates a household room, adds three professionals from the 
   await members.locator('[data-remove="ph-suzuki"]').click();
   await confirm.locator('[data-action="confirm"]').click();
   await members.locator('.manage-members li[data-user="ph-suzuki"]').waitFor({ state: 'detached' });
+  // A new title reaches the members' lists live (room_updated).
+  await members.locator('#mg-title').fill('小川さん世帯（8050）');
+  await members.locator('.inline-form button[type="submit"]').click();
+  await nurse.locator(`.room-item[data-room="${state.room}"] .room-title-sub`, { hasText: '小川さん世帯（8050）' }).waitFor();
   await members.locator('.dialog-close').click();
 
   // The hub has it all.
@@ -337,17 +341,53 @@ test('with --require-consent a room without a standing consent says so, keeps th
     assert.equal(await p.locator('#messages .msg').count(), 0, 'nothing was sent');
     publish(await screenshot(p, 'town-phone-consent-required'), 'town-phone-consent-required.png');
 
-    // A coordinator records the consent elsewhere; the next try finds it and posts.
-    await strict.api('POST', `/api/rooms/${room}/consents`, coordTok, {
-      given_by: '青木 ミツ', relation: '本人', date: new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Tokyo' }).format(new Date()), explained_by: '山田 恵子',
-    });
+    // A coordinator records the consent (no scan this time) in her browser; the nurse's next try
+    // finds it and posts.
+    const coord = await openPage(browser, { viewport: DESKTOP });
+    await signInDemo(coord, strict, 'coord-yamada');
+    await openRoom(coord, room);
+    const cwarn = coord.locator('#consent-warning');
+    await cwarn.waitFor();
+    assert.match(await cwarn.innerText(), /メニューの「同意書」/, 'a manager is told where to record it');
+    await cwarn.locator('button').click(); // straight to the consent dialog
+    const consent = coord.locator('#consent-dialog');
+    await consent.locator('#cs-given-by').fill('青木 一郎');
+    await consent.locator('#cs-relation').fill('長男');
+    await consent.locator('#cs-explained-by').fill('山田 恵子');
+    await consent.locator('#cs-date').fill('2999-01-01');
+    await consent.locator('.consent-form button[type="submit"]').click();
+    await consent.locator('.consent-form .form-error', { hasText: '今日以前' }).waitFor(); // a future date: said, not sent
+    const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Tokyo' }).format(new Date());
+    await consent.locator('#cs-date').fill(today);
+    await consent.locator('.consent-form button[type="submit"]').click();
+    await consent.locator('.consent-state.standing').waitFor();
+    assert.match(await consent.locator('.consent-item').first().innerText(), /青木 一郎（長男）/);
+    await consent.locator('.dialog-close').click();
+    await cwarn.waitFor({ state: 'hidden' });
     await p.waitForTimeout(10500); // the client asks again at most every 10 s
     await p.locator('#send-button').click(); // still refused here, and the hub is asked again
     await warn.waitFor({ state: 'hidden' });
     await p.locator('#send-button').click();
     await msgLocator(p, text).and(p.locator('[data-status="sent"][data-seq]')).waitFor();
-    assertNoErrors(null, p);
+
+    // Withdrawn: kept in the history, marked; the room warns again.
+    await openMenu(coord, '#menu-consent');
+    const item = consent.locator('.consent-item').first();
+    await item.locator('.withdraw-form summary').click();
+    await item.locator('.withdraw-form input[type="text"]').fill('ご家族の意向により');
+    await item.locator('.withdraw-form button[type="submit"]').click();
+    await consent.locator('.consent-state.withdrawn').waitFor();
+    await consent.locator('.consent-item.withdrawn .consent-withdrawal', { hasText: 'ご家族の意向により' }).waitFor();
+    assert.equal(await consent.locator('.consent-item').count(), 1, 'never erased');
+    publish(await screenshot(coord, 'town-desktop-consent-withdrawn'), 'town-desktop-consent-withdrawn.png');
+    await consent.locator('.dialog-close').click();
+    await coord.locator('#resident-panel .consent-chip.withdrawn').waitFor();
+    await cwarn.locator('strong', { hasText: '撤回' }).waitFor();
+    const list = await strict.api('GET', `/api/rooms/${room}/consents`, coordTok);
+    assert.equal(list.consents[0].withdrawal.note, 'ご家族の意向により');
+    assertNoErrors(null, p, coord);
     await p.context().close();
+    await coord.context().close();
   } finally {
     await strict.stop();
   }

@@ -159,6 +159,7 @@ export class Consents {
     form.addEventListener('submit', async (e) => {
       e.preventDefault();
       if (!date.value) { err.textContent = t('tt_need_date'); date.focus(); return; }
+      if (date.value > todayJst()) { err.textContent = t('tt_c_no_future'); date.focus(); return; }
       go.disabled = true;
       try {
         const body = { date: date.value };
@@ -200,6 +201,7 @@ export class Consents {
       for (const [input, label] of need) {
         if (!input.value.trim()) { err.textContent = t('tt_need_field', { field: t(label) }); input.focus(); return; }
       }
+      if (date.value > todayJst()) { err.textContent = t('tt_c_no_future'); date.focus(); return; }
       const file = doc.files?.[0] ?? null;
       if (file && !DOC_TYPES.includes(file.type)) { err.textContent = t('tt_c_bad_type'); doc.focus(); return; }
       if (file && max && file.size > max) { err.textContent = t('tt_c_too_big', { mb: Math.floor(max / 1048576) }); doc.focus(); return; }

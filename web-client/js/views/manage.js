@@ -157,9 +157,27 @@ export class MembersDialog {
       el('h3', {}, t('tt_add_member')),
       canDirectory
         ? el('div', { class: 'directory' }, field('mg-search', t('tt_directory_search'), this.search, t('tt_directory_hint')), this.dirState, this.results)
-        : el('p', { class: 'hint' }, t('tt_directory_coordinators')),
+        : this.byIdForm(),
       this.err);
     this.results.replaceChildren();
+  }
+
+  /** For an owner who may not search the directory (5.4): add a user by the id the hub knows. */
+  byIdForm() {
+    const id = el('input', { type: 'text', maxlength: 64, autocomplete: 'off', spellcheck: 'false' });
+    const go = el('button', { type: 'submit', class: 'btn-secondary' }, t('tt_add'));
+    const f = el('form', { class: 'inline-form', novalidate: true }, field('mg-user-id', t('tt_add_by_id'), id, t('tt_directory_coordinators')), go);
+    f.addEventListener('submit', (e) => {
+      e.preventDefault();
+      const v = id.value.trim();
+      if (!/^[A-Za-z0-9._-]{1,64}$/.test(v)) { this.err.textContent = t('tt_bad_user_id'); id.focus(); return; }
+      this.change(async () => {
+        await townApi.putMember(this.ctx.token(), this.roomId, v, {});
+        this.ctx.announce(t('tt_added', { name: v }));
+        id.value = '';
+      }, go);
+    });
+    return f;
   }
 
   renderMembers() {
