@@ -4,9 +4,9 @@
 //! protocol's code, together with the frame's `ref` when one could be read.
 
 use crate::error::{ErrorCode, Invalid};
-use crate::ids::{Body, ClientId, Ref, RoomId};
+use crate::ids::{Ref, RoomId};
 use crate::limits::{HISTORY_DEFAULT, HISTORY_MAX};
-use crate::model::MessageKind;
+use crate::post::{NewPost, PostFields};
 use crate::text::{self, Rule};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -32,10 +32,8 @@ pub enum Request {
     },
     Post {
         room: RoomId,
-        client_id: ClientId,
-        body: Body,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        kind: Option<MessageKind>,
+        #[serde(flatten)]
+        post: NewPost,
     },
     Read {
         room: RoomId,
@@ -48,8 +46,21 @@ pub enum Request {
         /// Already clamped to 1..=200; 50 when the client left it out.
         limit: u32,
     },
+    /// With `seq`, the reply also lists who has not read message `seq` (PROTOCOL.md 5.2).
     Receipts {
         room: RoomId,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seq: Option<u64>,
+    },
+    /// Confirms (確認しました) message `seq` of the room; `seq` ≥ 1.
+    Confirm {
+        room: RoomId,
+        seq: u64,
+    },
+    /// Who confirmed message `seq` of the room; `seq` ≥ 1.
+    Confirms {
+        room: RoomId,
+        seq: u64,
     },
 }
 
@@ -66,6 +77,8 @@ impl Request {
             Request::Read { .. } => "read",
             Request::History { .. } => "history",
             Request::Receipts { .. } => "receipts",
+            Request::Confirm { .. } => "confirm",
+            Request::Confirms { .. } => "confirms",
         }
     }
 
@@ -172,11 +185,9 @@ fn parse_request(kind: &str, value: Value) -> Result<Request, Invalid> {
         room: RoomId,
     }
     #[derive(Deserialize)]
-    struct Post {
+    struct Receipts {
         room: RoomId,
-        client_id: ClientId,
-        body: String,
-        kind: Option<String>,
+        seq: Option<u64>,
     }
     #[derive(Deserialize)]
     struct Read {
@@ -207,18 +218,27 @@ fn parse_request(kind: &str, value: Value) -> Result<Request, Invalid> {
         "unsubscribe" => Request::Unsubscribe {
             room: fields::<RoomOnly>(value)?.room,
         },
-        "receipts" => Request::Receipts {
-            room: fields::<RoomOnly>(value)?.room,
-        },
-        "post" => {
-            let p: Post = fields(value)?;
-            Request::Post {
-                room: p.room,
-                client_id: p.client_id,
-                // Parsed here rather than by serde, so a long body keeps its `too_large`.
-                body: Body::parse(p.body)?,
-                kind: p.kind.map(|k| message_kind(&k)).transpose()?,
+        "receipts" => {
+            let r: Receipts = fields(value)?;
+            Request::Receipts {
+                room: r.room,
+                seq: r.seq.map(|s| at_least_one("seq", s)).transpose()?,
             }
+        }
+        "confirm" | "confirms" => {
+            let r: Read = fields(value)?;
+            let seq = at_least_one("seq", r.seq)?;
+            if kind == "confirm" {
+                Request::Confirm { room: r.room, seq }
+            } else {
+                Request::Confirms { room: r.room, seq }
+            }
+        }
+        "post" => {
+            let room = fields::<RoomOnly>(value.clone())?.room;
+            // Parsed by `NewPost` rather than by serde, so a long body keeps its `too_large`.
+            let post = NewPost::parse(fields::<PostFields>(value)?)?;
+            Request::Post { room, post }
         }
         "read" => {
             let r: Read = fields(value)?;
@@ -244,13 +264,11 @@ fn parse_request(kind: &str, value: Value) -> Result<Request, Invalid> {
     })
 }
 
-fn message_kind(k: &str) -> Result<MessageKind, Invalid> {
-    MessageKind::parse(k).ok_or_else(|| {
-        Invalid::bad(format!(
-            "kind: unknown '{}' (note or notice)",
-            text::shown(k)
-        ))
-    })
+fn at_least_one(field: &str, n: u64) -> Result<u64, Invalid> {
+    if n == 0 {
+        return Err(Invalid::bad(format!("{field}: must be at least 1")));
+    }
+    Ok(n)
 }
 
 /// `limit` of a history page: absent is 50, above 200 is 200, below 1 is an error.
@@ -332,6 +350,63 @@ mod tests {
         assert!(matches!(e, Err(FrameError { r#ref: Some(_), .. })));
     }
 
+    #[test]
+    fn parses_the_frames_of_version_1_1() {
+        let f = parse_frame(
+            r#"{"type":"post","room":"r1","client_id":"c1","body":"","retracts":3,"priority":"urgent","mentions":["a","a","b"]}"#,
+        );
+        let Ok(Frame {
+            request: Request::Post { post, .. },
+            ..
+        }) = f
+        else {
+            panic!("{f:?}")
+        };
+        assert_eq!(post.revision(), Some(crate::post::Revision::Retracts(3)));
+        assert_eq!(post.priority(), crate::model::Priority::Urgent);
+        assert_eq!(post.mentions().len(), 2);
+        assert!(matches!(
+            parse_frame(r#"{"type":"confirm","room":"r","seq":2}"#),
+            Ok(Frame {
+                request: Request::Confirm { seq: 2, .. },
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_frame(r#"{"type":"confirms","room":"r","seq":2}"#),
+            Ok(Frame {
+                request: Request::Confirms { seq: 2, .. },
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_frame(r#"{"type":"receipts","room":"r","seq":9}"#),
+            Ok(Frame {
+                request: Request::Receipts { seq: Some(9), .. },
+                ..
+            })
+        ));
+        assert!(matches!(
+            parse_frame(r#"{"type":"receipts","room":"r"}"#),
+            Ok(Frame {
+                request: Request::Receipts { seq: None, .. },
+                ..
+            })
+        ));
+        for bad in [
+            r#"{"type":"confirm","room":"r","seq":0}"#,
+            r#"{"type":"confirm","room":"r"}"#,
+            r#"{"type":"confirms","room":"r","seq":-1}"#,
+            r#"{"type":"receipts","room":"r","seq":0}"#,
+            r#"{"type":"post","room":"r","client_id":"c","body":"x","replaces":1,"retracts":1}"#,
+            r#"{"type":"post","room":"r","client_id":"c","body":"x","mentions":"a"}"#,
+            r#"{"type":"post","room":"r","client_id":"c","body":"x","priority":"high"}"#,
+            r#"{"type":"post","room":"r","client_id":"c","body":"","replaces":1}"#,
+        ] {
+            assert_eq!(code(bad), Some(ErrorCode::BadRequest), "{bad}");
+        }
+    }
+
     fn room() -> impl Strategy<Value = RoomId> {
         "[a-z0-9][a-z0-9._-]{0,20}".prop_filter_map("valid", |s| RoomId::parse(s).ok())
     }
@@ -344,22 +419,38 @@ mod tests {
             (room(), proptest::option::of(any::<u64>()))
                 .prop_map(|(room, since)| Request::Subscribe { room, since }),
             room().prop_map(|room| Request::Unsubscribe { room }),
-            room().prop_map(|room| Request::Receipts { room }),
+            (room(), proptest::option::of(1u64..))
+                .prop_map(|(room, seq)| Request::Receipts { room, seq }),
+            (room(), 1u64..).prop_map(|(room, seq)| Request::Confirm { room, seq }),
+            (room(), 1u64..).prop_map(|(room, seq)| Request::Confirms { room, seq }),
             (
                 room(),
                 "[A-Za-z0-9._:-]{1,64}",
-                "\\PC{0,50}[a-z]\\PC{0,50}",
-                proptest::option::of(prop_oneof![
-                    Just(MessageKind::Note),
-                    Just(MessageKind::Notice)
-                ])
+                prop_oneof!["\\PC{0,50}[a-z]\\PC{0,50}", Just(String::new())],
+                proptest::option::of(prop_oneof![Just("note"), Just("notice")]),
+                proptest::option::of(prop_oneof![Just("normal"), Just("urgent")]),
+                proptest::option::of(proptest::collection::vec("[a-z0-9]{1,8}", 0..25)),
+                proptest::option::of(proptest::collection::vec("[a-z0-9]{1,8}", 0..12)),
+                proptest::option::of(0u64..5),
+                proptest::option::of(0u64..5),
             )
-                .prop_filter_map("valid", |(room, c, b, kind)| Some(Request::Post {
-                    room,
-                    client_id: ClientId::parse(c).ok()?,
-                    body: Body::parse(b).ok()?,
-                    kind,
-                })),
+                .prop_filter_map(
+                    "valid",
+                    |(room, c, b, kind, priority, mentions, attachments, replaces, retracts)| {
+                        let post = NewPost::parse(PostFields {
+                            client_id: c,
+                            body: b,
+                            kind: kind.map(String::from),
+                            priority: priority.map(String::from),
+                            mentions,
+                            attachments,
+                            replaces,
+                            retracts,
+                        })
+                        .ok()?;
+                        Some(Request::Post { room, post })
+                    }
+                ),
             (room(), any::<u64>()).prop_map(|(room, seq)| Request::Read { room, seq }),
             (room(), proptest::option::of(any::<u64>()), 1u32..=200).prop_map(
                 |(room, before, limit)| Request::History {
@@ -379,7 +470,7 @@ mod tests {
         }
 
         #[test]
-        fn no_json_like_text_makes_parsing_panic(text in r#"\{("(type|room|ref|body|since|seq|limit|client_id|token|kind)":("[a-z0-9]{0,5}"|-?[0-9]{1,20}|null|true|\[\]|\{\}),?){0,6}\}"#) {
+        fn no_json_like_text_makes_parsing_panic(text in r#"\{("(type|room|ref|body|since|seq|limit|client_id|token|kind|priority|mentions|attachments|replaces|retracts)":("[a-z0-9]{0,5}"|-?[0-9]{1,20}|null|true|\[\]|\{\}),?){0,6}\}"#) {
             let _ = parse_frame(&text);
         }
 

@@ -3,10 +3,10 @@
 //! validated form (`…Request`, built with `TryFrom`), and each reply.
 
 use crate::error::Invalid;
-use crate::ids::{Body, ClientId, Name, RoomId, Title, TownId, UserId};
+use crate::ids::{Name, RoomId, Title, TownId, UserId};
 use crate::model::{
-    AuditEntry, Member, MemberRole, Message, MessageKind, Profession, Reader, Resident, RoomKind,
-    RoomSummary, Timestamp,
+    AuditEntry, Confirmation, Member, MemberRole, Message, Profession, Reader, Resident, RoomKind,
+    RoomSummary, Timestamp, UserRef,
 };
 use crate::ErrorCode;
 use serde::{Deserialize, Serialize};
@@ -108,40 +108,54 @@ impl TryFrom<PutMemberBody> for PutMemberRequest {
     }
 }
 
-/// `POST /api/rooms/{room}/messages` as sent.
-#[derive(Debug, Clone, Deserialize)]
-pub struct PostBody {
-    pub client_id: String,
-    pub body: String,
-    pub kind: Option<String>,
-}
+/// `POST /api/rooms/{room}/messages` as sent: the fields of a `post` frame.
+pub type PostBody = crate::post::PostFields;
 
-/// `POST /api/rooms/{room}/messages`, validated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PostRequest {
-    pub client_id: ClientId,
-    pub body: Body,
-    pub kind: Option<MessageKind>,
-}
+/// `POST /api/rooms/{room}/messages`, validated: the same rules as a `post` frame.
+pub type PostRequest = crate::post::NewPost;
 
 impl TryFrom<PostBody> for PostRequest {
     type Error = Invalid;
 
     fn try_from(b: PostBody) -> Result<Self, Invalid> {
-        let client_id = ClientId::parse(b.client_id)?;
-        let body = Body::parse(b.body)?;
-        let kind = match b.kind.as_deref() {
-            None => None,
-            Some(k) => Some(
-                MessageKind::parse(k)
-                    .ok_or_else(|| Invalid::bad(format!("kind: unknown '{k}' (note or notice)")))?,
-            ),
-        };
-        Ok(PostRequest {
-            client_id,
-            body,
-            kind,
+        PostRequest::parse(b)
+    }
+}
+
+/// `GET /api/rooms/{room}/receipts?seq=` as sent.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ReceiptsQuery {
+    pub seq: Option<String>,
+}
+
+/// `GET /api/rooms/{room}/receipts`, validated: `seq` at least 1 when given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceiptsRequest {
+    pub seq: Option<u64>,
+}
+
+impl TryFrom<ReceiptsQuery> for ReceiptsRequest {
+    type Error = Invalid;
+
+    fn try_from(q: ReceiptsQuery) -> Result<Self, Invalid> {
+        Ok(ReceiptsRequest {
+            seq: message_seq(q.seq.as_deref())?,
         })
+    }
+}
+
+/// The `{seq}` of `/api/rooms/{room}/messages/{seq}/…`: a whole number, at least 1.
+pub fn seq_param(v: &str) -> Result<u64, Invalid> {
+    match message_seq(Some(v))? {
+        Some(s) => Ok(s),
+        None => Err(Invalid::bad("seq: must be at least 1")),
+    }
+}
+
+fn message_seq(v: Option<&str>) -> Result<Option<u64>, Invalid> {
+    match whole::<u64>("seq", v)? {
+        Some(0) => Err(Invalid::bad("seq: must be at least 1")),
+        s => Ok(s),
     }
 }
 
@@ -244,6 +258,22 @@ pub struct PostReply {
 pub struct ReceiptsReply {
     pub audience: u64,
     pub readers: Vec<Reader>,
+    /// With `?seq=`: the audience's users whose read position is below it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Vec<UserRef>>,
+}
+
+/// `POST /api/rooms/{room}/messages/{seq}/confirm`: the message confirmed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmReply {
+    pub seq: u64,
+}
+
+/// `GET /api/rooms/{room}/messages/{seq}/confirms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmsReply {
+    pub seq: u64,
+    pub users: Vec<Confirmation>,
 }
 
 /// `GET /api/me/rooms`.
@@ -319,6 +349,23 @@ mod tests {
         let long_name = "名".repeat(101);
         assert!(PutRoomRequest::try_from(room_body(Some(("r", &long_name)))).is_err());
         assert!(PutRoomRequest::try_from(room_body(Some(("r", &long_name[..300])))).is_ok());
+    }
+
+    #[test]
+    fn receipt_and_message_seqs() {
+        let q = |seq: Option<&str>| {
+            ReceiptsRequest::try_from(ReceiptsQuery {
+                seq: seq.map(String::from),
+            })
+            .map(|r| r.seq)
+            .ok()
+        };
+        assert_eq!(q(None), Some(None));
+        assert_eq!(q(Some("7")), Some(Some(7)));
+        assert_eq!(q(Some("0")), None);
+        assert_eq!(q(Some("-1")), None);
+        assert_eq!(seq_param("3").ok(), Some(3));
+        assert!(seq_param("0").is_err() && seq_param("x").is_err());
     }
 
     #[test]

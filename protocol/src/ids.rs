@@ -125,6 +125,12 @@ string_newtype!(
 );
 
 string_newtype!(
+    /// An attachment id (PROTOCOL.md 5.3), made by the hub when a file is uploaded: 1-64 chars
+    /// of `A-Za-z0-9_-`.
+    AttachmentId, "attachment id", Rule::Plain, |v| ascii_id(v, 64, |b| b.is_ascii_alphanumeric() || b"_-".contains(&b), "A-Z a-z 0-9 _ -")
+);
+
+string_newtype!(
     /// A frame's `ref`: any string of at most 64 chars, echoed in replies.
     Ref, "ref", Rule::Plain, |v| if v.chars().count() > 64 { Err(Invalid::bad("at most 64 characters")) } else { Ok(()) }
 );
@@ -260,5 +266,9 @@ mod tests {
         assert!(ClientId::parse("c/1").is_err());
         assert!(TownId::parse("misaki-2").is_ok());
         assert!(TownId::parse("Misaki").is_err());
+        assert!(AttachmentId::parse("att_01HZ-x").is_ok());
+        assert!(AttachmentId::parse("a.b").is_err());
+        assert!(AttachmentId::parse("").is_err());
+        assert!(AttachmentId::parse("a".repeat(65)).is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! The Yui wire protocol (version 1) as types.
+//! The Yui wire protocol (version 1.1) as types.
 //!
 //! Everything that crosses the wire is parsed and validated here, so the hub, the load tester and
 //! the tests share one definition and inner code never re-checks.
@@ -7,6 +7,8 @@
 //! - [`ids`]: validated newtypes (room, user, town and client ids, bodies, titles, names, refs,
 //!   file names).
 //! - [`model`]: enums and records of the domain (professions, roles, messages, room summaries).
+//! - [`post`]: a post as sent ([`post::PostFields`]) and validated ([`post::NewPost`]): priority,
+//!   mentions, attachments, revisions (PROTOCOL.md 5.2).
 //! - [`claims`]: the JWT claims a token carries and the [`claims::Identity`] they validate into.
 //! - [`client`]: frames a client sends, parsed with precise errors ([`client::parse_frame`]).
 //! - [`server`]: replies and events the hub sends.
@@ -24,6 +26,7 @@ pub mod http;
 pub mod ids;
 pub mod limits;
 pub mod model;
+pub mod post;
 pub mod server;
 pub mod text;
 pub mod town;

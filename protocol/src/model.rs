@@ -1,7 +1,7 @@
 //! The domain's enums and records as they appear on the wire.
 
 use crate::error::Invalid;
-use crate::ids::{ClientId, Name, RoomId, Title, TownId, UserId};
+use crate::ids::{AttachmentId, ClientId, FileName, Name, RoomId, Title, TownId, UserId};
 use crate::text::{self, Rule};
 use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -68,6 +68,51 @@ wire_enum!(
     /// `note` in team rooms, `notice` in town rooms.
     MessageKind { Note = "note", Notice = "notice" }
 );
+
+wire_enum!(
+    /// A post's priority (PROTOCOL.md 5.2): `normal` unless the post says `urgent`.
+    Priority { Normal = "normal", Urgent = "urgent" }
+);
+
+// `wire_enum!` derives no `Default`, so it cannot be derived here.
+#[allow(clippy::derivable_impls)]
+impl Default for Priority {
+    fn default() -> Self {
+        Priority::Normal
+    }
+}
+
+impl Priority {
+    pub fn is_normal(&self) -> bool {
+        *self == Priority::Normal
+    }
+}
+
+wire_enum!(
+    /// The file types an attachment may have (PROTOCOL.md 5.3), checked against the content.
+    AttachmentType {
+        Jpeg = "image/jpeg",
+        Png = "image/png",
+        Webp = "image/webp",
+        Pdf = "application/pdf",
+    }
+);
+
+/// An uploaded file (PROTOCOL.md 5.3), as the upload answers it and a message lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Attachment {
+    pub id: AttachmentId,
+    pub name: FileName,
+    #[serde(rename = "type")]
+    pub content_type: AttachmentType,
+    pub size: u64,
+    /// Lower-case hex of the content's SHA-256.
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+}
 
 impl RoomKind {
     /// The only message kind a room of this kind carries.
@@ -145,7 +190,8 @@ pub struct UserName {
     pub name: Name,
 }
 
-/// A committed message.
+/// A committed message. The fields of version 1.1 (PROTOCOL.md 5.2) default when absent, so a
+/// message of a v1 hub still deserializes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
     pub room: RoomId,
@@ -154,7 +200,34 @@ pub struct Message {
     pub client_id: ClientId,
     pub author: UserRef,
     pub kind: MessageKind,
+    /// Empty only for a post with attachments or a retraction.
     pub body: String,
+    pub at: Timestamp,
+    #[serde(default)]
+    pub priority: Priority,
+    /// The users mentioned, with their names at commit.
+    #[serde(default)]
+    pub mentions: Vec<UserName>,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    /// This message is a corrected version of message `replaces` (an edit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<u64>,
+    /// This message withdraws message `retracts`; its body is the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retracts: Option<u64>,
+    /// How many users confirmed it: in `history` and the messages endpoint only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirms: Option<u64>,
+    /// The seq of its latest revision, if any: in `history` and the messages endpoint only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revised: Option<u64>,
+}
+
+/// One confirmation (確認しました) in the `confirms` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub user: UserRef,
     pub at: Timestamp,
 }
 
@@ -175,6 +248,12 @@ pub struct RoomSummary {
     /// Team rooms with a resident: who the room is for (5.2, 5.4).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resident: Option<crate::town::ResidentBrief>,
+    /// Unread urgent messages (seq > read_seq).
+    #[serde(default)]
+    pub urgent: u64,
+    /// Unread messages that mention the user.
+    #[serde(default)]
+    pub mentions: u64,
 }
 
 /// A member of a team room.
@@ -282,6 +361,7 @@ wire_enum!(
         ResidentUpdated = "resident_updated",
         ConsentRecorded = "consent_recorded",
         ConsentWithdrawn = "consent_withdrawn",
+        ReadAttachment = "read_attachment",
     }
 );
 

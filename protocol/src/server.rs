@@ -3,7 +3,8 @@
 use crate::error::ErrorCode;
 use crate::ids::{Name, Ref, RoomId, TownId, UserId};
 use crate::model::{
-    Member, Message, Profession, Reader, RoomSummary, Timestamp, UserName, UserRole,
+    Confirmation, Member, Message, Profession, Reader, RoomSummary, Timestamp, UserName, UserRef,
+    UserRole,
 };
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +77,17 @@ pub enum ServerFrame {
         room: RoomId,
         audience: u64,
         readers: Vec<Reader>,
+        /// With the request's `seq`: the audience's users whose read position is below it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pending: Option<Vec<UserRef>>,
+    },
+    /// Reply to `confirms`: who confirmed message `seq`, in the order they did.
+    Confirms {
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        r#ref: Option<Ref>,
+        room: RoomId,
+        seq: u64,
+        users: Vec<Confirmation>,
     },
     Error {
         #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
@@ -92,6 +104,13 @@ pub enum ServerFrame {
     },
     RoomAdded {
         room: RoomSummary,
+    },
+    /// A user confirmed message `seq` (once per user and message).
+    Confirmed {
+        room: RoomId,
+        seq: u64,
+        user: UserName,
+        at: Timestamp,
     },
     /// A team room's title or resident changed: the room as the member now lists it.
     RoomUpdated {
@@ -127,6 +146,8 @@ impl ServerFrame {
             ServerFrame::Message(_) => "message",
             ServerFrame::Receipt { .. } => "receipt",
             ServerFrame::RoomAdded { .. } => "room_added",
+            ServerFrame::Confirms { .. } => "confirms",
+            ServerFrame::Confirmed { .. } => "confirmed",
             ServerFrame::RoomUpdated { .. } => "room_updated",
         }
     }
@@ -154,6 +175,13 @@ mod tests {
             kind: MessageKind::Note,
             body: "b".into(),
             at: Timestamp::from_millis(0),
+            priority: Default::default(),
+            mentions: Vec::new(),
+            attachments: Vec::new(),
+            replaces: None,
+            retracts: None,
+            confirms: None,
+            revised: None,
         };
         let text = ServerFrame::Message(m.clone()).to_json();
         assert!(
@@ -162,6 +190,57 @@ mod tests {
         );
         let back: Result<ServerFrame, _> = serde_json::from_str(&text);
         assert_eq!(back.ok(), Some(ServerFrame::Message(m)));
+    }
+
+    #[test]
+    fn a_v1_message_deserializes_with_defaults_and_a_v11_one_keeps_its_fields() {
+        let v1 = r#"{"type":"message","room":"r","seq":1,"id":"m","client_id":"c","author":{"id":"u","name":"n","profession":"nurse","org":"o"},"kind":"note","body":"b","at":"2026-11-24T09:30:00.123Z"}"#;
+        let Ok(ServerFrame::Message(m)) = serde_json::from_str::<ServerFrame>(v1) else {
+            panic!("v1 message refused")
+        };
+        assert_eq!(m.priority, crate::model::Priority::Normal);
+        assert!(m.mentions.is_empty() && m.attachments.is_empty());
+        assert_eq!(
+            (m.replaces, m.retracts, m.confirms, m.revised),
+            (None, None, None, None)
+        );
+        let text = ServerFrame::Message(m).to_json();
+        assert!(
+            text.contains(r#""priority":"normal","mentions":[],"attachments":[]"#),
+            "{text}"
+        );
+        assert!(
+            !text.contains("replaces") && !text.contains("confirms"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn confirmed_and_pending_frames() {
+        let user = UserName {
+            id: UserId::parse("u").unwrap_or_else(|_| unreachable!()),
+            name: Name::parse("n").unwrap_or_else(|_| unreachable!()),
+        };
+        let f = ServerFrame::Confirmed {
+            room: RoomId::parse("r").unwrap_or_else(|_| unreachable!()),
+            seq: 4,
+            user,
+            at: Timestamp::from_millis(0),
+        }
+        .to_json();
+        assert_eq!(
+            f,
+            r#"{"type":"confirmed","room":"r","seq":4,"user":{"id":"u","name":"n"},"at":"1970-01-01T00:00:00.000Z"}"#
+        );
+        let r = ServerFrame::Receipts {
+            r#ref: None,
+            room: RoomId::parse("r").unwrap_or_else(|_| unreachable!()),
+            audience: 0,
+            readers: Vec::new(),
+            pending: None,
+        }
+        .to_json();
+        assert!(!r.contains("pending"), "{r}");
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! [`QUERY_MAX`] characters.
 
 use crate::error::Invalid;
-use crate::ids::{Name, UserId};
+use crate::ids::{AttachmentId, Name, UserId};
 use crate::model::{Profession, Timestamp, UserName};
 use crate::text::{self, Rule};
 use chrono::{Datelike, NaiveDate};
@@ -32,8 +32,8 @@ pub const QUERY_MAX: usize = 100;
 pub const DIRECTORY_MAX: usize = 50;
 /// The earliest birth year and date accepted.
 pub const EARLIEST_YEAR: i32 = 1900;
-/// Most characters of an attachment id named as a consent's `document`.
-pub const DOCUMENT_ID_MAX: usize = 64;
+/// Most characters of a consent's id.
+pub const CONSENT_ID_MAX: usize = 64;
 
 // ---- text helpers ------------------------------------------------------------------------
 
@@ -286,13 +286,13 @@ pub struct ConsentRequest {
     pub date: Date,
     pub explained_by: Name,
     pub scope: Option<String>,
-    pub document: Option<String>,
+    pub document: Option<AttachmentId>,
 }
 
-/// An attachment id as a consent names it: 1-64 characters of `A-Za-z0-9._-`.
-pub fn document_id(field: &str, value: String) -> Result<String, Invalid> {
+/// A consent's id in a path: 1-64 characters of `A-Za-z0-9._-` (the hub makes 32 hex digits).
+pub fn consent_id(field: &str, value: String) -> Result<String, Invalid> {
     let ok = !value.is_empty()
-        && value.len() <= DOCUMENT_ID_MAX
+        && value.len() <= CONSENT_ID_MAX
         && value
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
@@ -300,7 +300,7 @@ pub fn document_id(field: &str, value: String) -> Result<String, Invalid> {
         Ok(value)
     } else {
         Err(Invalid::bad(format!(
-            "{field}: an attachment id (1-{DOCUMENT_ID_MAX} characters of A-Z a-z 0-9 . _ -)"
+            "{field}: 1-{CONSENT_ID_MAX} characters of A-Z a-z 0-9 . _ -"
         )))
     }
 }
@@ -315,7 +315,10 @@ impl TryFrom<ConsentBody> for ConsentRequest {
             date: Date::parse_as("date", &b.date)?,
             explained_by: a_name("explained_by", b.explained_by)?,
             scope: free_text("scope", b.scope)?,
-            document: b.document.map(|d| document_id("document", d)).transpose()?,
+            document: b
+                .document
+                .map(|d| AttachmentId::parse_as("document", d))
+                .transpose()?,
         })
     }
 }
@@ -366,7 +369,7 @@ pub struct Consent {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub document: Option<String>,
+    pub document: Option<AttachmentId>,
     pub recorded_by: UserName,
     pub recorded_at: Timestamp,
     pub withdrawal: Option<Withdrawal>,

@@ -21,6 +21,12 @@ pub mod defaults {
     pub const MAX_PENDING_CONNECTIONS: usize = 1024;
     /// Seconds to send complete request headers (PROTOCOL.md 5.1).
     pub const HEADER_TIMEOUT: u64 = 10;
+    /// The largest attachment (PROTOCOL.md 5.3).
+    pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
+    /// Seconds an upload may stay unposted before it is deleted (PROTOCOL.md 5.3: 24 h).
+    pub const UNPOSTED_ATTACHMENT_TTL: u64 = 24 * 3600;
+    /// Seconds between two clean-ups of unposted attachments.
+    pub const ATTACHMENT_GC_INTERVAL: u64 = 600;
 }
 
 #[derive(Debug, Parser)]
@@ -178,6 +184,15 @@ pub struct LimitArgs {
     /// Most writes in one group commit.
     #[arg(long, env = "YUI_COMMIT_BATCH", default_value_t = defaults::COMMIT_BATCH)]
     pub commit_batch: usize,
+    /// Largest attachment in bytes; past it the upload is refused with 413 while it is read.
+    #[arg(long, env = "YUI_MAX_ATTACHMENT_BYTES", default_value_t = defaults::MAX_ATTACHMENT_BYTES)]
+    pub max_attachment_bytes: usize,
+    /// Seconds an uploaded attachment may stay out of any message before it is deleted.
+    #[arg(long, env = "YUI_UNPOSTED_ATTACHMENT_TTL", default_value_t = defaults::UNPOSTED_ATTACHMENT_TTL)]
+    pub unposted_attachment_ttl: u64,
+    /// Seconds between two clean-ups of unposted attachments (every node runs them).
+    #[arg(long, env = "YUI_ATTACHMENT_GC_INTERVAL", default_value_t = defaults::ATTACHMENT_GC_INTERVAL)]
+    pub attachment_gc_interval: u64,
 }
 
 impl ServeArgs {
@@ -229,6 +244,9 @@ impl Default for LimitArgs {
             header_timeout: defaults::HEADER_TIMEOUT,
             shutdown_grace: defaults::SHUTDOWN_GRACE,
             commit_batch: defaults::COMMIT_BATCH,
+            max_attachment_bytes: defaults::MAX_ATTACHMENT_BYTES,
+            unposted_attachment_ttl: defaults::UNPOSTED_ATTACHMENT_TTL,
+            attachment_gc_interval: defaults::ATTACHMENT_GC_INTERVAL,
         }
     }
 }

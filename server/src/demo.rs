@@ -228,6 +228,7 @@ pub async fn seed(store: &dyn Store, minter: &Minter) -> anyhow::Result<Vec<Demo
                 client_id: ClientId::parse(format!("demo-notice-{i}"))?,
                 kind: RoomKind::Town.message_kind(),
                 body: Body::parse(*n)?,
+                attachments: Vec::new(),
             });
         }
         for (room, title, rid, rname, members, notes) in ROOMS {
@@ -266,6 +267,7 @@ pub async fn seed(store: &dyn Store, minter: &Minter) -> anyhow::Result<Vec<Demo
                     client_id: ClientId::parse(format!("demo-{i}"))?,
                     kind: RoomKind::Team.message_kind(),
                     body: Body::parse(*body)?,
+                    attachments: Vec::new(),
                 });
             }
         }

@@ -32,6 +32,7 @@
 
 pub mod access;
 pub mod app;
+pub mod attachments;
 pub mod auth;
 pub mod bus;
 pub mod committer;

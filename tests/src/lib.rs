@@ -26,6 +26,7 @@ use yui_protocol::server::ServerFrame;
 
 pub mod backend;
 pub mod fs;
+pub mod images;
 pub mod process;
 
 pub use backend::Backend;
@@ -132,6 +133,8 @@ pub struct TestApp {
     pub secret: String,
     pub http: reqwest::Client,
     pub backend: Backend,
+    /// The hub's data directory (the embedded store's files, attachments included).
+    pub data_dir: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<()>>>,
     _dir: Option<tempfile::TempDir>,
@@ -168,7 +171,7 @@ pub async fn spawn_on(backend: Backend, options: Options) -> TestApp {
         .unwrap_or_else(|e| panic!("addr: {e}"));
     let mut args = yui_server::config::ServeArgs::new(addr);
     args.jwt.jwt_secret = Some(SECRET.into());
-    args.store.data_dir = data_dir;
+    args.store.data_dir = data_dir.clone();
     args.limits.shutdown_grace = 3;
     backend.configure(&mut args);
     if let Some(tune) = options.tune {
@@ -186,6 +189,7 @@ pub async fn spawn_on(backend: Backend, options: Options) -> TestApp {
         secret: SECRET.into(),
         http: reqwest::Client::new(),
         backend,
+        data_dir,
         shutdown: Some(tx),
         task: Some(task),
         _dir: dir,
@@ -480,9 +484,10 @@ impl Client {
     pub async fn post(&mut self, room: &RoomId, client_id: &str, body: &str) -> ServerFrame {
         self.request(Request::Post {
             room: room.clone(),
-            client_id: ClientId::parse(client_id).unwrap_or_else(|e| panic!("{e}")),
-            body: Body::parse(body).unwrap_or_else(|e| panic!("{e}")),
-            kind: None,
+            post: yui_protocol::post::NewPost::note(
+                ClientId::parse(client_id).unwrap_or_else(|e| panic!("{e}")),
+                Body::parse(body).unwrap_or_else(|e| panic!("{e}")),
+            ),
         })
         .await
     }

@@ -45,6 +45,13 @@ fn message(room: &RoomId, seq: u64) -> BusEvent {
             kind: MessageKind::Note,
             body: "b".into(),
             at: Timestamp::now(),
+            priority: Default::default(),
+            mentions: Vec::new(),
+            attachments: Vec::new(),
+            replaces: None,
+            retracts: None,
+            confirms: None,
+            revised: None,
         }),
         members_version: seq,
     }

@@ -33,11 +33,8 @@ pub async fn post_message(
     JsonBody(body): JsonBody<PostBody>,
 ) -> Result<(StatusCode, Json<PostReply>), ApiError> {
     let room = room_id(&room)?;
-    let req = PostRequest::try_from(body)?;
-    let (m, new) = state
-        .service
-        .post(&who, &room, req.client_id, req.body, req.kind)
-        .await?;
+    let post = PostRequest::try_from(body)?;
+    let (m, new) = state.service.post(&who, &room, post).await?;
     let status = if new {
         StatusCode::CREATED
     } else {
@@ -58,5 +55,9 @@ pub async fn get_receipts(
 ) -> Result<Json<ReceiptsReply>, ApiError> {
     let room = room_id(&room)?;
     let (audience, readers) = state.service.receipts(&who, &room).await?;
-    Ok(Json(ReceiptsReply { audience, readers }))
+    Ok(Json(ReceiptsReply {
+        audience,
+        readers,
+        pending: None,
+    }))
 }

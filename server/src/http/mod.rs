@@ -7,6 +7,8 @@
 //! - [`rooms`] serves `/api/rooms/{room}`, `/api/me/rooms`.
 //! - [`members`] serves `/api/rooms/{room}/members/{user}`.
 //! - [`messages`] serves `/api/rooms/{room}/messages`, `/api/rooms/{room}/receipts`.
+//! - [`attachments`] serves `/api/rooms/{room}/attachments` (upload) and
+//!   `/api/attachments/{id}` (download).
 //! - [`audit`] serves `/api/audit`.
 //! - [`town`] serves `/api/rooms/{room}/resident`, `/api/rooms/{room}/consents…`,
 //!   `/api/towns/{town}/users`, `/api/me/rooms/{room}/settings` (PROTOCOL.md 5.4, 5.5).
@@ -17,6 +19,7 @@
 //! - [`serve`]: the accept loop: header-read timeout, the cap on connections still in their
 //!   first request, accept errors that neither spin nor stop it, graceful shutdown.
 
+mod attachments;
 mod audit;
 pub mod edge;
 mod extract;
@@ -58,6 +61,8 @@ pub fn app(state: AppState, ws: Router<AppState>, edge: Arc<Edge>) -> Router {
             get(messages::get_messages).post(messages::post_message),
         )
         .route("/rooms/{room}/receipts", get(messages::get_receipts))
+        .route("/rooms/{room}/attachments", post(attachments::upload))
+        .route("/attachments/{id}", get(attachments::download))
         .route("/me/rooms", get(rooms::my_rooms))
         .route("/rooms/{room}/resident", put(town::put_resident))
         .route(

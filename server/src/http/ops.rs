@@ -62,10 +62,6 @@ pub async fn demo_users(State(state): State<AppState>) -> Result<impl IntoRespon
     }
 }
 
-/// The largest attachment, as PROTOCOL.md 5.3 sets it by default. Fixed until attachments
-/// exist (then `--max-attachment-bytes`).
-pub const MAX_ATTACHMENT_BYTES: u64 = 10 * 1024 * 1024;
-
 /// `GET /api/config` (anyone): what a client needs to know about this hub before signing in.
 #[derive(Debug, serde::Serialize)]
 pub struct ConfigReply {
@@ -81,7 +77,7 @@ pub async fn config(State(state): State<AppState>) -> Json<ConfigReply> {
     Json(ConfigReply {
         demo: state.demo_users.is_some(),
         vapid_public_key: None,
-        max_attachment_bytes: MAX_ATTACHMENT_BYTES,
+        max_attachment_bytes: state.service.max_attachment_bytes() as u64,
         require_consent: state.service.require_consent(),
     })
 }

@@ -56,7 +56,7 @@ pub async fn withdraw_consent(
     JsonBody(body): JsonBody<WithdrawBody>,
 ) -> Result<Json<Consent>, ApiError> {
     let room = room_id(&room)?;
-    let id = yui_protocol::town::document_id("consent id", id)?;
+    let id = yui_protocol::town::consent_id("consent id", id)?;
     let req = WithdrawRequest::try_from(body)?;
     Ok(Json(
         state

@@ -4,8 +4,9 @@ use super::{user_name, RoomService};
 use crate::error::ApiError;
 use crate::store::{Write, WriteOutcome};
 use yui_protocol::claims::Identity;
-use yui_protocol::ids::{Body, ClientId, RoomId};
-use yui_protocol::model::{Message, MessageKind, Reader, RoomKind};
+use yui_protocol::ids::{Body, RoomId};
+use yui_protocol::model::{Message, Reader, RoomKind};
+use yui_protocol::post::NewPost;
 
 impl RoomService {
     /// Commits a post; returns the message and whether it is new (false for a retry).
@@ -13,10 +14,11 @@ impl RoomService {
         &self,
         who: &Identity,
         room: &RoomId,
-        client_id: ClientId,
-        body: Body,
-        kind: Option<MessageKind>,
+        post: NewPost,
     ) -> Result<(Message, bool), ApiError> {
+        let kind = post.kind();
+        let client_id = post.client_id().clone();
+        let body = Body::parse(post.body())?;
         let access = self.readable(who, room).await?;
         if !access.can_post(who) {
             return Err(ApiError::forbidden(
@@ -32,12 +34,18 @@ impl RoomService {
                 )));
             }
         }
+        // Checked here (clear errors); claimed in the commit, which refuses the post if
+        // another post claimed one of them first.
+        let attachments = self
+            .attachments_for_post(who, room, &client_id, post.attachments())
+            .await?;
         let write = Write::Post {
             room: room.clone(),
             author: who.user.clone(),
             client_id,
             kind: room_kind,
             body,
+            attachments,
         };
         match self.committer.commit(write, None).await? {
             WriteOutcome::Posted { message, new, .. } => Ok((message, new)),

@@ -8,10 +8,13 @@
 //!   unsubscribe, catch-up pages.
 //! - [`rooms`]: create or update a room, show it, a user's rooms.
 //! - [`members`]: add, update and remove members.
+//! - [`attachments`]: upload, download, the attachments a post names, clean-up of unposted
+//!   uploads.
 //! - [`audit`]: the access log: writing `read_history`, and who may query it.
 //! - [`town`]: residents' profiles, consents and `--require-consent`, the town directory,
 //!   room settings (mute), the order people are listed in (PROTOCOL.md 5.4, 5.5).
 
+mod attachments;
 mod audit;
 mod members;
 mod messages;
@@ -19,6 +22,7 @@ mod rooms;
 mod subscribe;
 mod town;
 
+pub use attachments::{AttachmentSettings, Collected, Download};
 pub use subscribe::Snapshot;
 pub use town::{sort_members, CONSENT_REQUIRED};
 
@@ -53,6 +57,7 @@ pub struct RoomService {
     seen: DashMap<UserId, std::time::Instant>,
     /// `--require-consent`: team rooms without a standing consent refuse posts.
     require_consent: bool,
+    attachments: attachments::AttachmentState,
 }
 
 impl RoomService {
@@ -61,6 +66,7 @@ impl RoomService {
         hub: Arc<Hub>,
         access: Arc<AccessCache>,
         committer: Committer,
+        attachments: AttachmentSettings,
     ) -> Self {
         RoomService {
             store,
@@ -70,6 +76,7 @@ impl RoomService {
             directory: DashMap::new(),
             seen: DashMap::new(),
             require_consent: false,
+            attachments: attachments::AttachmentState::new(attachments),
         }
     }
 

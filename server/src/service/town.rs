@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::store::town::Withdraw;
 use std::time::{Duration, Instant};
 use yui_protocol::claims::Identity;
-use yui_protocol::ids::{RoomId, TownId, UserId};
+use yui_protocol::ids::{AttachmentId, RoomId, TownId, UserId};
 use yui_protocol::model::{Member, RoomKind, Timestamp};
 use yui_protocol::town::{
     reading_key, Consent, ConsentRequest, Date, DirectoryReply, DirectoryRequest, ResidentProfile,
@@ -166,13 +166,20 @@ impl RoomService {
         }
     }
 
-    /// Whether `document` may be named by a consent of `room`. Attachments (PROTOCOL.md 5.3)
-    /// are not in this hub yet, so no id can be checked: a consent names its document once they
-    /// are (the attachment must exist and belong to the room).
-    async fn check_document(&self, _room: &RoomId, _document: &str) -> Result<(), ApiError> {
-        Err(ApiError::bad_request(
-            "document: this hub keeps no attachments yet; record the consent without it",
-        ))
+    /// Whether `document` may be named by a consent of `room`: an attachment of this room
+    /// already posted in one of its messages, so every member can open it (5.3) and it is kept
+    /// (unposted uploads are deleted after a day).
+    async fn check_document(&self, room: &RoomId, document: &AttachmentId) -> Result<(), ApiError> {
+        match self.store.attachment(document).await? {
+            Some(a) if &a.room == room && a.posted.is_some() => Ok(()),
+            Some(a) if &a.room == room => Err(ApiError::bad_request(
+                "document: post the attachment in a note of this room first (so the team can \
+                 open it and it is kept), then record the consent",
+            )),
+            _ => Err(ApiError::bad_request(
+                "document: no attachment of this room has this id",
+            )),
+        }
     }
 
     // ---- settings -----------------------------------------------------------------------

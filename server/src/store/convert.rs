@@ -3,8 +3,10 @@
 
 use super::StoreError;
 use yui_protocol::error::Invalid;
-use yui_protocol::ids::{ClientId, Name, RoomId, Title, TownId, UserId};
-use yui_protocol::model::{MemberRole, MessageKind, Profession, RoomKind, Timestamp, UserRef};
+use yui_protocol::ids::{AttachmentId, ClientId, FileName, Name, RoomId, Title, TownId, UserId};
+use yui_protocol::model::{
+    Attachment, AttachmentType, MemberRole, MessageKind, Profession, RoomKind, Timestamp, UserRef,
+};
 
 fn corrupt(what: &str) -> impl FnOnce(Invalid) -> StoreError + '_ {
     move |e| StoreError::Corrupt(format!("{what}: {}", e.message))
@@ -75,4 +77,29 @@ pub fn user_ref(id: String, n: String, p: &str, org: String) -> Result<UserRef, 
 /// Placeholder profile for a member added without one: the id as name.
 pub fn placeholder_name(user: &UserId) -> String {
     user.as_str().chars().take(100).collect()
+}
+
+/// An attachment from its stored columns.
+#[allow(clippy::too_many_arguments)]
+pub fn attachment(
+    id: String,
+    name: String,
+    kind: &str,
+    size: i64,
+    sha256: String,
+    width: Option<u32>,
+    height: Option<u32>,
+) -> Result<Attachment, StoreError> {
+    Ok(Attachment {
+        id: AttachmentId::parse(id)
+            .map_err(|e| StoreError::Corrupt(format!("attachment id: {}", e.message)))?,
+        name: FileName::parse(name)
+            .map_err(|e| StoreError::Corrupt(format!("file name: {}", e.message)))?,
+        content_type: AttachmentType::parse(kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("attachment type '{kind}'")))?,
+        size: seq(size),
+        sha256,
+        width,
+        height,
+    })
 }

@@ -7,10 +7,10 @@
 //! inputs and writes its results.
 
 use async_trait::async_trait;
-use yui_protocol::ids::{Body, ClientId, Name, RoomId, Title, TownId, UserId};
+use yui_protocol::ids::{AttachmentId, Body, ClientId, Name, RoomId, Title, TownId, UserId};
 use yui_protocol::model::{
-    AuditAction, AuditEntry, Member, MemberRole, Message, MessageKind, Profession, Reader,
-    Resident, RoomKind, RoomSummary, Timestamp, UserName, UserRef,
+    Attachment, AuditAction, AuditEntry, Member, MemberRole, Message, MessageKind, Profession,
+    Reader, Resident, RoomKind, RoomSummary, Timestamp, UserName, UserRef,
 };
 
 mod convert;
@@ -34,6 +34,10 @@ pub enum StoreError {
     Internal(#[source] DbError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The write names rows it may not use (an attachment already claimed by another post):
+    /// the client's mistake, told as `bad_request`; the rest of the batch commits.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// The driver's error under a [`StoreError`].
@@ -194,6 +198,9 @@ pub enum Write {
         client_id: ClientId,
         kind: MessageKind,
         body: Body,
+        /// Checked by the service (uploaded by the author to this room, not in a message);
+        /// claimed in the commit, which refuses the post if another claimed one first.
+        attachments: Vec<Attachment>,
     },
     /// Moves `user`'s read position in `room` forward to `seq` (clamped to `last_seq`).
     Read {
@@ -206,7 +213,9 @@ pub enum Write {
     Audit(AuditRecord),
 }
 
-/// What one [`Write`] did, in the batch's order.
+/// What one [`Write`] did, in the batch's order. Most outcomes of a batch are posts, so boxing
+/// the message would only add an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteOutcome {
     /// `new` is false when (room, author, client_id) was committed before: the first message
@@ -246,6 +255,17 @@ pub struct AuditFilter {
     /// Only rooms of this town (a coordinator's view); `None` for every town (admin).
     pub town: Option<TownId>,
     pub limit: u32,
+}
+
+/// An uploaded attachment (PROTOCOL.md 5.3) as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentRecord {
+    pub attachment: Attachment,
+    pub room: RoomId,
+    pub uploader: UserId,
+    pub created_at: Timestamp,
+    /// The seq and `client_id` of the message holding it, once posted.
+    pub posted: Option<(u64, ClientId)>,
 }
 
 #[async_trait]
@@ -324,4 +344,15 @@ pub trait Store: TownStore + Send + Sync + 'static {
     async fn audience(&self, room: &RoomInfo) -> StoreResult<u64>;
 
     async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
+
+    /// Records an upload (not yet in a message).
+    async fn insert_attachment(&self, record: &AttachmentRecord) -> StoreResult<()>;
+
+    async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<AttachmentRecord>>;
+
+    /// Deletes the attachments never posted that were uploaded before `cutoff`; how many.
+    async fn delete_unposted_attachments(&self, cutoff: Timestamp) -> StoreResult<u64>;
+
+    /// Whether any attachment row names this content (its blobs are then kept).
+    async fn attachment_content_in_use(&self, sha256: &str) -> StoreResult<bool>;
 }

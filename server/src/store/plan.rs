@@ -263,6 +263,7 @@ impl<'a> Plan<'a> {
                         client_id,
                         kind,
                         body,
+                        attachments,
                     },
                     Slot::Post { room: r, key, pair },
                 ) => {
@@ -313,6 +314,13 @@ impl<'a> Plan<'a> {
                                 kind: *kind,
                                 body: body.as_str().to_owned(),
                                 at: now,
+                                priority: Default::default(),
+                                mentions: Vec::new(),
+                                attachments: attachments.clone(),
+                                replaces: None,
+                                retracts: None,
+                                confirms: None,
+                                revised: None,
                             },
                             new: true,
                             members_version: seqs.members_version(r),
@@ -497,6 +505,7 @@ mod tests {
             client_id: ClientId::parse(client_id).unwrap(),
             kind: MessageKind::Note,
             body: Body::parse("x").unwrap(),
+            attachments: Vec::new(),
         }
     }
 

@@ -153,6 +153,7 @@ conformance!(
     batch_larger_than_one_chunk,
     batch_equals_one_write_at_a_time,
     members_version_moves_with_membership,
+    attachments_are_claimed_once_by_their_post,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -220,6 +221,7 @@ fn post(room: &str, author: &UserRef, client_id: &str, body: &str) -> Write {
         client_id: ClientId::parse(client_id).unwrap(),
         kind: MessageKind::Note,
         body: Body::parse(body).unwrap(),
+        attachments: Vec::new(),
     }
 }
 
@@ -1732,6 +1734,127 @@ async fn members_version_moves_with_membership(s: Arc<dyn Store>) {
     assert_eq!(posted_version(&out[0]), v4);
     assert!(matches!(out[1], WriteOutcome::Posted { new: false, .. }));
     assert_eq!(posted_version(&out[2]), v4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attachments (PROTOCOL.md 5.3)
+
+fn attachment_record(id: &str, room: &str, uploader: &str, sha: char, at: i64) -> AttachmentRecord {
+    use yui_protocol::ids::{AttachmentId, FileName};
+    use yui_protocol::model::{Attachment, AttachmentType};
+    AttachmentRecord {
+        attachment: Attachment {
+            id: AttachmentId::parse(id).unwrap(),
+            name: FileName::parse(format!("{id}.jpg")).unwrap(),
+            content_type: AttachmentType::Jpeg,
+            size: 1234,
+            sha256: sha.to_string().repeat(64),
+            width: Some(640),
+            height: Some(480),
+        },
+        room: rid(room),
+        uploader: uid(uploader),
+        created_at: yui_protocol::model::Timestamp::from_millis(at),
+        posted: None,
+    }
+}
+
+fn post_with(room: &str, author: &UserRef, client_id: &str, atts: &[&AttachmentRecord]) -> Write {
+    let Write::Post {
+        room,
+        author,
+        client_id,
+        kind,
+        body,
+        ..
+    } = post(room, author, client_id, "with attachments")
+    else {
+        unreachable!()
+    };
+    Write::Post {
+        room,
+        author,
+        client_id,
+        kind,
+        body,
+        attachments: atts.iter().map(|a| a.attachment.clone()).collect(),
+    }
+}
+
+async fn attachments_are_claimed_once_by_their_post(s: Arc<dyn Store>) {
+    let ann = user("ann");
+    team_room(s.as_ref(), "r1", &ann).await;
+    team_room(s.as_ref(), "r2", &ann).await;
+    let now = yui_protocol::model::Timestamp::now().millis();
+    let a = attachment_record("att_a", "r1", "ann", 'a', now);
+    let b = attachment_record("att_b", "r1", "ann", 'b', now);
+    let old = attachment_record("att_old", "r1", "ann", 'c', now - 10_000);
+    let bens = attachment_record("att_ben", "r1", "ben", 'a', now);
+    for r in [&a, &b, &old, &bens] {
+        s.insert_attachment(r).await.unwrap();
+    }
+    assert_eq!(
+        s.attachment(&a.attachment.id).await.unwrap().as_ref(),
+        Some(&a)
+    );
+    let none = yui_protocol::ids::AttachmentId::parse("att_none").unwrap();
+    assert!(s.attachment(&none).await.unwrap().is_none());
+
+    // Claimed by the post, in the post's order; the message carries them.
+    let out = s
+        .commit(&[post_with("r1", &ann, "c1", &[&b, &a])])
+        .await
+        .unwrap();
+    let (m, new) = posted(&out[0]);
+    assert!(new);
+    let ids: Vec<&str> = m.attachments.iter().map(|x| x.id.as_str()).collect();
+    assert_eq!(ids, ["att_b", "att_a"]);
+    let stored = s.attachment(&a.attachment.id).await.unwrap().unwrap();
+    assert_eq!(stored.posted, Some((m.seq, ClientId::parse("c1").unwrap())));
+    // History and catch-up carry them too; a message without any has none.
+    s.commit(&[post("r1", &ann, "c2", "plain")]).await.unwrap();
+    let after = s.messages_after(&rid("r1"), 0, 10).await.unwrap();
+    assert_eq!(after[0].attachments, m.attachments);
+    assert!(after[1].attachments.is_empty());
+    let (before, _) = s.messages_before(&rid("r1"), None, 10).await.unwrap();
+    assert_eq!(before[0].attachments, m.attachments);
+
+    // A retry of the committed post is answered with it, claiming nothing again.
+    let out = s
+        .commit(&[post_with("r1", &ann, "c1", &[&b, &a])])
+        .await
+        .unwrap();
+    let (again, new) = posted(&out[0]);
+    assert_eq!((again.seq, again.id, new), (m.seq, m.id.clone(), false));
+    // Another post naming a claimed attachment, or someone else's, or another room's, is
+    // refused; nothing of its batch commits.
+    for w in [
+        post_with("r1", &ann, "c3", &[&a]),
+        post_with("r1", &ann, "c4", &[&bens]),
+        post_with("r2", &ann, "c5", &[&old]),
+    ] {
+        let err = s.commit(&[w]).await.unwrap_err();
+        assert!(matches!(err, StoreError::Refused(_)), "{err:?}");
+    }
+    // Two posts of one batch naming the same attachment: the batch is refused.
+    let err = s
+        .commit(&[
+            post_with("r1", &ann, "c6", &[&old]),
+            post_with("r1", &ann, "c7", &[&old]),
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Refused(_)), "{err:?}");
+    assert_eq!(s.room(&rid("r1")).await.unwrap().unwrap().last_seq, 2);
+
+    // Clean-up: only unposted rows older than the cutoff.
+    assert!(s.attachment_content_in_use(&"c".repeat(64)).await.unwrap());
+    let cutoff = yui_protocol::model::Timestamp::from_millis(now - 5_000);
+    assert_eq!(s.delete_unposted_attachments(cutoff).await.unwrap(), 1);
+    assert!(s.attachment(&old.attachment.id).await.unwrap().is_none());
+    assert!(!s.attachment_content_in_use(&"c".repeat(64)).await.unwrap());
+    assert!(s.attachment_content_in_use(&"a".repeat(64)).await.unwrap());
+    assert!(s.attachment(&bens.attachment.id).await.unwrap().is_some());
 }
 
 // ---------------------------------------------------------------------------------------------

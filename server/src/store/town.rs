@@ -180,7 +180,13 @@ impl ConsentRow {
             date: date(&self.date)?,
             explained_by: convert::name(self.explained_by)?,
             scope: self.scope,
-            document: self.document,
+            document: self
+                .document
+                .map(|d| {
+                    yui_protocol::ids::AttachmentId::parse(d)
+                        .map_err(|e| StoreError::Corrupt(format!("consent document: {e}")))
+                })
+                .transpose()?,
             recorded_by: UserName {
                 id: convert::user_id(self.recorded_by_id)?,
                 name: convert::name(self.recorded_by_name)?,

@@ -5,8 +5,8 @@
 use super::session::Session;
 use crate::error::ApiError;
 use yui_protocol::client::Request;
-use yui_protocol::ids::{Body, ClientId, Ref, RoomId};
-use yui_protocol::model::MessageKind;
+use yui_protocol::ids::{Ref, RoomId};
+use yui_protocol::post::NewPost;
 use yui_protocol::server::ServerFrame;
 
 type Reply = Result<Option<ServerFrame>, ApiError>;
@@ -28,19 +28,17 @@ impl Session {
                     .await;
                 Ok(None)
             }
-            Request::Post {
-                room,
-                client_id,
-                body,
-                kind,
-            } => self.post(r#ref, room, client_id, body, kind).await,
+            Request::Post { room, post } => self.post(r#ref, room, post).await,
             Request::Read { room, seq } => self.read(r#ref, room, seq).await,
             Request::History {
                 room,
                 before,
                 limit,
             } => self.history(r#ref, room, before, limit).await,
-            Request::Receipts { room } => self.receipts(r#ref, room).await,
+            Request::Receipts { room, .. } => self.receipts(r#ref, room).await,
+            Request::Confirm { .. } | Request::Confirms { .. } => {
+                Err(ApiError::bad_request("confirm: not yet"))
+            }
         }
     }
 
@@ -66,20 +64,9 @@ impl Session {
         Ok(None)
     }
 
-    async fn post(
-        &mut self,
-        r#ref: Option<Ref>,
-        room: RoomId,
-        client_id: ClientId,
-        body: Body,
-        kind: Option<MessageKind>,
-    ) -> Reply {
+    async fn post(&mut self, r#ref: Option<Ref>, room: RoomId, post: NewPost) -> Reply {
         let who = self.conn.identity();
-        let (m, _) = self
-            .state
-            .service
-            .post(&who, &room, client_id, body, kind)
-            .await?;
+        let (m, _) = self.state.service.post(&who, &room, post).await?;
         Ok(Some(ServerFrame::Ack {
             r#ref,
             room: Some(room),
@@ -130,6 +117,7 @@ impl Session {
             room,
             audience,
             readers,
+            pending: None,
         }))
     }
 }

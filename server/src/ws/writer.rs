@@ -299,7 +299,8 @@ mod tests {
             async move {
                 let id = ok(ClientId::parse(format!("c{n}")));
                 let body = ok(Body::parse(format!("notice {n}")));
-                ok(state.service.post(&who, &room, id, body, None).await).0
+                let post = yui_protocol::post::NewPost::note(id, body);
+                ok(state.service.post(&who, &room, post).await).0
             }
         };
         let mut sent = Vec::new();

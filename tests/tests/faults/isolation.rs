@@ -67,9 +67,10 @@ async fn one_refused_post_fails_alone(app: &TestApp, mut db: Db) {
             c.send(
                 &Request::Post {
                     room: room.clone(),
-                    client_id: ClientId::parse(id.clone()).unwrap_or_else(|e| panic!("{e}")),
-                    body: Body::parse(body).unwrap_or_else(|e| panic!("{e}")),
-                    kind: None,
+                    post: yui_protocol::post::NewPost::note(
+                        ClientId::parse(id.clone()).unwrap_or_else(|e| panic!("{e}")),
+                        Body::parse(body).unwrap_or_else(|e| panic!("{e}")),
+                    ),
                 },
                 Some(&id),
             )

@@ -143,7 +143,12 @@ async fn the_sender_gets_its_own_message_and_its_read_position_moves() {
             .any(|f| matches!(f, ServerFrame::Receipt { .. })),
         "{extra:?}"
     );
-    let f = a.request(Request::Receipts { room: r.clone() }).await;
+    let f = a
+        .request(Request::Receipts {
+            room: r.clone(),
+            seq: None,
+        })
+        .await;
     let v = serde_json::to_value(&f).unwrap_or_default();
     assert_eq!(v["readers"][0]["user"]["id"], "nurse");
     assert_eq!(v["readers"][0]["seq"], seq);
@@ -298,7 +303,12 @@ async fn read_positions_only_move_forward_and_are_clamped() {
         .await;
     assert!(matches!(rc, ServerFrame::Receipt { seq: 6, .. }), "{rc:?}");
     // receipts: every position above 0, with the audience.
-    let f = n.request(Request::Receipts { room: r.clone() }).await;
+    let f = n
+        .request(Request::Receipts {
+            room: r.clone(),
+            seq: None,
+        })
+        .await;
     let v = serde_json::to_value(&f).unwrap_or_default();
     assert_eq!(v["audience"], 2);
     let readers: Vec<(String, u64)> = v["readers"]

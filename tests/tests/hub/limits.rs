@@ -273,7 +273,10 @@ async fn rooms_one_may_not_read_are_not_found_whether_or_not_they_exist() {
             before: None,
             limit: 10,
         },
-        Request::Receipts { room: r.clone() },
+        Request::Receipts {
+            room: r.clone(),
+            seq: None,
+        },
         Request::Read {
             room: r.clone(),
             seq: 1,
@@ -309,9 +312,11 @@ async fn town_rooms_are_read_by_the_town_and_posted_by_coordinators() {
     let f = c
         .request(Request::Post {
             room: board.clone(),
-            client_id: yui_protocol::ids::ClientId::parse("k").unwrap_or_else(|e| panic!("{e}")),
-            body: yui_protocol::ids::Body::parse("x").unwrap_or_else(|e| panic!("{e}")),
-            kind: Some(yui_protocol::model::MessageKind::Note),
+            post: yui_protocol::post::NewPost::note(
+                yui_protocol::ids::ClientId::parse("k").unwrap_or_else(|e| panic!("{e}")),
+                yui_protocol::ids::Body::parse("x").unwrap_or_else(|e| panic!("{e}")),
+            )
+            .with_kind(yui_protocol::model::MessageKind::Note),
         })
         .await;
     assert_eq!(
@@ -344,6 +349,7 @@ async fn town_rooms_are_read_by_the_town_and_posted_by_coordinators() {
     let f = n
         .request(Request::Receipts {
             room: board.clone(),
+            seq: None,
         })
         .await;
     let v = serde_json::to_value(&f).unwrap_or_default();

@@ -2,6 +2,7 @@
 //! process where it gets killed), a real WebSocket client and a real HTTP client.
 //! With `YUI_TEST_BACKEND=cluster` the same tests run on Postgres and Redis.
 
+mod attachments;
 mod cli;
 mod delivery;
 mod edge;

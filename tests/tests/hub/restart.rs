@@ -24,11 +24,12 @@ async fn posts_acked_before_kill_9_are_there_after_restart() {
                 c.send(
                     &yui_protocol::client::Request::Post {
                         room: r.clone(),
-                        client_id: yui_protocol::ids::ClientId::parse(format!("p{p}-{i}"))
-                            .unwrap_or_else(|e| panic!("{e}")),
-                        body: yui_protocol::ids::Body::parse("記録")
-                            .unwrap_or_else(|e| panic!("{e}")),
-                        kind: None,
+                        post: yui_protocol::post::NewPost::note(
+                            yui_protocol::ids::ClientId::parse(format!("p{p}-{i}"))
+                                .unwrap_or_else(|e| panic!("{e}")),
+                            yui_protocol::ids::Body::parse("記録")
+                                .unwrap_or_else(|e| panic!("{e}")),
+                        ),
                     },
                     Some("x"),
                 )

@@ -128,11 +128,11 @@ async fn a_body_breaking_the_text_rules_is_refused_naming_the_field_over_ws_and_
     let ack = c
         .request(yui_protocol::client::Request::Post {
             room: room.clone(),
-            client_id: yui_protocol::ids::ClientId::parse("crlf-ws")
-                .unwrap_or_else(|e| panic!("{e}")),
-            body: yui_protocol::ids::Body::parse("体温\t37.8℃\n様子見\u{202b}")
-                .unwrap_or_else(|e| panic!("{e}")),
-            kind: None,
+            post: yui_protocol::post::NewPost::note(
+                yui_protocol::ids::ClientId::parse("crlf-ws").unwrap_or_else(|e| panic!("{e}")),
+                yui_protocol::ids::Body::parse("体温\t37.8℃\n様子見\u{202b}")
+                    .unwrap_or_else(|e| panic!("{e}")),
+            ),
         })
         .await;
     ack_seq(&ack);

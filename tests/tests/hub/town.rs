@@ -828,7 +828,12 @@ async fn a_settings_call_needs_a_token_and_a_json_object() {
         Some(json!({"muted_until": null})),
     )
     .await;
-    let f = c.request(Request::Receipts { room: r.clone() }).await;
+    let f = c
+        .request(Request::Receipts {
+            room: r.clone(),
+            seq: None,
+        })
+        .await;
     assert!(matches!(f, ServerFrame::Receipts { .. }), "{f:?}");
 }
 
@@ -906,4 +911,94 @@ async fn a_title_or_resident_change_reaches_the_members_room_lists_live() {
     );
     let extra = o.drain(Duration::from_millis(300)).await;
     assert!(!extra.iter().any(updated), "{extra:?}");
+}
+
+#[tokio::test]
+async fn a_consents_document_is_an_attachment_posted_in_the_room() {
+    let app = fast_app().await;
+    let coord = User::coordinator("coord");
+    let nurse = User::member("nurse");
+    app.team_room(&coord, "yamada", &[&nurse]).await;
+    app.team_room(&coord, "tanaka", &[&nurse]).await;
+    let upload = |room: &'static str| {
+        let req = app
+            .http
+            .post(app.url(&format!("/api/rooms/{room}/attachments")))
+            .query(&[("name", "同意書.pdf")])
+            .bearer_auth(app.token(&coord))
+            .header("content-type", "application/pdf")
+            .body(yui_tests::images::pdf());
+        async move {
+            let resp = req.send().await.unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(resp.status().as_u16(), 201);
+            let v: Value = resp.json().await.unwrap_or_default();
+            v["id"].as_str().unwrap_or_default().to_string()
+        }
+    };
+    let with_doc = |id: &str| {
+        let mut c = consent();
+        c["document"] = json!(id);
+        c
+    };
+    let doc = upload("yamada").await;
+    let elsewhere = upload("tanaka").await;
+    // Not yet posted: the team could not open it, and it would be deleted after a day.
+    let (s, b) = app
+        .call(
+            &coord,
+            "POST",
+            "/api/rooms/yamada/consents",
+            Some(with_doc(&doc)),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    assert!(b["error"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("post the attachment"));
+    let (s, _) = app
+        .call(
+            &coord,
+            "POST",
+            "/api/rooms/yamada/messages",
+            Some(json!({"client_id":"doc-1","body":"同意書を添付します","attachments":[doc]})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, b) = app
+        .call(
+            &coord,
+            "POST",
+            "/api/rooms/yamada/consents",
+            Some(with_doc(&doc)),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["document"], doc.as_str());
+    // Another room's attachment is refused like an unknown one.
+    app.call(
+        &coord,
+        "POST",
+        "/api/rooms/tanaka/messages",
+        Some(json!({"client_id":"doc-2","body":"添付","attachments":[elsewhere]})),
+    )
+    .await;
+    let (s, b) = app
+        .call(
+            &coord,
+            "POST",
+            "/api/rooms/yamada/consents",
+            Some(with_doc(&elsewhere)),
+        )
+        .await;
+    assert_eq!(s, 400, "{b}");
+    // A member opens it.
+    let resp = app
+        .http
+        .get(app.url(&format!("/api/attachments/{doc}")))
+        .bearer_auth(app.token(&nurse))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status().as_u16(), 200);
 }

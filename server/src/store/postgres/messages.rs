@@ -26,7 +26,9 @@ pub(super) async fn after(
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await?;
-    rows.iter().map(message).collect()
+    let mut messages = rows.iter().map(message).collect::<StoreResult<Vec<_>>>()?;
+    super::attachments::fill(pool, &mut messages).await?;
+    Ok(messages)
 }
 
 pub(super) async fn before(
@@ -52,6 +54,7 @@ pub(super) async fn before(
         .map(message)
         .collect::<StoreResult<Vec<_>>>()?;
     messages.reverse();
+    super::attachments::fill(pool, &mut messages).await?;
     Ok((messages, more))
 }
 
@@ -70,5 +73,12 @@ pub(super) fn message(r: &PgRow) -> StoreResult<Message> {
         kind: convert::message_kind(r.try_get::<&str, _>("kind")?)?,
         body: r.try_get("body")?,
         at: convert::time(r.try_get("at")?),
+        priority: Default::default(),
+        mentions: Vec::new(),
+        attachments: Vec::new(),
+        replaces: None,
+        retracts: None,
+        confirms: None,
+        revised: None,
     })
 }

@@ -10,19 +10,20 @@
 use super::health::WriteHealth;
 use super::DbError;
 use super::{
-    AuditFilter, PutMember, PutRoom, RoomInfo, RoomSpec, Store, StoreError, StoreResult, Write,
-    WriteOutcome,
+    AttachmentRecord, AuditFilter, PutMember, PutRoom, RoomInfo, RoomSpec, Store, StoreError,
+    StoreResult, Write, WriteOutcome,
 };
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::time::Duration;
-use yui_protocol::ids::{RoomId, TownId, UserId};
+use yui_protocol::ids::{AttachmentId, RoomId, TownId, UserId};
 use yui_protocol::model::{
-    AuditEntry, Member, MemberRole, Message, Reader, RoomSummary, UserName, UserRef,
+    AuditEntry, Member, MemberRole, Message, Reader, RoomSummary, Timestamp, UserName, UserRef,
 };
 
+mod attachments;
 mod audit;
 mod commit;
 mod members;
@@ -198,6 +199,26 @@ impl Store for PostgresStore {
 
     async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
         audit::query(&self.pool, filter).await
+    }
+
+    async fn insert_attachment(&self, record: &AttachmentRecord) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        let result = attachments::insert(&mut conn, record).await;
+        self.settle(conn, result)
+    }
+
+    async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<AttachmentRecord>> {
+        attachments::get(&self.pool, id).await
+    }
+
+    async fn delete_unposted_attachments(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        let mut conn = self.pool.acquire().await?;
+        let result = attachments::delete_unposted(&mut conn, cutoff.millis()).await;
+        self.settle(conn, result)
+    }
+
+    async fn attachment_content_in_use(&self, sha256: &str) -> StoreResult<bool> {
+        attachments::content_in_use(&self.pool, sha256).await
     }
 }
 

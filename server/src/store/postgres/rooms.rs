@@ -177,6 +177,8 @@ fn summary(r: &PgRow) -> StoreResult<RoomSummary> {
         last_seq,
         read_seq,
         unread: last_seq - read_seq,
+        urgent: 0,
+        mentions: 0,
         muted_until: None,
         resident: None,
     })

@@ -158,7 +158,7 @@ async fn record_consent(
     .bind(req.date.to_string())
     .bind(req.explained_by.as_str())
     .bind(req.scope.as_deref())
-    .bind(req.document.as_deref())
+    .bind(req.document.as_ref().map(|d| d.as_str()))
     .bind(actor.id.as_str())
     .bind(actor.name.as_str())
     .bind(now)

@@ -65,6 +65,9 @@ fn commit_with(
             m.at.millis(),
         ])?;
     }
+    // After the inserts: a retry of a committed post fails on the unique key first (and is
+    // then answered from the first commit), not on its attachments being claimed already.
+    super::attachments::claim(conn, applied.new_messages())?;
     // Never backwards: a pair only posts touched started the replay at 0, not at its stored
     // position.
     let mut stmt = conn.prepare_cached(

@@ -24,7 +24,11 @@ pub(super) fn after(
         params![room.as_str(), convert::db_seq(after), i64::from(limit)],
         MessageRow::read,
     )?;
-    rows.map(|r| r?.into_message()).collect()
+    let mut messages = rows
+        .map(|r| r?.into_message())
+        .collect::<StoreResult<Vec<_>>>()?;
+    super::attachments::fill(conn, &mut messages)?;
+    Ok(messages)
 }
 
 pub(super) fn before(
@@ -54,6 +58,7 @@ pub(super) fn before(
         .map(MessageRow::into_message)
         .collect::<StoreResult<Vec<_>>>()?;
     messages.reverse();
+    super::attachments::fill(conn, &mut messages)?;
     Ok((messages, more))
 }
 
@@ -105,6 +110,13 @@ impl MessageRow {
             kind: convert::message_kind(&self.kind)?,
             body: self.body,
             at: convert::time(self.at),
+            priority: Default::default(),
+            mentions: Vec::new(),
+            attachments: Vec::new(),
+            replaces: None,
+            retracts: None,
+            confirms: None,
+            revised: None,
         })
     }
 }

@@ -35,6 +35,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0004_members_version.sql"),
     },
     Migration {
+        version: 6,
+        description: "attachments",
+        sql: include_str!("../../../migrations/sqlite/0006_attachments.sql"),
+    },
+    Migration {
         version: 7,
         description: "town",
         sql: include_str!("../../../migrations/sqlite/0007_town.sql"),

@@ -8,16 +8,17 @@
 
 use super::health::WriteHealth;
 use super::{
-    AuditFilter, DbError, ProfilePatch, PutMember, PutRoom, RoomInfo, RoomSpec, Store, StoreError,
-    StoreResult, Write, WriteOutcome,
+    AttachmentRecord, AuditFilter, DbError, ProfilePatch, PutMember, PutRoom, RoomInfo, RoomSpec,
+    Store, StoreError, StoreResult, Write, WriteOutcome,
 };
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
-use yui_protocol::ids::{RoomId, TownId, UserId};
+use yui_protocol::ids::{AttachmentId, RoomId, TownId, UserId};
 use yui_protocol::model::{
-    AuditEntry, Member, MemberRole, Message, Reader, RoomSummary, UserName, UserRef,
+    AuditEntry, Member, MemberRole, Message, Reader, RoomSummary, Timestamp, UserName, UserRef,
 };
 
+mod attachments;
 mod audit;
 mod commit;
 mod conn;
@@ -262,6 +263,37 @@ impl Store for SqliteStore {
         let filter = filter.clone();
         self.readers
             .run(move |conn| audit::query(conn, &filter))
+            .await
+    }
+
+    async fn insert_attachment(&self, record: &AttachmentRecord) -> StoreResult<()> {
+        let record = record.clone();
+        let result = self
+            .writer
+            .transaction(move |conn| attachments::insert(conn, &record))
+            .await;
+        self.health.settle(result)
+    }
+
+    async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<AttachmentRecord>> {
+        let id = id.clone();
+        self.readers
+            .run(move |conn| attachments::get(conn, &id))
+            .await
+    }
+
+    async fn delete_unposted_attachments(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        let result = self
+            .writer
+            .transaction(move |conn| attachments::delete_unposted(conn, cutoff.millis()))
+            .await;
+        self.health.settle(result)
+    }
+
+    async fn attachment_content_in_use(&self, sha256: &str) -> StoreResult<bool> {
+        let sha256 = sha256.to_owned();
+        self.readers
+            .run(move |conn| attachments::content_in_use(conn, &sha256))
             .await
     }
 }

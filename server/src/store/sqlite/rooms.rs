@@ -205,6 +205,8 @@ impl SummaryRow {
             last_seq,
             read_seq,
             unread: last_seq - read_seq,
+            urgent: 0,
+            mentions: 0,
             muted_until: None,
             resident: None,
         })

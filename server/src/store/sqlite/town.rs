@@ -147,7 +147,7 @@ fn record_consent(
         req.date.to_string(),
         req.explained_by.as_str(),
         req.scope,
-        req.document,
+        req.document.as_ref().map(|d| d.as_str()),
         actor.id.as_str(),
         actor.name.as_str(),
         now,
