@@ -58,6 +58,10 @@ export const townApi = {
   withdrawConsent(token, room, id, body) { return call('POST', `/api/rooms/${enc(room)}/consents/${enc(id)}/withdraw`, token, body); },
   directory(token, town, q) { return call('GET', `/api/towns/${enc(town)}/users${query({ q })}`, token); },
 
+  /** `POST /api/rooms/{room}/messages` (5.2 fields allowed): `{seq, id, at}`; a retry with the
+   *  same `client_id` gets the first answer. */
+  postNote(token, room, body) { return call('POST', `/api/rooms/${enc(room)}/messages`, token, body); },
+
   // ---- attachments (5.3) ----
   /** Uploads a file (a scanned consent form) to the room: the `Attachment`. */
   async upload(token, room, file) {

@@ -174,6 +174,12 @@ test('a coordinator creates a household room, adds three professionals from the 
   assert.equal(consents.consents.length, 1);
   assert.equal(consents.consents[0].given_by, '小川 キヨ');
   assert.ok(consents.consents[0].document, 'the document is linked');
+  // The hub links only a scan posted in the room: it is in the team's timeline, for all to open.
+  const { messages } = await hub.api('GET', `/api/rooms/${state.room}/messages`, tok);
+  const scanNote = messages.find((m) => m.attachments?.some((a) => a.id === consents.consents[0].document));
+  assert.ok(scanNote, 'the scan was posted in a note');
+  assert.match(scanNote.body, /同意書のスキャン/);
+  await msgLocator(coord, '同意書のスキャン').waitFor();
 
   assertNoErrors(null, coord, nurse);
   await coord.context().close();
@@ -359,8 +365,13 @@ test('with --require-consent a room without a standing consent says so, keeps th
     await consent.locator('.consent-form .form-error', { hasText: '今日以前' }).waitFor(); // a future date: said, not sent
     const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Tokyo' }).format(new Date());
     await consent.locator('#cs-date').fill(today);
+    // The first consent of a room that requires one: its scan cannot be posted before it, so the
+    // consent is recorded, then the scan posted (not linked), and the user is told.
+    await consent.locator('#cs-doc').setInputFiles({ name: '同意書.png', mimeType: 'image/png', buffer: makePng() });
     await consent.locator('.consent-form button[type="submit"]').click();
     await consent.locator('.consent-state.standing').waitFor();
+    await coord.locator('#banner', { hasText: 'リンクされません' }).waitFor();
+    await msgLocator(coord, '同意書のスキャン').waitFor();
     assert.match(await consent.locator('.consent-item').first().innerText(), /青木 一郎（長男）/);
     await consent.locator('.dialog-close').click();
     await cwarn.waitFor({ state: 'hidden' });

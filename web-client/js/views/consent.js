@@ -185,6 +185,8 @@ export class Consents {
     const doc = el('input', { type: 'file', accept: DOC_TYPES.join(',') });
     const save = el('button', { type: 'submit', class: 'btn-primary' }, t('tt_c_save'));
     const max = this.ctx.config()?.max_attachment_bytes;
+    // The scan once uploaded and posted (a retry after a failure does neither again).
+    let sent = null; // {file, id, posted}
     const form = el('form', { class: 'tool-form consent-form', novalidate: true },
       el('h3', {}, t('tt_consent_record')),
       el('div', { class: 'row' }, field('cs-given-by', t('tt_c_given_by'), givenBy, t('tt_c_given_by_hint')), field('cs-relation', t('tt_c_relation'), relation)),
@@ -209,12 +211,39 @@ export class Consents {
       try {
         const body = { given_by: givenBy.value.trim(), relation: relation.value.trim(), date: date.value, explained_by: explainedBy.value.trim() };
         if (scope.value.trim()) body.scope = scope.value.trim();
-        if (file) {
+        // The hub links a consent only to a scan already posted in the room (so the team can open
+        // it and it is kept): uploaded, then posted in a note, then named by the consent.
+        if (file && sent?.file !== file) sent = { file, id: null, posted: false, clientId: `consent-${crypto.randomUUID()}` };
+        if (file && !sent.id) {
           save.textContent = t('tt_c_uploading');
-          body.document = (await townApi.upload(this.ctx.token(), r.id, file)).id;
+          sent.id = (await townApi.upload(this.ctx.token(), r.id, file)).id;
         }
+        const note = { client_id: sent?.clientId, body: t('tt_c_note', { by: body.given_by, rel: body.relation, date: body.date }), attachments: [sent?.id] };
+        let unlinked = false;
+        if (file && !sent.posted) {
+          try {
+            await townApi.postNote(this.ctx.token(), r.id, note);
+            sent.posted = true;
+          } catch (ex) {
+            // --require-consent and no standing consent: nothing can be posted before this very
+            // consent. It is recorded first, then the scan is posted; the hub cannot link them.
+            if (ex.code !== 'forbidden') throw ex;
+            unlinked = true;
+          }
+        }
+        if (file && sent.posted) body.document = sent.id;
         save.textContent = t('tt_c_save');
         await townApi.recordConsent(this.ctx.token(), r.id, body);
+        if (unlinked) {
+          // The consent is recorded: whatever happens to the note, it is not recorded twice.
+          try {
+            await townApi.postNote(this.ctx.token(), r.id, note);
+            this.ctx.banner(t('tt_c_unlinked'));
+          } catch (ex) {
+            this.ctx.banner(t('tt_c_scan_not_posted', { msg: errorText(ex) }));
+          }
+        }
+        sent = null;
         this.ctx.announce(t('tt_c_saved'));
         this.form = null;
         await this.load(r.id);
