@@ -74,6 +74,8 @@ const town = new TownTools({
   banner: (text) => showBanner(text),
   announce(text) { $('announcer').textContent = text; },
   displayName: (r) => roomList.displayName(r),
+  /** A post over the WebSocket (the scan of a consent); null when not connected. */
+  post: (frame) => (conn?.connected ? conn.request({ type: 'post', ...frame }) : null),
 });
 roomView.onHead = (r) => town.onHead(r);
 roomView.sendBlock = (r) => town.sendBlock(r);

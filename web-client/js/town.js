@@ -33,6 +33,8 @@ export class TownTools {
       announce: app.announce,
       displayName: app.displayName,
       jumpTo: app.jumpTo,
+      // Over the WebSocket when connected (a refusal is a frame, not a failed request), else HTTP.
+      postNote: (room, note) => app.post({ room, ...note }) ?? townApi.postNote(app.token(), room, note),
       refreshRoom: (id) => this.refreshRoom(id),
       openRoom: (id, opts) => this.openRoom(id, opts),
       consentChip: (r) => this.consents.chip(r),

@@ -219,15 +219,15 @@ export class Consents {
           sent.id = (await townApi.upload(this.ctx.token(), r.id, file)).id;
         }
         const note = { client_id: sent?.clientId, body: t('tt_c_note', { by: body.given_by, rel: body.relation, date: body.date }), attachments: [sent?.id] };
-        let unlinked = false;
-        if (file && !sent.posted) {
+        // --require-consent and no standing consent: nothing can be posted before this very
+        // consent. It is recorded first, then the scan is posted; the hub cannot link them.
+        let unlinked = !!file && !sent.posted && !!this.ctx.config()?.require_consent && this.state(r.id) !== 'standing';
+        if (file && !sent.posted && !unlinked) {
           try {
-            await townApi.postNote(this.ctx.token(), r.id, note);
+            await this.ctx.postNote(r.id, note);
             sent.posted = true;
           } catch (ex) {
-            // --require-consent and no standing consent: nothing can be posted before this very
-            // consent. It is recorded first, then the scan is posted; the hub cannot link them.
-            if (ex.code !== 'forbidden') throw ex;
+            if (ex.code !== 'forbidden') throw ex; // the same case, withdrawn meanwhile elsewhere
             unlinked = true;
           }
         }
@@ -237,7 +237,17 @@ export class Consents {
         if (unlinked) {
           // The consent is recorded: whatever happens to the note, it is not recorded twice.
           try {
-            await townApi.postNote(this.ctx.token(), r.id, note);
+            // The hub may take a moment to see the new consent on its post path (its access cache
+            // is dropped by an event): a refusal is retried, same client_id, a few times.
+            for (let i = 0; ; i++) {
+              try {
+                await this.ctx.postNote(r.id, note);
+                break;
+              } catch (ex) {
+                if (ex.code !== 'forbidden' || i >= 4) throw ex;
+                await new Promise((res) => setTimeout(res, 250 * (i + 1)));
+              }
+            }
             this.ctx.banner(t('tt_c_unlinked'));
           } catch (ex) {
             this.ctx.banner(t('tt_c_scan_not_posted', { msg: errorText(ex) }));
