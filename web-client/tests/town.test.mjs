@@ -318,6 +318,17 @@ test('phone: the resident panel folds; mute shows the icon and keeps the unread 
   await p.locator('#room-tools .muted-flag').waitFor({ state: 'detached' });
   await p.locator('#back-link').click();
   await item.locator('.muted-icon').waitFor({ state: 'detached' });
+
+  // English: the town tools follow the toggle.
+  await p.locator('#lang-toggle').click();
+  assert.match(await p.locator('#search-input').getAttribute('placeholder'), /Search the notes/);
+  await openRoom(p, state.room);
+  await p.locator('#resident-panel .resident-label', { hasText: 'Resident profile' }).waitFor();
+  await p.locator('#room-tools .room-menu summary').click();
+  await p.locator('#room-tools [data-mute="tomorrow"]', { hasText: 'Mute until tomorrow' }).waitFor();
+  await p.locator('#room-tools .room-menu summary').click();
+  await p.locator('#lang-toggle').click();
+  await p.locator('#resident-panel .resident-label', { hasText: '利用者情報' }).waitFor();
   assertNoErrors(null, p);
   await p.context().close();
 });
