@@ -67,6 +67,7 @@ const town = new TownTools({
   token: () => token,
   config: () => hubConfig,
   jumpTo,
+  roomsChanged: () => roomList.render(),
   roomChanged(id) {
     roomList.render();
     if (roomView.roomId === id) roomView.renderHead();

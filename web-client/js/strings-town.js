@@ -88,6 +88,10 @@ addStrings({
     tt_menu_label: 'ルームのメニュー',
     tt_menu_members: 'メンバーの管理',
 
+    tt_order_label: 'チームの並び順',
+    tt_order_recent: '新しい記録順',
+    tt_order_kana: '五十音順（ふりがな）',
+
     // resident
     tt_resident_profile: '利用者情報',
     tt_edit_resident: '利用者情報を編集',
@@ -282,6 +286,9 @@ addStrings({
     tt_menu_label: 'Room menu',
     tt_menu_members: 'Manage members',
 
+    tt_order_label: 'Order of the teams',
+    tt_order_recent: 'Latest note first',
+    tt_order_kana: 'By kana reading',
     tt_resident_profile: 'Resident profile',
     tt_edit_resident: 'Edit the resident profile',
     tt_notes: 'Notes',

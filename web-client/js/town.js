@@ -24,6 +24,7 @@ export class TownTools {
   constructor(app) {
     this.app = app;
     this.store = app.store;
+    try { this.store.teamOrder = localStorage.getItem('yui.teamOrder') === 'kana' ? 'kana' : 'recent'; } catch { this.store.teamOrder = 'recent'; }
     this.roomId = null;
     const ctx = {
       store: app.store,
@@ -166,7 +167,15 @@ export class TownTools {
     const kept = this.toolsBox.querySelector('#search-input')?.value ?? '';
     const search = this.search.form();
     search.querySelector('#search-input').value = kept;
-    const parts = [search];
+    const order = el('select', { id: 'team-order', 'aria-label': t('tt_order_label') },
+      el('option', { value: 'recent', selected: this.store.teamOrder !== 'kana' }, t('tt_order_recent')),
+      el('option', { value: 'kana', selected: this.store.teamOrder === 'kana' }, t('tt_order_kana')));
+    order.addEventListener('change', () => {
+      this.store.teamOrder = order.value;
+      try { localStorage.setItem('yui.teamOrder', order.value); } catch { /* ignore */ }
+      this.app.roomsChanged();
+    });
+    const parts = [search, el('label', { class: 'order-choice' }, el('span', {}, t('tt_order_label')), order)];
     if (isCoordinator(me)) {
       const create = el('button', { type: 'button', class: 'btn-secondary', id: 'new-room' }, t('tt_new_room'));
       create.addEventListener('click', () => this.create.open(create));

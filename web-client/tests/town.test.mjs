@@ -197,6 +197,17 @@ test('a nurse searches 転倒 and jumps to the note in its room, loaded and flas
 
   const nurse = await openPage(browser, { viewport: DESKTOP });
   await signInDemo(nurse, hub, 'ns-sato');
+
+  // 五十音順: the team rooms by the kana of their residents, as the hub gives them.
+  await nurse.locator('#team-order').selectOption('kana');
+  const { rooms } = await hub.api('GET', '/api/me/rooms', await demoToken(hub, 'ns-sato'));
+  const collator = new Intl.Collator('ja');
+  const teams = rooms.filter((r) => r.kind === 'team');
+  assert.ok(teams.every((r) => r.resident?.kana), 'the demo residents have kana');
+  const want = [...teams].sort((a, b) => collator.compare(a.resident.kana, b.resident.kana)).map((r) => r.room);
+  await nurse.waitForFunction((ids) => [...document.querySelectorAll('#team-rooms .room-item')].map((a) => a.dataset.room).join() === ids.join(), want);
+  await nurse.locator('#team-order').selectOption('recent');
+
   await nurse.locator('#search-input').fill('転');
   await nurse.locator('.search-form button[type="submit"]').click();
   await nurse.locator('#search-error', { hasText: '2' }).waitFor(); // too short: said, not sent

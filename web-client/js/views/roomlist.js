@@ -29,11 +29,15 @@ export class RoomListView {
   render() {
     const rooms = [...this.store.rooms.values()];
     const notices = rooms.filter((r) => r.kind === 'town').sort((a, b) => a.title.localeCompare(b.title));
+    const kana = (r) => ({ kana: r.resident?.kana, name: this.displayName(r) });
+    // 五十音順 (the town tools' toggle): residents by the kana of their name.
+    const byReading = this.store.teamOrder === 'kana';
     const teams = rooms.filter((r) => r.kind === 'team').sort((a, b) => {
+      if (byReading) return byKana(kana(a), kana(b));
       const ta = a.lastMsg?.at ?? '';
       const tb = b.lastMsg?.at ?? '';
       if (ta !== tb) return ta < tb ? 1 : -1;
-      return byKana({ kana: a.resident?.kana, name: this.displayName(a) }, { kana: b.resident?.kana, name: this.displayName(b) });
+      return byKana(kana(a), kana(b));
     });
     for (const id of [...this.items.keys()]) {
       if (!this.store.rooms.has(id)) { this.items.get(id).remove(); this.items.delete(id); }
