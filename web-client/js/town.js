@@ -115,7 +115,7 @@ export class TownTools {
   }
 
   /** Why the composer may not send now, or null (the hub decides all the same). */
-  sendBlock(r) { return this.consents.blockReason(r); }
+  sendBlock(r) { return this.consents.blockReason(r) ? t('tt_consent_block_short') : null; }
 
   relabel() {
     this.renderTools();

@@ -92,7 +92,7 @@ test('a coordinator creates a household room, adds three professionals from the 
   await dlg.locator('[data-h="name"]').first().fill('小川 隆');
   await dlg.locator('[data-h="relation"]').first().fill('長男');
   assert.equal(await dlg.locator('#cr-title').inputValue(), '小川 キヨ さん世帯', 'the title follows the name');
-  publish(await screenshot(coord, 'town-desktop-create-room'), 'town-desktop-create-room.png');
+  await screenshot(coord, 'town-desktop-create-room');
   await dlg.locator('button[type="submit"]').click();
 
   // The room appears live in the coordinator's list (room_added), opens, with the members dialog.
@@ -281,7 +281,7 @@ test('a care manager exports the month as PDF; the access log lists the export',
   // Only what concerns the care manager in the room: what she did, and her being added by the coordinator.
   const rows = await log.locator('.audit-table tbody tr').evaluateAll((rs) => rs.map((r) => [...r.children].map((c) => c.textContent)));
   assert.ok(rows.every((r) => r[1] === '高橋 直子' || r[4].includes('cm-takahashi')), `only entries of the care manager (who acted or whom it concerned): ${JSON.stringify(rows)}`);
-  publish(await screenshot(coord, 'town-desktop-audit'), 'town-desktop-audit.png');
+  await screenshot(coord, 'town-desktop-audit');
   const auditCsv = await download(coord, () => log.locator('#audit-csv').click());
   const csvText = auditCsv.bytes.toString('utf8').replace(/^\ufeff/, '');
   assert.ok(!csvText.trimStart().startsWith('{'), `a CSV, not JSON: ${csvText.slice(0, 80)}`);
@@ -361,13 +361,14 @@ test('with --require-consent a room without a standing consent says so, keeps th
     await warn.waitFor();
     assert.match(await warn.innerText(), /同意書が未登録/);
     assert.match(await warn.innerText(), /依頼/, 'a member is told whom to ask');
+    assert.doesNotMatch(await warn.innerText(), /null|undefined/);
     const text = `初回訪問の記録 ${uniq()}`;
     await p.locator('#composer-input').fill(text);
     await p.locator('#send-button').click();
     await p.locator('#composer-error', { hasText: '同意' }).waitFor();
     assert.equal(await p.locator('#composer-input').inputValue(), text, 'the draft is kept');
     assert.equal(await p.locator('#messages .msg').count(), 0, 'nothing was sent');
-    publish(await screenshot(p, 'town-phone-consent-required'), 'town-phone-consent-required.png');
+    await screenshot(p, 'town-phone-consent-required');
 
     // A coordinator records the consent (no scan this time) in her browser; the nurse's next try
     // finds it and posts.
@@ -412,7 +413,7 @@ test('with --require-consent a room without a standing consent says so, keeps th
     await consent.locator('.consent-state.withdrawn').waitFor();
     await consent.locator('.consent-item.withdrawn .consent-withdrawal', { hasText: 'ご家族の意向により' }).waitFor();
     assert.equal(await consent.locator('.consent-item').count(), 1, 'never erased');
-    publish(await screenshot(coord, 'town-desktop-consent-withdrawn'), 'town-desktop-consent-withdrawn.png');
+    await screenshot(coord, 'town-desktop-consent-withdrawn');
     await consent.locator('.dialog-close').click();
     await coord.locator('#resident-panel .consent-chip.withdrawn').waitFor();
     await cwarn.locator('strong', { hasText: '撤回' }).waitFor();

@@ -90,7 +90,8 @@ export class Consents {
     const btn = managesRoom(this.ctx.store.user, r)
       ? el('button', { type: 'button', class: 'btn-secondary', onclick: (e) => this.open(r.id, e.currentTarget) }, t('tt_consent_record'))
       : null;
-    box.replaceChildren(el('strong', {}, t(this.state(r.id) === 'withdrawn' ? 'tt_consent_withdrawn_warn' : 'tt_consent_none_warn')), ' ', reason, btn ? ' ' : null, btn);
+    box.replaceChildren(...[el('strong', {}, t(this.state(r.id) === 'withdrawn' ? 'tt_consent_withdrawn_warn' : 'tt_consent_none_warn')), ' ', reason, btn ? ' ' : null, btn]
+      .filter((x) => x !== null));
   }
 
   open(roomId, trigger) {
