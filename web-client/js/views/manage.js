@@ -7,6 +7,7 @@ import { townApi } from '../townapi.js';
 import { managesRoom, managesTown, byKana } from '../roles.js';
 import { Dialog, confirmAction, field, formError, errorText } from './dialog.js';
 import { el } from './dom.js';
+import { fullTime } from '../format.js';
 import { householdEditor, profileFromForm } from './resident.js';
 
 const DIRECTORY_DELAY = 250; // ms of quiet typing before the directory is asked
@@ -224,7 +225,7 @@ export class MembersDialog {
         return el('li', { 'data-user': u.id },
           el('span', { class: 'who' }, u.name),
           el('span', { class: 'prof' }, profession(u.profession)),
-          el('span', { class: 'org' }, u.org),
+          el('span', { class: 'org' }, u.org, ' · ', u.last_seen ? t('tt_last_seen', { t: fullTime(u.last_seen) }) : t('tt_never_seen')),
           el('span', { class: 'member-actions' }, el('span', { class: 'already', hidden: true }, t('tt_already_member')), add));
       }));
       this.markResults();
