@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::Semaphore;
 use yui_protocol::claims::Identity;
 use yui_protocol::ids::{AttachmentId, ClientId, FileName, RoomId};
-use yui_protocol::model::{Attachment, AttachmentType, AuditAction, Timestamp};
+use yui_protocol::model::{Attachment, AttachmentType, AuditAction, RoomKind, Timestamp};
 use yui_protocol::ErrorCode;
 
 /// How attachments are kept: where the bytes go, how large one may be.
@@ -169,7 +169,19 @@ impl RoomService {
         if record.posted.is_none() && record.uploader != who.user.id {
             return Err(not_found());
         }
-        if self.readable(who, &record.room).await.is_err() {
+        let Ok(access) = self.readable(who, &record.room).await else {
+            return Err(not_found());
+        };
+        // As for a page of history: the cache may not know of a removal yet (a lost bus
+        // event), so a team room's attachment goes only to a user the store still lists.
+        if access.info.kind == RoomKind::Team
+            && !self
+                .store
+                .members(&record.room)
+                .await?
+                .iter()
+                .any(|m| m.id == who.user.id)
+        {
             return Err(not_found());
         }
         let a = record.attachment;

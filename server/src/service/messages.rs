@@ -25,7 +25,7 @@ impl RoomService {
                 "only the town's coordinators and admins post notices",
             ));
         }
-        self.check_consent(&access)?;
+        self.check_consent(&access, who, &client_id).await?;
         let room_kind = access.info.kind.message_kind();
         if let Some(k) = kind {
             if k != room_kind {

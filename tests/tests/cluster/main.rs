@@ -3,6 +3,7 @@
 //! Needs Postgres and Redis: `scripts/test` makes sure they run (and fails in CI if not).
 
 mod removal;
+mod town;
 
 use std::time::Duration;
 use yui_protocol::client::Request;

@@ -497,6 +497,13 @@ async fn require_consent_refuses_posts_until_a_consent_stands_reads_go_on() {
     assert_eq!(s, 200);
     let f = c.post(&r, "w-2", "再訪問").await;
     assert_eq!(error_code(&f), ErrorCode::Forbidden, "{f:?}");
+    // A retry of a post committed while the consent stood gets its first answer again.
+    let f = c.post(&r, "w-1", "訪問しました").await;
+    assert!(matches!(f, ServerFrame::Ack { seq: Some(1), .. }), "{f:?}");
+    let (s, b) = app
+        .call(&nurse, "POST", "/api/rooms/yamada/messages", Some(post(3)))
+        .await;
+    assert_eq!((s, b["seq"].clone()), (200, json!(2)), "{b}");
     let (s, _) = app
         .call(&nurse, "POST", "/api/rooms/yamada/messages", Some(post(4)))
         .await;
