@@ -5,7 +5,9 @@ use crate::state::DemoUser;
 use crate::store::{ProfilePatch, RoomSpec, Store, Write};
 use anyhow::Context;
 use yui_protocol::ids::{Body, ClientId, Name, RoomId, Title, TownId, UserId};
-use yui_protocol::model::{MemberRole, Profession, Resident, RoomKind, UserName, UserRef};
+use yui_protocol::model::{
+    MemberRole, Priority, Profession, Resident, RoomKind, UserName, UserRef,
+};
 use yui_protocol::town::{
     ConsentBody, ConsentRequest, HouseholdBody, ResidentBody, ResidentRequest,
 };
@@ -227,7 +229,10 @@ pub async fn seed(store: &dyn Store, minter: &Minter) -> anyhow::Result<Vec<Demo
                 author: coordinator.clone(),
                 client_id: ClientId::parse(format!("demo-notice-{i}"))?,
                 kind: RoomKind::Town.message_kind(),
-                body: Body::parse(*n)?,
+                body: Some(Body::parse(*n)?),
+                priority: Priority::Normal,
+                mentions: Vec::new(),
+                revision: None,
                 attachments: Vec::new(),
             });
         }
@@ -266,7 +271,10 @@ pub async fn seed(store: &dyn Store, minter: &Minter) -> anyhow::Result<Vec<Demo
                     author: find(author)?,
                     client_id: ClientId::parse(format!("demo-{i}"))?,
                     kind: RoomKind::Team.message_kind(),
-                    body: Body::parse(*body)?,
+                    body: Some(Body::parse(*body)?),
+                    priority: Priority::Normal,
+                    mentions: Vec::new(),
+                    revision: None,
                     attachments: Vec::new(),
                 });
             }

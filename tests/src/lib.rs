@@ -572,6 +572,7 @@ pub fn frame_ref(f: &ServerFrame) -> Option<&str> {
         | ServerFrame::Ack { r#ref, .. }
         | ServerFrame::History { r#ref, .. }
         | ServerFrame::Receipts { r#ref, .. }
+        | ServerFrame::Confirms { r#ref, .. }
         | ServerFrame::Error { r#ref, .. } => r#ref.as_ref(),
         _ => None,
     };

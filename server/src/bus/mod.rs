@@ -46,6 +46,13 @@ pub enum BusEvent {
         seq: u64,
         at: Timestamp,
     },
+    /// `user` confirmed message `seq` of `room` (once per user and message).
+    Confirmed {
+        room: RoomId,
+        seq: u64,
+        user: UserName,
+        at: Timestamp,
+    },
     /// `user` was added to the team room `room`.
     MemberAdded { room: RoomId, user: UserId },
     /// `user` was removed from the team room `room`.

@@ -61,7 +61,9 @@ impl Channels {
     fn of(&self, event: &BusEvent) -> Option<String> {
         match event {
             BusEvent::Message { message, .. } => Some(self.room(&message.room)),
-            BusEvent::Receipt { room, .. } => Some(self.room(room)),
+            BusEvent::Receipt { room, .. } | BusEvent::Confirmed { room, .. } => {
+                Some(self.room(room))
+            }
             BusEvent::MemberAdded { .. }
             | BusEvent::MemberRemoved { .. }
             | BusEvent::RoomChanged { .. }

@@ -6,7 +6,8 @@
 //!
 //! - [`rooms`] serves `/api/rooms/{room}`, `/api/me/rooms`.
 //! - [`members`] serves `/api/rooms/{room}/members/{user}`.
-//! - [`messages`] serves `/api/rooms/{room}/messages`, `/api/rooms/{room}/receipts`.
+//! - [`messages`] serves `/api/rooms/{room}/messages`, `/api/rooms/{room}/receipts`,
+//!   `/api/rooms/{room}/messages/{seq}/confirm` and `…/confirms`.
 //! - [`attachments`] serves `/api/rooms/{room}/attachments` (upload) and
 //!   `/api/attachments/{id}` (download).
 //! - [`audit`] serves `/api/audit`.
@@ -63,6 +64,14 @@ pub fn app(state: AppState, ws: Router<AppState>, edge: Arc<Edge>) -> Router {
         .route("/rooms/{room}/receipts", get(messages::get_receipts))
         .route("/rooms/{room}/attachments", post(attachments::upload))
         .route("/attachments/{id}", get(attachments::download))
+        .route(
+            "/rooms/{room}/messages/{seq}/confirm",
+            post(messages::confirm),
+        )
+        .route(
+            "/rooms/{room}/messages/{seq}/confirms",
+            get(messages::get_confirms),
+        )
         .route("/me/rooms", get(rooms::my_rooms))
         .route("/rooms/{room}/resident", put(town::put_resident))
         .route(

@@ -10,7 +10,7 @@ use crate::bus::BusEvent;
 use crate::store::StoreResult;
 use std::sync::Arc;
 use tokio::sync::mpsc;
-use yui_protocol::ids::RoomId;
+use yui_protocol::ids::{RoomId, UserId};
 use yui_protocol::model::{Message, RoomKind};
 use yui_protocol::server::ServerFrame;
 
@@ -40,13 +40,6 @@ impl Hub {
                 seq,
                 at,
             } => {
-                // A town room's readers are the whole town: its receipts go to those who post
-                // there (to see "read by N of M") and to the reader's own connections, not to
-                // thousands of readers each.
-                let town = match self.access.get(&room).await {
-                    Ok(Some(a)) if a.info.kind == RoomKind::Town => Some(a.info.town.clone()),
-                    _ => None,
-                };
                 let reader = user.id.clone();
                 let frame = ServerFrame::Receipt {
                     room: room.clone(),
@@ -54,11 +47,23 @@ impl Hub {
                     seq,
                     at,
                 };
-                let n = self.registry.fanout(&room, None, text(&frame), 0, |c| {
-                    town.as_ref()
-                        .is_none_or(|t| c.user == reader || c.manages(t))
-                });
-                count_out(frame.kind(), n.unwrap_or(0));
+                self.deliver_receipt(&room, &reader, &frame).await;
+                Ok(())
+            }
+            BusEvent::Confirmed {
+                room,
+                user,
+                seq,
+                at,
+            } => {
+                let reader = user.id.clone();
+                let frame = ServerFrame::Confirmed {
+                    room: room.clone(),
+                    seq,
+                    user,
+                    at,
+                };
+                self.deliver_receipt(&room, &reader, &frame).await;
                 Ok(())
             }
             BusEvent::MemberAdded { room, user } => {
@@ -118,6 +123,21 @@ impl Hub {
             }
         }
         Ok(())
+    }
+
+    /// Delivers a receipt or a confirmation of `reader` to the room's subscribers. A town room's
+    /// readers are the whole town: these go to those who post there (to see "read by N of M")
+    /// and to the reader's own connections, not to thousands of readers each.
+    async fn deliver_receipt(&self, room: &RoomId, reader: &UserId, frame: &ServerFrame) {
+        let town = match self.access.get(room).await {
+            Ok(Some(a)) if a.info.kind == RoomKind::Town => Some(a.info.town.clone()),
+            _ => None,
+        };
+        let n = self.registry.fanout(room, None, text(frame), 0, |c| {
+            town.as_ref()
+                .is_none_or(|t| &c.user == reader || c.manages(t))
+        });
+        count_out(frame.kind(), n.unwrap_or(0));
     }
 
     /// Delivers a committed message of membership version `version`: first every local

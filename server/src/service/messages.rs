@@ -5,8 +5,16 @@ use crate::error::ApiError;
 use crate::store::{Write, WriteOutcome};
 use yui_protocol::claims::Identity;
 use yui_protocol::ids::{Body, RoomId};
-use yui_protocol::model::{Message, Reader, RoomKind};
+use yui_protocol::model::{Message, Reader, RoomKind, UserRef};
 use yui_protocol::post::NewPost;
+
+/// What `receipts` answers.
+pub struct Receipts {
+    pub audience: u64,
+    pub readers: Vec<Reader>,
+    /// With a `seq`: who of the audience has not read it.
+    pub pending: Option<Vec<UserRef>>,
+}
 
 impl RoomService {
     /// Commits a post; returns the message and whether it is new (false for a retry).
@@ -16,35 +24,58 @@ impl RoomService {
         room: &RoomId,
         post: NewPost,
     ) -> Result<(Message, bool), ApiError> {
-        let kind = post.kind();
-        let client_id = post.client_id().clone();
-        let body = Body::parse(post.body())?;
         let access = self.readable(who, room).await?;
         if !access.can_post(who) {
             return Err(ApiError::forbidden(
                 "only the town's coordinators and admins post notices",
             ));
         }
-        self.check_consent(&access, who, &client_id).await?;
+        if let Some(first) = self.consent_gate(&access, who, post.client_id()).await? {
+            return Ok((first, false));
+        }
         let room_kind = access.info.kind.message_kind();
-        if let Some(k) = kind {
+        if let Some(k) = post.kind() {
             if k != room_kind {
                 return Err(ApiError::bad_request(format!(
                     "kind: this room takes '{room_kind}', not '{k}'"
                 )));
             }
         }
-        // Checked here (clear errors); claimed in the commit, which refuses the post if
-        // another post claimed one of them first.
-        let attachments = self
-            .attachments_for_post(who, room, &client_id, post.attachments())
-            .await?;
+        // The attachments are checked here (clear errors) and claimed in the commit, which
+        // refuses the post if another post claimed one of them first.
+        let checked = match self.check_notes(who, &access, &post).await {
+            Ok(mentions) => self
+                .attachments_for_post(who, room, post.client_id(), post.attachments())
+                .await
+                .map(|attachments| (mentions, attachments)),
+            Err(e) => Err(e),
+        };
+        let (mentions, attachments) = match checked {
+            Ok(checked) => checked,
+            // A retry of a committed post is answered with it (PROTOCOL.md 3.4.2), even when
+            // its checks would fail now (a mentioned member removed since).
+            Err(e) => match self
+                .store
+                .posted(room, &who.user.id, post.client_id())
+                .await?
+            {
+                Some(m) => return Ok((m, false)),
+                None => return Err(e),
+            },
+        };
+        let body = match post.body() {
+            "" => None,
+            text => Some(Body::parse(text)?),
+        };
         let write = Write::Post {
             room: room.clone(),
             author: who.user.clone(),
-            client_id,
+            client_id: post.client_id().clone(),
             kind: room_kind,
             body,
+            priority: post.priority(),
+            mentions,
+            revision: post.revision(),
             attachments,
         };
         match self.committer.commit(write, None).await? {
@@ -98,15 +129,25 @@ impl RoomService {
         Ok(page)
     }
 
-    /// Every read position of the room and how many may read it.
+    /// Every read position of the room and how many may read it; with `seq`, also the
+    /// audience's users who have not read message `seq` (clamped to the room's last).
     pub async fn receipts(
         &self,
         who: &Identity,
         room: &RoomId,
-    ) -> Result<(u64, Vec<Reader>), ApiError> {
+        seq: Option<u64>,
+    ) -> Result<Receipts, ApiError> {
         let access = self.readable(who, room).await?;
         let audience = self.store.audience(&access.info).await?;
         let readers = self.store.receipts(room).await?;
-        Ok((audience, readers))
+        let pending = match seq {
+            None => None,
+            Some(seq) => Some(self.pending(who, &access, seq).await?),
+        };
+        Ok(Receipts {
+            audience,
+            readers,
+            pending,
+        })
     }
 }

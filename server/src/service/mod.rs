@@ -4,6 +4,7 @@
 //!
 //! - this file: the service, the user directory, the permission gates.
 //! - [`messages`]: post, read position, history page, receipts.
+//! - [`notes`]: care notes (5.2): mention and revision checks, confirmations, who has not read.
 //! - [`subscribe`]: subscribe (registration, then the snapshot the write loop asks for),
 //!   unsubscribe, catch-up pages.
 //! - [`rooms`]: create or update a room, show it, a user's rooms.
@@ -18,11 +19,13 @@ mod attachments;
 mod audit;
 mod members;
 mod messages;
+mod notes;
 mod rooms;
 mod subscribe;
 mod town;
 
 pub use attachments::{AttachmentSettings, Collected, Download};
+pub use messages::Receipts;
 pub use subscribe::Snapshot;
 pub use town::{sort_members, CONSENT_REQUIRED};
 

@@ -10,7 +10,7 @@ use crate::store::town::Withdraw;
 use std::time::{Duration, Instant};
 use yui_protocol::claims::Identity;
 use yui_protocol::ids::{AttachmentId, ClientId, RoomId, TownId, UserId};
-use yui_protocol::model::{Member, RoomKind, Timestamp};
+use yui_protocol::model::{Member, Message, RoomKind, Timestamp};
 use yui_protocol::town::{
     reading_key, Consent, ConsentRequest, Date, DirectoryReply, DirectoryRequest, ResidentProfile,
     ResidentRequest, RoomSettings, SettingsRequest, WithdrawRequest, DIRECTORY_MAX,
@@ -43,26 +43,26 @@ impl RoomService {
     }
 
     /// The post gate of `--require-consent`: a team room needs a standing consent. Read from
-    /// the cached access data, invalidated on every node by each consent change. A retry of a
-    /// post committed earlier (same author and `client_id`) passes, so it gets its first answer
-    /// again (PROTOCOL.md 3.4, guarantee 2); that lookup is made only when the gate is closed.
-    pub(super) async fn check_consent(
+    /// the cached access data, invalidated on every node by each consent change. While it is
+    /// closed, a retry of a post committed earlier (same author and `client_id`) is answered
+    /// with that post (`Some`, PROTOCOL.md 3.4, guarantee 2); that lookup is made only then.
+    pub(super) async fn consent_gate(
         &self,
         access: &RoomAccess,
         who: &Identity,
         client_id: &ClientId,
-    ) -> Result<(), ApiError> {
-        if self.require_consent
-            && access.info.kind == RoomKind::Team
-            && !access.standing_consent
-            && !self
-                .store
-                .post_exists(&access.info.room, &who.user.id, client_id)
-                .await?
-        {
-            return Err(ApiError::forbidden(CONSENT_REQUIRED));
+    ) -> Result<Option<Message>, ApiError> {
+        if !self.require_consent || access.info.kind != RoomKind::Team || access.standing_consent {
+            return Ok(None);
         }
-        Ok(())
+        match self
+            .store
+            .posted(&access.info.room, &who.user.id, client_id)
+            .await?
+        {
+            Some(first) => Ok(Some(first)),
+            None => Err(ApiError::forbidden(CONSENT_REQUIRED)),
+        }
     }
 
     /// Writes `last_seen` for a user whose token was accepted, at most every [`SEEN_EVERY`]

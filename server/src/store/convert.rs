@@ -5,7 +5,8 @@ use super::StoreError;
 use yui_protocol::error::Invalid;
 use yui_protocol::ids::{AttachmentId, ClientId, FileName, Name, RoomId, Title, TownId, UserId};
 use yui_protocol::model::{
-    Attachment, AttachmentType, MemberRole, MessageKind, Profession, RoomKind, Timestamp, UserRef,
+    Attachment, AttachmentType, MemberRole, MessageKind, Priority, Profession, RoomKind, Timestamp,
+    UserName, UserRef,
 };
 
 fn corrupt(what: &str) -> impl FnOnce(Invalid) -> StoreError + '_ {
@@ -77,6 +78,20 @@ pub fn user_ref(id: String, n: String, p: &str, org: String) -> Result<UserRef, 
 /// Placeholder profile for a member added without one: the id as name.
 pub fn placeholder_name(user: &UserId) -> String {
     user.as_str().chars().take(100).collect()
+}
+
+pub fn priority(s: &str) -> Result<Priority, StoreError> {
+    Priority::parse(s).ok_or_else(|| StoreError::Corrupt(format!("priority '{s}'")))
+}
+
+/// A message's mentions as stored: a JSON array of `{"id","name"}`, validated like the wire's.
+pub fn mentions(s: &str) -> Result<Vec<UserName>, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("mentions: {e}")))
+}
+
+pub fn mentions_json(mentions: &[UserName]) -> String {
+    // Serializing ids and names cannot fail.
+    serde_json::to_string(mentions).unwrap_or_else(|_| "[]".to_owned())
 }
 
 /// An attachment from its stored columns.

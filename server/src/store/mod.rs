@@ -9,9 +9,10 @@
 use async_trait::async_trait;
 use yui_protocol::ids::{AttachmentId, Body, ClientId, Name, RoomId, Title, TownId, UserId};
 use yui_protocol::model::{
-    Attachment, AuditAction, AuditEntry, Member, MemberRole, Message, MessageKind, Profession,
-    Reader, Resident, RoomKind, RoomSummary, Timestamp, UserName, UserRef,
+    Attachment, AuditAction, AuditEntry, Confirmation, Member, MemberRole, Message, MessageKind,
+    Priority, Profession, Reader, Resident, RoomKind, RoomSummary, Timestamp, UserName, UserRef,
 };
+use yui_protocol::post::Revision;
 
 mod convert;
 mod health;
@@ -191,13 +192,19 @@ pub enum PutMember {
 /// One acknowledged write of a group commit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Write {
-    /// A post; `kind` has already been checked against the room's kind.
+    /// A post; `kind` has already been checked against the room's kind, `mentions` against
+    /// the room's members (their names are the ones stored) and `revision` against the room's
+    /// messages (an original of the same author).
     Post {
         room: RoomId,
         author: UserRef,
         client_id: ClientId,
         kind: MessageKind,
-        body: Body,
+        /// `None`: the empty body a post with attachments or a retraction may have.
+        body: Option<Body>,
+        priority: Priority,
+        mentions: Vec<UserName>,
+        revision: Option<Revision>,
         /// Checked by the service (uploaded by the author to this room, not in a message);
         /// claimed in the commit, which refuses the post if another claimed one first.
         attachments: Vec<Attachment>,
@@ -328,7 +335,7 @@ pub trait Store: TownStore + Send + Sync + 'static {
     ) -> StoreResult<Vec<Message>>;
 
     /// Up to `limit` messages with `seq < before` (the newest when `None`), ascending, and
-    /// whether older ones exist.
+    /// whether older ones exist; each with its `confirms` and `revised` (PROTOCOL.md 5.2).
     async fn messages_before(
         &self,
         room: &RoomId,
@@ -355,4 +362,28 @@ pub trait Store: TownStore + Send + Sync + 'static {
 
     /// Whether any attachment row names this content (its blobs are then kept).
     async fn attachment_content_in_use(&self, sha256: &str) -> StoreResult<bool>;
+
+    /// The message committed under a post's idempotency key, if any.
+    async fn posted(
+        &self,
+        room: &RoomId,
+        author: &UserId,
+        client_id: &ClientId,
+    ) -> StoreResult<Option<Message>>;
+
+    /// Records that `user` confirmed message `seq` of `room` (which exists), durably; once per
+    /// user and message. Returns when it was confirmed and whether this call recorded it.
+    async fn confirm(
+        &self,
+        room: &RoomId,
+        seq: u64,
+        user: &UserId,
+    ) -> StoreResult<(Timestamp, bool)>;
+
+    /// Who confirmed message `seq` of `room`, in the order they did.
+    async fn confirms(&self, room: &RoomId, seq: u64) -> StoreResult<Vec<Confirmation>>;
+
+    /// The room's audience (as [`Store::audience`] counts it) whose read position is below
+    /// `seq`, ordered by id.
+    async fn pending(&self, room: &RoomInfo, seq: u64) -> StoreResult<Vec<UserRef>>;
 }

@@ -17,6 +17,7 @@
 use super::{convert, AuditRecord, StoreError, StoreResult, Write, WriteOutcome};
 use std::collections::HashMap;
 use yui_protocol::model::{Message, Timestamp};
+use yui_protocol::post::Revision;
 
 /// A post's idempotency key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -263,6 +264,9 @@ impl<'a> Plan<'a> {
                         client_id,
                         kind,
                         body,
+                        priority,
+                        mentions,
+                        revision,
                         attachments,
                     },
                     Slot::Post { room: r, key, pair },
@@ -312,13 +316,13 @@ impl<'a> Plan<'a> {
                                 client_id: client_id.clone(),
                                 author: author.clone(),
                                 kind: *kind,
-                                body: body.as_str().to_owned(),
+                                body: body.as_ref().map_or("", |b| b.as_str()).to_owned(),
                                 at: now,
-                                priority: Default::default(),
-                                mentions: Vec::new(),
+                                priority: *priority,
+                                mentions: mentions.clone(),
                                 attachments: attachments.clone(),
-                                replaces: None,
-                                retracts: None,
+                                replaces: revision.and_then(Revision::replaces),
+                                retracts: revision.and_then(Revision::retracts),
                                 confirms: None,
                                 revised: None,
                             },
@@ -504,7 +508,10 @@ mod tests {
             },
             client_id: ClientId::parse(client_id).unwrap(),
             kind: MessageKind::Note,
-            body: Body::parse("x").unwrap(),
+            body: Some(Body::parse("x").unwrap()),
+            priority: Default::default(),
+            mentions: Vec::new(),
+            revision: None,
             attachments: Vec::new(),
         }
     }

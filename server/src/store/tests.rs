@@ -11,6 +11,7 @@ use super::sqlite::SqliteStore;
 use super::*;
 use std::collections::HashSet;
 use std::sync::Arc;
+use yui_protocol::post::Revision;
 
 // ---------------------------------------------------------------------------------------------
 // Harness
@@ -153,6 +154,9 @@ conformance!(
     batch_larger_than_one_chunk,
     batch_equals_one_write_at_a_time,
     members_version_moves_with_membership,
+    care_notes_fields_round_trip_and_count_unread,
+    confirmations_are_kept_once,
+    pending_lists_the_audience_below_a_seq,
     attachments_are_claimed_once_by_their_post,
 );
 
@@ -220,7 +224,10 @@ fn post(room: &str, author: &UserRef, client_id: &str, body: &str) -> Write {
         author: author.clone(),
         client_id: ClientId::parse(client_id).unwrap(),
         kind: MessageKind::Note,
-        body: Body::parse(body).unwrap(),
+        body: Some(Body::parse(body).unwrap()),
+        priority: Priority::Normal,
+        mentions: Vec::new(),
+        revision: None,
         attachments: Vec::new(),
     }
 }
@@ -304,7 +311,7 @@ async fn seq_is_contiguous_per_room(s: Arc<dyn Store>) {
                 unreachable!()
             };
             assert_eq!(&m.room, room);
-            assert_eq!(m.body, body.as_str());
+            assert_eq!(Some(m.body.as_str()), body.as_ref().map(|b| b.as_str()));
         }
     }
     // 4 batches of 5: rooms a gets i = 0, 2, 4 and b gets 1, 3 of each batch.
@@ -1737,6 +1744,267 @@ async fn members_version_moves_with_membership(s: Arc<dyn Store>) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Care notes (PROTOCOL.md 5.2)
+
+fn note(room: &str, author: &UserRef, client_id: &str, body: Option<&str>) -> Write {
+    let Write::Post {
+        room,
+        author,
+        client_id,
+        kind,
+        ..
+    } = post(room, author, client_id, "x")
+    else {
+        unreachable!()
+    };
+    Write::Post {
+        room,
+        author,
+        client_id,
+        kind,
+        body: body.map(|b| Body::parse(b).unwrap()),
+        priority: Priority::Normal,
+        mentions: Vec::new(),
+        revision: None,
+        attachments: Vec::new(),
+    }
+}
+
+fn with(w: Write, p: Priority, m: &[&UserRef], r: Option<Revision>) -> Write {
+    match w {
+        Write::Post {
+            room,
+            author,
+            client_id,
+            kind,
+            body,
+            ..
+        } => Write::Post {
+            room,
+            author,
+            client_id,
+            kind,
+            body,
+            priority: p,
+            mentions: m.iter().map(|u| short(u)).collect(),
+            revision: r,
+            attachments: Vec::new(),
+        },
+        other => other,
+    }
+}
+
+fn counts(rooms: &[RoomSummary], room: &str) -> (u64, u64, u64) {
+    let r = rooms.iter().find(|r| r.room.as_str() == room).unwrap();
+    (r.unread, r.urgent, r.mentions)
+}
+
+async fn care_notes_fields_round_trip_and_count_unread(s: Arc<dyn Store>) {
+    let s = &*s;
+    let (ann, ben, carl) = (user("ann"), user("ben"), user("carl"));
+    for u in [&ann, &ben, &carl] {
+        s.upsert_user(u, &town(TOWN)).await.unwrap();
+    }
+    team_room(s, "n", &ann).await;
+    team_room(s, "m", &ann).await;
+    let actor = short(&ann);
+    for u in [&ben, &carl] {
+        s.put_member(&rid("n"), &u.id, None, &ProfilePatch::default(), &actor)
+            .await
+            .unwrap();
+    }
+    // One batch, two rooms, several messages with mentions (one insert of mention rows).
+    let batch = [
+        with(
+            note("n", &ann, "u1", Some("転倒")),
+            Priority::Urgent,
+            &[&ben, &carl],
+            None,
+        ),
+        with(
+            note("m", &ann, "m1", Some("other room")),
+            Priority::Urgent,
+            &[&ben],
+            None,
+        ),
+        with(
+            note("n", &ann, "u2", Some("様子見")),
+            Priority::Normal,
+            &[&ben],
+            None,
+        ),
+        with(
+            note("n", &ann, "u3", None),
+            Priority::Normal,
+            &[],
+            Some(Revision::Retracts(1)),
+        ),
+        with(
+            note("n", &ann, "u4", Some("訂正")),
+            Priority::Urgent,
+            &[],
+            Some(Revision::Replaces(1)),
+        ),
+    ];
+    let out = s.commit(&batch).await.unwrap();
+    let first = posted(&out[0]).0;
+    assert_eq!(first.priority, Priority::Urgent);
+    assert_eq!(first.mentions, vec![short(&ben), short(&carl)]);
+
+    let stored = all_messages(s, "n").await;
+    assert_eq!(stored.len(), 4);
+    assert_eq!(stored[0], first, "stored as committed");
+    assert_eq!(stored[0].body, "転倒");
+    assert_eq!(stored[1].mentions, vec![short(&ben)]);
+    assert_eq!(stored[1].priority, Priority::Normal);
+    assert_eq!((stored[2].retracts, stored[2].replaces), (Some(1), None));
+    assert_eq!(stored[2].body, "");
+    assert_eq!((stored[3].replaces, stored[3].retracts), (Some(1), None));
+    // Catch-up pages carry neither confirms nor revised; history pages do.
+    assert!(stored
+        .iter()
+        .all(|m| m.confirms.is_none() && m.revised.is_none()));
+    let (page, _) = s.messages_before(&rid("n"), None, 10).await.unwrap();
+    let got: Vec<(u64, Option<u64>, Option<u64>)> = page
+        .iter()
+        .map(|m| (m.seq, m.confirms, m.revised))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, Some(0), Some(4)),
+            (2, Some(0), None),
+            (3, Some(0), None),
+            (4, Some(0), None)
+        ]
+    );
+    // Another room's revisions are not this room's.
+    let (other, _) = s.messages_before(&rid("m"), None, 10).await.unwrap();
+    assert_eq!(other[0].revised, None);
+
+    // A retry answers the stored message, every field included.
+    let again = s
+        .commit(&[with(
+            note("n", &ann, "u1", Some("changed")),
+            Priority::Normal,
+            &[],
+            None,
+        )])
+        .await
+        .unwrap();
+    let (m, new) = posted(&again[0]);
+    assert!(!new);
+    assert_eq!(m, first);
+    assert_eq!(
+        s.posted(&rid("n"), &ann.id, &ClientId::parse("u1").unwrap())
+            .await
+            .unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(
+        s.posted(&rid("n"), &ben.id, &ClientId::parse("u1").unwrap())
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Unread counts: ben has all 4 unread, 2 urgent (1 and 4), 2 mentions (1 and 2).
+    let rooms = s.rooms_for(&ben.id, &town(TOWN)).await.unwrap();
+    assert_eq!(counts(&rooms, "n"), (4, 2, 2));
+    let rooms = s.rooms_for(&carl.id, &town(TOWN)).await.unwrap();
+    assert_eq!(counts(&rooms, "n"), (4, 2, 1));
+    let rooms = s.rooms_for(&ann.id, &town(TOWN)).await.unwrap();
+    assert_eq!(counts(&rooms, "n"), (0, 0, 0));
+    assert_eq!(counts(&rooms, "m"), (0, 0, 0));
+    commit_one(s, read("n", "ben", 1)).await;
+    let rooms = s.rooms_for(&ben.id, &town(TOWN)).await.unwrap();
+    assert_eq!(counts(&rooms, "n"), (3, 1, 1));
+    let one = s.room_summary(&rid("n"), &ben.id).await.unwrap().unwrap();
+    assert_eq!((one.urgent, one.mentions), (1, 1));
+    commit_one(s, read("n", "ben", 4)).await;
+    let one = s.room_summary(&rid("n"), &ben.id).await.unwrap().unwrap();
+    assert_eq!((one.unread, one.urgent, one.mentions), (0, 0, 0));
+}
+
+async fn confirmations_are_kept_once(s: Arc<dyn Store>) {
+    let s = &*s;
+    let (ann, ben, carl) = (user("ann"), user("ben"), user("carl"));
+    for u in [&ann, &ben] {
+        s.upsert_user(u, &town(TOWN)).await.unwrap();
+    }
+    team_room(s, "c", &ann).await;
+    s.commit(&[post("c", &ann, "c1", "one"), post("c", &ann, "c2", "two")])
+        .await
+        .unwrap();
+    let r = rid("c");
+    let (at, new) = s.confirm(&r, 1, &ben.id).await.unwrap();
+    assert!(new);
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let (again, new) = s.confirm(&r, 1, &ben.id).await.unwrap();
+    assert!(!new);
+    assert_eq!(again, at, "a second confirmation keeps the first time");
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    // Carl is not in the directory: a default profile, as in receipts.
+    let (later, new) = s.confirm(&r, 1, &carl.id).await.unwrap();
+    assert!(new && later > at);
+    let list = s.confirms(&r, 1).await.unwrap();
+    let got: Vec<(&str, Timestamp)> = list.iter().map(|c| (c.user.id.as_str(), c.at)).collect();
+    assert_eq!(got, vec![("ben", at), ("carl", later)]);
+    assert_eq!(list[0].user, ben);
+    assert_eq!(list[1].user.name.as_str(), "carl");
+    assert!(s.confirms(&r, 2).await.unwrap().is_empty());
+    let (page, _) = s.messages_before(&r, None, 10).await.unwrap();
+    let got: Vec<Option<u64>> = page.iter().map(|m| m.confirms).collect();
+    assert_eq!(got, vec![Some(2), Some(0)]);
+}
+
+async fn pending_lists_the_audience_below_a_seq(s: Arc<dyn Store>) {
+    let s = &*s;
+    let (ann, ben, carl) = (user("ann"), user("ben"), user("carl"));
+    for u in [&ann, &ben, &carl] {
+        s.upsert_user(u, &town(TOWN)).await.unwrap();
+    }
+    s.upsert_user(&user("dan"), &town("naka")).await.unwrap();
+    team_room(s, "p", &ann).await;
+    town_room(s, "board", TOWN, &ann).await;
+    let actor = short(&ann);
+    s.put_member(&rid("p"), &ben.id, None, &ProfilePatch::default(), &actor)
+        .await
+        .unwrap();
+    // A member added without a profile and never seen: a default profile.
+    s.put_member(
+        &rid("p"),
+        &uid("eve"),
+        None,
+        &ProfilePatch::default(),
+        &actor,
+    )
+    .await
+    .unwrap();
+    s.commit(&[
+        post("p", &ann, "p1", "one"),
+        post("p", &ann, "p2", "two"),
+        post("board", &ann, "b1", "notice"),
+        read("p", "ben", 1),
+        read("board", "ben", 1),
+    ])
+    .await
+    .unwrap();
+    let team = s.room(&rid("p")).await.unwrap().unwrap();
+    let ids =
+        |v: Vec<UserRef>| -> Vec<String> { v.into_iter().map(|u| u.id.into_string()).collect() };
+    assert_eq!(ids(s.pending(&team, 2).await.unwrap()), vec!["ben", "eve"]);
+    assert_eq!(ids(s.pending(&team, 1).await.unwrap()), vec!["eve"]);
+    assert!(s.pending(&team, 0).await.unwrap().is_empty());
+    let pending = s.pending(&team, 2).await.unwrap();
+    assert_eq!(pending[0], ben);
+    assert_eq!(pending[1].name.as_str(), "eve");
+    // Town room: the town's users in the directory (not dan of another town).
+    let board = s.room(&rid("board")).await.unwrap().unwrap();
+    assert_eq!(ids(s.pending(&board, 1).await.unwrap()), vec!["carl"]);
+}
+
+// ---------------------------------------------------------------------------------------------
 // Attachments (PROTOCOL.md 5.3)
 
 fn attachment_record(id: &str, room: &str, uploader: &str, sha: char, at: i64) -> AttachmentRecord {
@@ -1766,6 +2034,9 @@ fn post_with(room: &str, author: &UserRef, client_id: &str, atts: &[&AttachmentR
         client_id,
         kind,
         body,
+        priority,
+        mentions,
+        revision,
         ..
     } = post(room, author, client_id, "with attachments")
     else {
@@ -1777,6 +2048,9 @@ fn post_with(room: &str, author: &UserRef, client_id: &str, atts: &[&AttachmentR
         client_id,
         kind,
         body,
+        priority,
+        mentions,
+        revision,
         attachments: atts.iter().map(|a| a.attachment.clone()).collect(),
     }
 }

@@ -5,7 +5,7 @@
 
 use super::{convert, StoreError, StoreResult};
 use async_trait::async_trait;
-use yui_protocol::ids::{ClientId, RoomId, TownId, UserId};
+use yui_protocol::ids::{RoomId, TownId, UserId};
 use yui_protocol::model::{Timestamp, UserName};
 use yui_protocol::town::{
     Consent, ConsentRequest, Date, DirectoryUser, HouseholdMember, ResidentProfile,
@@ -88,14 +88,6 @@ pub trait TownStore: Send + Sync + 'static {
 
     /// Records that a token of `user` was accepted at `at`.
     async fn seen(&self, user: &UserId, at: Timestamp) -> StoreResult<()>;
-
-    /// Whether `author` has committed a post with `client_id` in `room` (a retry).
-    async fn post_exists(
-        &self,
-        room: &RoomId,
-        author: &UserId,
-        client_id: &ClientId,
-    ) -> StoreResult<bool>;
 }
 
 /// `household` as stored: a JSON array of `{"name","relation"}`.

@@ -13,7 +13,6 @@ conformance!(
     consents_are_kept_and_withdrawn_once,
     mutes_are_per_user_and_expire,
     the_directory_lists_a_towns_users_with_last_seen,
-    post_exists_finds_a_committed_post_only,
 );
 
 fn resident(name: &str, kana: Option<&str>) -> ResidentRequest {
@@ -305,35 +304,4 @@ async fn the_directory_lists_a_towns_users_with_last_seen(s: Arc<dyn Store>) {
     let users = s.town_users(&town(TOWN)).await.unwrap();
     let seen = users.iter().find(|u| u.id == a.id).unwrap().last_seen;
     assert_eq!(seen, Some(later));
-}
-
-async fn post_exists_finds_a_committed_post_only(s: Arc<dyn Store>) {
-    let owner = user("owner");
-    let nurse = user("nurse");
-    team_room(s.as_ref(), "yamada", &owner).await;
-    team_room(s.as_ref(), "tanaka", &owner).await;
-    let cid = |c: &str| ClientId::parse(c).unwrap();
-    assert!(!s
-        .post_exists(&rid("yamada"), &owner.id, &cid("c1"))
-        .await
-        .unwrap());
-    s.commit(&[post("yamada", &owner, "c1", "a")])
-        .await
-        .unwrap();
-    assert!(s
-        .post_exists(&rid("yamada"), &owner.id, &cid("c1"))
-        .await
-        .unwrap());
-    assert!(!s
-        .post_exists(&rid("yamada"), &nurse.id, &cid("c1"))
-        .await
-        .unwrap());
-    assert!(!s
-        .post_exists(&rid("tanaka"), &owner.id, &cid("c1"))
-        .await
-        .unwrap());
-    assert!(!s
-        .post_exists(&rid("yamada"), &owner.id, &cid("c2"))
-        .await
-        .unwrap());
 }

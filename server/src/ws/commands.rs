@@ -35,10 +35,9 @@ impl Session {
                 before,
                 limit,
             } => self.history(r#ref, room, before, limit).await,
-            Request::Receipts { room, .. } => self.receipts(r#ref, room).await,
-            Request::Confirm { .. } | Request::Confirms { .. } => {
-                Err(ApiError::bad_request("confirm: not yet"))
-            }
+            Request::Receipts { room, seq } => self.receipts(r#ref, room, seq).await,
+            Request::Confirm { room, seq } => self.confirm(r#ref, room, seq).await,
+            Request::Confirms { room, seq } => self.confirms(r#ref, room, seq).await,
         }
     }
 
@@ -109,15 +108,38 @@ impl Session {
         }))
     }
 
-    async fn receipts(&mut self, r#ref: Option<Ref>, room: RoomId) -> Reply {
+    async fn receipts(&mut self, r#ref: Option<Ref>, room: RoomId, seq: Option<u64>) -> Reply {
         let who = self.conn.identity();
-        let (audience, readers) = self.state.service.receipts(&who, &room).await?;
+        let r = self.state.service.receipts(&who, &room, seq).await?;
         Ok(Some(ServerFrame::Receipts {
             r#ref,
             room,
-            audience,
-            readers,
-            pending: None,
+            audience: r.audience,
+            readers: r.readers,
+            pending: r.pending,
+        }))
+    }
+
+    async fn confirm(&mut self, r#ref: Option<Ref>, room: RoomId, seq: u64) -> Reply {
+        let who = self.conn.identity();
+        let seq = self.state.service.confirm(&who, &room, seq).await?;
+        Ok(Some(ServerFrame::Ack {
+            r#ref,
+            room: Some(room),
+            seq: Some(seq),
+            id: None,
+            at: None,
+        }))
+    }
+
+    async fn confirms(&mut self, r#ref: Option<Ref>, room: RoomId, seq: u64) -> Reply {
+        let who = self.conn.identity();
+        let users = self.state.service.confirms(&who, &room, seq).await?;
+        Ok(Some(ServerFrame::Confirms {
+            r#ref,
+            room,
+            seq,
+            users,
         }))
     }
 }

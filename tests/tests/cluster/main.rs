@@ -2,6 +2,7 @@
 //! database (fresh per test) and one Redis. Everything of the protocol must hold across nodes.
 //! Needs Postgres and Redis: `scripts/test` makes sure they run (and fails in CI if not).
 
+mod care_notes;
 mod removal;
 mod town;
 

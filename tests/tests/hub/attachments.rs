@@ -591,6 +591,29 @@ async fn posts_claim_their_attachments_once() {
         m.attachments.first().map(|x| x.id.as_str()),
         Some(c.as_str())
     );
+    // With an attachment the body may be empty (PROTOCOL.md 5.2).
+    let d = id_of(
+        &uploaded(
+            &app,
+            &nurse,
+            "res-a",
+            "f.png",
+            "image/png",
+            images::png(12, 12, 9),
+        )
+        .await,
+    );
+    let (s, b) = app
+        .call(
+            &nurse,
+            "POST",
+            "/api/rooms/res-a/messages",
+            Some(json!({"client_id": "c-empty", "body": "", "attachments": [d]})),
+        )
+        .await;
+    assert_eq!(s, 201, "{b}");
+    let m = live.message(&room("res-a")).await;
+    assert_eq!((m.body.as_str(), m.attachments.len()), ("", 1));
 }
 
 #[tokio::test]

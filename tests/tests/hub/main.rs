@@ -3,6 +3,7 @@
 //! With `YUI_TEST_BACKEND=cluster` the same tests run on Postgres and Redis.
 
 mod attachments;
+mod care_notes;
 mod cli;
 mod delivery;
 mod edge;

@@ -118,7 +118,8 @@ async fn select_committed(conn: &mut PgConnection, plan: &Plan<'_>) -> StoreResu
         // (room, author_id, client_id) unique index.
         let mut q = QueryBuilder::<Postgres>::new(
             "SELECT m.room, m.seq, m.id, m.client_id, m.author_id, m.author_name, \
-             m.author_profession, m.author_org, m.kind, m.body, m.at FROM (",
+             m.author_profession, m.author_org, m.kind, m.body, m.at, m.priority, m.mentions, \
+             m.replaces, m.retracts FROM (",
         );
         q.push_values(chunk, |mut row, key| {
             row.push_bind(key.room)
@@ -194,7 +195,7 @@ async fn update_rooms(conn: &mut PgConnection, ends: &[RoomEnd<'_>]) -> StoreRes
 }
 
 async fn insert_messages(conn: &mut PgConnection, messages: &[&Message]) -> StoreResult<()> {
-    for chunk in messages.chunks(rows_per_statement(11)) {
+    for chunk in messages.chunks(rows_per_statement(15)) {
         let mut q = QueryBuilder::<Postgres>::new("INSERT INTO messages (");
         q.push(MESSAGE_COLUMNS).push(") ");
         q.push_values(chunk, |mut row, m| {
@@ -208,7 +209,32 @@ async fn insert_messages(conn: &mut PgConnection, messages: &[&Message]) -> Stor
                 .push_bind(m.author.org.as_str())
                 .push_bind(m.kind.as_str())
                 .push_bind(m.body.as_str())
-                .push_bind(m.at.millis());
+                .push_bind(m.at.millis())
+                .push_bind(m.priority.as_str())
+                .push_bind(convert::mentions_json(&m.mentions))
+                .push_bind(m.replaces.map(convert::db_seq))
+                .push_bind(m.retracts.map(convert::db_seq));
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    insert_mentions(conn, messages).await
+}
+
+/// One `message_mentions` row per mentioned user of each new message.
+async fn insert_mentions(conn: &mut PgConnection, messages: &[&Message]) -> StoreResult<()> {
+    let rows: Vec<(&str, &str, i64)> = messages
+        .iter()
+        .flat_map(|m| {
+            m.mentions
+                .iter()
+                .map(|u| (u.id.as_str(), m.room.as_str(), convert::db_seq(m.seq)))
+        })
+        .collect();
+    for chunk in rows.chunks(rows_per_statement(3)) {
+        let mut q =
+            QueryBuilder::<Postgres>::new("INSERT INTO message_mentions (user_id, room, seq) ");
+        q.push_values(chunk, |mut row, (user, room, seq)| {
+            row.push_bind(*user).push_bind(*room).push_bind(*seq);
         });
         q.build().execute(&mut *conn).await?;
     }

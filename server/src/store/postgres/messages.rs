@@ -8,7 +8,14 @@ use yui_protocol::model::Message;
 
 /// The columns of a message, in the order `message` and the commit's insert use.
 pub(super) const MESSAGE_COLUMNS: &str = "room, seq, id, client_id, author_id, author_name, \
-                                          author_profession, author_org, kind, body, at";
+                                          author_profession, author_org, kind, body, at, \
+                                          priority, mentions, replaces, retracts";
+
+/// How many users confirmed message `m`, and the seq of its latest revision (history pages).
+const PAGE_COLUMNS: &str = "(SELECT COUNT(*) FROM confirmations c \
+                            WHERE c.room = m.room AND c.seq = m.seq) AS confirms, \
+                            (SELECT MAX(r.seq) FROM messages r WHERE r.room = m.room \
+                            AND coalesce(r.replaces, r.retracts) = m.seq) AS revised";
 
 pub(super) async fn after(
     pool: &PgPool,
@@ -16,16 +23,16 @@ pub(super) async fn after(
     after: u64,
     limit: u32,
 ) -> StoreResult<Vec<Message>> {
-    let rows = sqlx::query(
-        "SELECT room, seq, id, client_id, author_id, author_name, author_profession, \
-         author_org, kind, body, at FROM messages WHERE room = $1 AND seq > $2 \
-         ORDER BY seq LIMIT $3",
-    )
-    .bind(room.as_str())
-    .bind(convert::db_seq(after))
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = $1 AND seq > $2 \
+         ORDER BY seq LIMIT $3"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(room.as_str())
+        .bind(convert::db_seq(after))
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
     let mut messages = rows.iter().map(message).collect::<StoreResult<Vec<_>>>()?;
     super::attachments::fill(pool, &mut messages).await?;
     Ok(messages)
@@ -37,21 +44,26 @@ pub(super) async fn before(
     before: Option<u64>,
     limit: u32,
 ) -> StoreResult<(Vec<Message>, bool)> {
-    let rows = sqlx::query(
-        "SELECT room, seq, id, client_id, author_id, author_name, author_profession, \
-         author_org, kind, body, at FROM messages WHERE room = $1 AND seq < $2 \
-         ORDER BY seq DESC LIMIT $3",
-    )
-    .bind(room.as_str())
-    .bind(before.map(convert::db_seq).unwrap_or(i64::MAX))
-    .bind(i64::from(limit) + 1)
-    .fetch_all(pool)
-    .await?;
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS}, {PAGE_COLUMNS} FROM messages m WHERE room = $1 AND seq < $2 \
+         ORDER BY seq DESC LIMIT $3"
+    );
+    let rows = sqlx::query(&sql)
+        .bind(room.as_str())
+        .bind(before.map(convert::db_seq).unwrap_or(i64::MAX))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(pool)
+        .await?;
     let more = rows.len() > limit as usize;
     let mut messages = rows
         .iter()
         .take(limit as usize)
-        .map(message)
+        .map(|r| {
+            let mut m = message(r)?;
+            m.confirms = Some(convert::seq(r.try_get("confirms")?));
+            m.revised = r.try_get::<Option<i64>, _>("revised")?.map(convert::seq);
+            Ok(m)
+        })
         .collect::<StoreResult<Vec<_>>>()?;
     messages.reverse();
     super::attachments::fill(pool, &mut messages).await?;
@@ -73,11 +85,11 @@ pub(super) fn message(r: &PgRow) -> StoreResult<Message> {
         kind: convert::message_kind(r.try_get::<&str, _>("kind")?)?,
         body: r.try_get("body")?,
         at: convert::time(r.try_get("at")?),
-        priority: Default::default(),
-        mentions: Vec::new(),
+        priority: convert::priority(r.try_get::<&str, _>("priority")?)?,
+        mentions: convert::mentions(r.try_get::<&str, _>("mentions")?)?,
         attachments: Vec::new(),
-        replaces: None,
-        retracts: None,
+        replaces: r.try_get::<Option<i64>, _>("replaces")?.map(convert::seq),
+        retracts: r.try_get::<Option<i64>, _>("retracts")?.map(convert::seq),
         confirms: None,
         revised: None,
     })

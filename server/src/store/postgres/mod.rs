@@ -5,7 +5,7 @@
 //!
 //! One module per concern: [`rooms`] (rooms and room summaries), [`members`] (members and the
 //! user directory), [`messages`] (history), [`reads`] (receipts), [`audit`] (the access log) and
-//! [`commit`] (the group commit).
+//! [`commit`] (the group commit), [`notes`] (confirmations, who has not read).
 
 use super::health::WriteHealth;
 use super::DbError;
@@ -28,6 +28,7 @@ mod audit;
 mod commit;
 mod members;
 mod messages;
+mod notes;
 mod reads;
 mod rooms;
 mod town;
@@ -219,6 +220,38 @@ impl Store for PostgresStore {
 
     async fn attachment_content_in_use(&self, sha256: &str) -> StoreResult<bool> {
         attachments::content_in_use(&self.pool, sha256).await
+    }
+
+    async fn posted(
+        &self,
+        room: &RoomId,
+        author: &UserId,
+        client_id: &yui_protocol::ids::ClientId,
+    ) -> StoreResult<Option<Message>> {
+        notes::posted(&self.pool, room, author, client_id).await
+    }
+
+    async fn confirm(
+        &self,
+        room: &RoomId,
+        seq: u64,
+        user: &UserId,
+    ) -> StoreResult<(yui_protocol::model::Timestamp, bool)> {
+        let mut conn = self.pool.acquire().await?;
+        let result = notes::confirm(&mut conn, room, seq, user).await;
+        self.settle(conn, result)
+    }
+
+    async fn confirms(
+        &self,
+        room: &RoomId,
+        seq: u64,
+    ) -> StoreResult<Vec<yui_protocol::model::Confirmation>> {
+        notes::confirms(&self.pool, room, seq).await
+    }
+
+    async fn pending(&self, room: &RoomInfo, seq: u64) -> StoreResult<Vec<UserRef>> {
+        notes::pending(&self.pool, room, seq).await
     }
 }
 

@@ -11,8 +11,18 @@ use yui_protocol::model::{AuditAction, Resident, RoomKind, RoomSummary, Timestam
 const ROOM_SELECT: &str = "SELECT id, kind, title, town, resident_id, resident_name, last_seq, \
                            members_version FROM rooms WHERE id = $1";
 
-const SUMMARY_COLUMNS: &str =
-    "SELECT r.id, r.kind, r.title, r.town, r.last_seq, COALESCE(p.seq, 0) AS read_seq";
+/// A summary's columns, the unread urgent messages and mentions of the user bound as `user`
+/// (a parameter such as `$1`) included: range counts over `messages_urgent` and the primary key
+/// of `message_mentions` from the read position on, never a scan of the room.
+fn summary_columns(user: &str) -> String {
+    format!(
+        "SELECT r.id, r.kind, r.title, r.town, r.last_seq, COALESCE(p.seq, 0) AS read_seq, \
+         (SELECT COUNT(*) FROM messages u WHERE u.room = r.id \
+         AND u.priority = 'urgent' AND u.seq > COALESCE(p.seq, 0)) AS urgent, \
+         (SELECT COUNT(*) FROM message_mentions x WHERE x.user_id = {user} AND x.room = r.id \
+         AND x.seq > COALESCE(p.seq, 0)) AS mentions"
+    )
+}
 
 pub(super) async fn room(pool: &PgPool, room: &RoomId) -> StoreResult<Option<RoomInfo>> {
     let row = sqlx::query(ROOM_SELECT)
@@ -111,12 +121,13 @@ pub(super) async fn rooms_for(
     town: &TownId,
 ) -> StoreResult<Vec<RoomSummary>> {
     let sql = format!(
-        "{SUMMARY_COLUMNS} FROM rooms r \
+        "{} FROM rooms r \
          LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = $1 \
          WHERE (r.kind = 'team' AND EXISTS \
                 (SELECT 1 FROM members m WHERE m.room = r.id AND m.user_id = $1)) \
             OR (r.kind = 'town' AND r.town = $2) \
-         ORDER BY r.id"
+         ORDER BY r.id",
+        summary_columns("$1")
     );
     let rows = sqlx::query(&sql)
         .bind(user.as_str())
@@ -134,8 +145,9 @@ pub(super) async fn room_summary(
     user: &UserId,
 ) -> StoreResult<Option<RoomSummary>> {
     let sql = format!(
-        "{SUMMARY_COLUMNS} FROM rooms r \
-         LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = $2 WHERE r.id = $1"
+        "{} FROM rooms r \
+         LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = $2 WHERE r.id = $1",
+        summary_columns("$2")
     );
     let row = sqlx::query(&sql)
         .bind(room.as_str())
@@ -177,8 +189,8 @@ fn summary(r: &PgRow) -> StoreResult<RoomSummary> {
         last_seq,
         read_seq,
         unread: last_seq - read_seq,
-        urgent: 0,
-        mentions: 0,
+        urgent: convert::seq(r.try_get("urgent")?),
+        mentions: convert::seq(r.try_get("mentions")?),
         muted_until: None,
         resident: None,
     })

@@ -11,7 +11,7 @@ use crate::store::{convert, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgExecutor, PgPool, Row};
-use yui_protocol::ids::{ClientId, RoomId, TownId, UserId};
+use yui_protocol::ids::{RoomId, TownId, UserId};
 use yui_protocol::model::{AuditAction, RoomSummary, Timestamp, UserName};
 use yui_protocol::town::{
     Consent, ConsentRequest, DirectoryUser, ResidentBrief, ResidentProfile, ResidentRequest,
@@ -433,23 +433,5 @@ impl TownStore for PostgresStore {
         }
         .await;
         self.settle(conn, result)
-    }
-
-    async fn post_exists(
-        &self,
-        room: &RoomId,
-        author: &UserId,
-        client_id: &ClientId,
-    ) -> StoreResult<bool> {
-        let exists: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM messages \
-             WHERE room = $1 AND author_id = $2 AND client_id = $3)",
-        )
-        .bind(room.as_str())
-        .bind(author.as_str())
-        .bind(client_id.as_str())
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(exists)
     }
 }

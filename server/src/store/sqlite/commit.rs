@@ -48,8 +48,10 @@ fn commit_with(
     }
     let mut stmt = conn.prepare_cached(&format!(
         "INSERT INTO messages ({MESSAGE_COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
     ))?;
+    let mut mention = conn
+        .prepare_cached("INSERT INTO message_mentions (user_id, room, seq) VALUES (?1, ?2, ?3)")?;
     for m in applied.new_messages() {
         stmt.execute(params![
             m.room.as_str(),
@@ -63,7 +65,18 @@ fn commit_with(
             m.kind.as_str(),
             m.body.as_str(),
             m.at.millis(),
+            m.priority.as_str(),
+            convert::mentions_json(&m.mentions),
+            m.replaces.map(convert::db_seq),
+            m.retracts.map(convert::db_seq),
         ])?;
+        for u in &m.mentions {
+            mention.execute(params![
+                u.id.as_str(),
+                m.room.as_str(),
+                convert::db_seq(m.seq)
+            ])?;
+        }
     }
     // After the inserts: a retry of a committed post fails on the unique key first (and is
     // then answered from the first commit), not on its attachments being claimed already.

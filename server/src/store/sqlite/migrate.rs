@@ -35,6 +35,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("../../../migrations/sqlite/0004_members_version.sql"),
     },
     Migration {
+        version: 5,
+        description: "care notes",
+        sql: include_str!("../../../migrations/sqlite/0005_care_notes.sql"),
+    },
+    Migration {
         version: 6,
         description: "attachments",
         sql: include_str!("../../../migrations/sqlite/0006_attachments.sql"),

@@ -4,7 +4,7 @@
 //! their own ([`conn::Readers`]), so they never queue behind a commit's fsync.
 //!
 //! One module per concern, as for Postgres: [`rooms`], [`members`], [`messages`], [`reads`],
-//! [`audit`], [`commit`]; [`migrate`] applies the migration files the way sqlx did.
+//! [`audit`], [`commit`], [`notes`] (confirmations, who has not read); [`migrate`] applies the migration files the way sqlx did.
 
 use super::health::WriteHealth;
 use super::{
@@ -15,7 +15,8 @@ use async_trait::async_trait;
 use std::path::{Path, PathBuf};
 use yui_protocol::ids::{AttachmentId, RoomId, TownId, UserId};
 use yui_protocol::model::{
-    AuditEntry, Member, MemberRole, Message, Reader, RoomSummary, Timestamp, UserName, UserRef,
+    AuditEntry, Confirmation, Member, MemberRole, Message, Reader, RoomSummary, Timestamp,
+    UserName, UserRef,
 };
 
 mod attachments;
@@ -25,6 +26,7 @@ mod conn;
 mod members;
 mod messages;
 mod migrate;
+mod notes;
 mod reads;
 mod rooms;
 mod town;
@@ -275,6 +277,32 @@ impl Store for SqliteStore {
         self.health.settle(result)
     }
 
+    async fn posted(
+        &self,
+        room: &RoomId,
+        author: &UserId,
+        client_id: &yui_protocol::ids::ClientId,
+    ) -> StoreResult<Option<Message>> {
+        let (room, author, client_id) = (room.clone(), author.clone(), client_id.clone());
+        self.readers
+            .run(move |conn| notes::posted(conn, &room, &author, &client_id))
+            .await
+    }
+
+    async fn confirm(
+        &self,
+        room: &RoomId,
+        seq: u64,
+        user: &UserId,
+    ) -> StoreResult<(Timestamp, bool)> {
+        let (room, user) = (room.clone(), user.clone());
+        let result = self
+            .writer
+            .transaction(move |conn| notes::confirm(conn, &room, seq, &user))
+            .await;
+        self.health.settle(result)
+    }
+
     async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<AttachmentRecord>> {
         let id = id.clone();
         self.readers
@@ -294,6 +322,20 @@ impl Store for SqliteStore {
         let sha256 = sha256.to_owned();
         self.readers
             .run(move |conn| attachments::content_in_use(conn, &sha256))
+            .await
+    }
+
+    async fn confirms(&self, room: &RoomId, seq: u64) -> StoreResult<Vec<Confirmation>> {
+        let room = room.clone();
+        self.readers
+            .run(move |conn| notes::confirms(conn, &room, seq))
+            .await
+    }
+
+    async fn pending(&self, room: &RoomInfo, seq: u64) -> StoreResult<Vec<UserRef>> {
+        let room = room.clone();
+        self.readers
+            .run(move |conn| notes::pending(conn, &room, seq))
             .await
     }
 }

@@ -6,6 +6,19 @@ use rusqlite::{params, Connection, OptionalExtension, Row};
 use yui_protocol::ids::{RoomId, TownId, UserId};
 use yui_protocol::model::{AuditAction, Resident, RoomKind, RoomSummary, Timestamp, UserRef};
 
+/// Unread urgent messages and unread mentions of the user bound as `user` (a parameter such
+/// as `?1`), for the room `r` and its read position `p`: range counts over `messages_urgent`
+/// and the primary key of `message_mentions` from the read position on, never a scan of the
+/// room.
+fn unread_counts(user: &str) -> String {
+    format!(
+        "(SELECT COUNT(*) FROM messages u WHERE u.room = r.id \
+         AND u.priority = 'urgent' AND u.seq > COALESCE(p.seq, 0)) AS urgent, \
+         (SELECT COUNT(*) FROM message_mentions x WHERE x.user_id = {user} AND x.room = r.id \
+         AND x.seq > COALESCE(p.seq, 0)) AS mentions"
+    )
+}
+
 const ROOM_SELECT: &str = "SELECT id, kind, title, town, resident_id, resident_name, last_seq, \
                            members_version FROM rooms WHERE id = ?1";
 
@@ -95,14 +108,16 @@ pub(super) fn rooms_for(
     user: &UserId,
     town: &TownId,
 ) -> StoreResult<Vec<RoomSummary>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT r.id, r.kind, r.title, r.town, r.last_seq, COALESCE(p.seq, 0) AS read_seq \
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT r.id, r.kind, r.title, r.town, r.last_seq, COALESCE(p.seq, 0) AS read_seq, \
+         {} \
          FROM rooms r LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = ?1 \
          WHERE (r.kind = 'team' AND EXISTS \
                 (SELECT 1 FROM members m WHERE m.room = r.id AND m.user_id = ?1)) \
             OR (r.kind = 'town' AND r.town = ?2) \
          ORDER BY r.id",
-    )?;
+        unread_counts("?1")
+    ))?;
     let rows = stmt.query_map([user.as_str(), town.as_str()], SummaryRow::read)?;
     let mut summaries = rows
         .map(|r| r?.into_summary())
@@ -117,11 +132,13 @@ pub(super) fn room_summary(
     user: &UserId,
 ) -> StoreResult<Option<RoomSummary>> {
     let row = conn
-        .prepare_cached(
-            "SELECT r.id, r.kind, r.title, r.town, r.last_seq, COALESCE(p.seq, 0) AS read_seq \
+        .prepare_cached(&format!(
+            "SELECT r.id, r.kind, r.title, r.town, r.last_seq, COALESCE(p.seq, 0) AS read_seq, \
+             {} \
              FROM rooms r LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = ?2 \
              WHERE r.id = ?1",
-        )?
+            unread_counts("?2")
+        ))?
         .query_row([room.as_str(), user.as_str()], SummaryRow::read)
         .optional()?;
     let mut summary = row.map(SummaryRow::into_summary).transpose()?;
@@ -180,6 +197,8 @@ struct SummaryRow {
     town: String,
     last_seq: i64,
     read_seq: i64,
+    urgent: i64,
+    mentions: i64,
 }
 
 impl SummaryRow {
@@ -191,6 +210,8 @@ impl SummaryRow {
             town: r.get(3)?,
             last_seq: r.get(4)?,
             read_seq: r.get(5)?,
+            urgent: r.get(6)?,
+            mentions: r.get(7)?,
         })
     }
 
@@ -205,10 +226,45 @@ impl SummaryRow {
             last_seq,
             read_seq,
             unread: last_seq - read_seq,
-            urgent: 0,
-            mentions: 0,
+            urgent: convert::seq(self.urgent),
+            mentions: convert::seq(self.mentions),
             muted_until: None,
             resident: None,
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::store::sqlite::migrate;
+
+    /// The unread counts of a summary are range searches over their indexes, never a scan of
+    /// the room's messages.
+    #[test]
+    fn unread_counts_use_their_indexes() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate::run(&conn).unwrap();
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT r.id, {} FROM rooms r \
+             LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = ?1 WHERE r.id = ?2",
+            unread_counts("?1")
+        );
+        let mut stmt = conn.prepare(&sql).unwrap();
+        let plan = stmt
+            .query_map(["u", "r"], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("\n");
+        assert!(
+            plan.contains("INDEX messages_urgent (room=? AND seq>?)"),
+            "{plan}"
+        );
+        assert!(
+            plan.contains("message_mentions_1 (user_id=? AND room=? AND seq>?)"),
+            "{plan}"
+        );
     }
 }

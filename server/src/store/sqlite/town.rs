@@ -10,7 +10,7 @@ use crate::store::town::{
 use crate::store::StoreResult;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use yui_protocol::ids::{ClientId, RoomId, TownId, UserId};
+use yui_protocol::ids::{RoomId, TownId, UserId};
 use yui_protocol::model::{AuditAction, RoomSummary, Timestamp, UserName};
 use yui_protocol::town::{
     Consent, ConsentRequest, DirectoryUser, ResidentBrief, ResidentProfile, ResidentRequest,
@@ -427,26 +427,5 @@ impl TownStore for SqliteStore {
             })
             .await;
         self.health.settle(result)
-    }
-
-    async fn post_exists(
-        &self,
-        room: &RoomId,
-        author: &UserId,
-        client_id: &ClientId,
-    ) -> StoreResult<bool> {
-        let (room, author, client_id) = (room.clone(), author.clone(), client_id.clone());
-        self.readers
-            .run(move |conn| {
-                Ok(conn
-                    .prepare_cached(
-                        "SELECT EXISTS (SELECT 1 FROM messages \
-                         WHERE room = ?1 AND author_id = ?2 AND client_id = ?3)",
-                    )?
-                    .query_row([room.as_str(), author.as_str(), client_id.as_str()], |r| {
-                        r.get(0)
-                    })?)
-            })
-            .await
     }
 }
