@@ -9,10 +9,11 @@ use crate::bus::local::LocalBus;
 use crate::bus::redis::RedisBus;
 use crate::bus::Bus;
 use crate::committer::Committer;
-use crate::config::{ServeArgs, StoreArgs, DEMO_SECRET};
+use crate::config::{PushArgs, ServeArgs, StoreArgs, DEMO_SECRET};
 use crate::http::edge::{normalize_origin, Edge, EdgeSettings};
 use crate::http::serve::ServeOptions;
 use crate::hub::Hub;
+use crate::push::{Push, Settings as PushSettings};
 use crate::service::{AttachmentSettings, RoomService};
 use crate::state::{AppState, Limits, Shared};
 use crate::store::postgres::PostgresStore;
@@ -143,9 +144,15 @@ pub async fn build(
     } else {
         None
     };
+    let node = node_name(args, listener);
+    let push = Push::new(store.clone(), push_settings(&args.push), node.clone())
+        .await
+        .context("loading the VAPID key")?;
+    let shutdown = CancellationToken::new();
+    let push_tasks = push.spawn(hub.clone(), shutdown.clone());
     let l = &args.limits;
     let state = Arc::new(Shared {
-        node: node_name(args, listener),
+        node,
         limits: Limits {
             max_frame_bytes: l.max_frame_bytes,
             rate_per_second: l.rate_per_second,
@@ -172,17 +179,20 @@ pub async fn build(
         metrics,
         web_dir: args.web_dir.clone().or_else(default_web_dir),
         demo_users,
-        shutdown: CancellationToken::new(),
+        shutdown,
         connections: TaskTracker::new(),
         connection_permits: Arc::new(Semaphore::new(l.max_connections)),
         next_conn_id: AtomicU64::new(1),
+        push,
     });
     let gc = tokio::spawn(collect_unposted_attachments(
         state.clone(),
         Duration::from_secs(l.attachment_gc_interval.max(1)),
         Duration::from_secs(l.unposted_attachment_ttl),
     ));
-    Ok((state, vec![dispatcher, committer_task, gc]))
+    let mut tasks = vec![dispatcher, committer_task, gc];
+    tasks.extend(push_tasks);
+    Ok((state, tasks))
 }
 
 /// Every `interval`, deletes the attachments never posted that are older than `age`
@@ -199,6 +209,43 @@ async fn collect_unposted_attachments(state: AppState, interval: Duration, age: 
             tracing::warn!(error = %e, "clean-up of unposted attachments failed; retried later");
         }
     }
+}
+
+fn push_settings(a: &PushArgs) -> PushSettings {
+    PushSettings {
+        allow_insecure: a.push_allow_insecure,
+        subject: a.vapid_subject.clone(),
+        window: Duration::from_secs(a.push_coalesce_seconds),
+        lease: Duration::from_secs(a.push_lease_seconds.max(1)),
+        ttl: Duration::from_secs(a.push_ttl_seconds),
+        max_attempts: a.push_max_attempts.max(1),
+        backoff: Duration::from_millis(a.push_backoff_ms),
+        request_timeout: Duration::from_secs(10),
+        presence_interval: Duration::from_millis(a.push_presence_ms.max(50)),
+        test_delay: Duration::from_millis(a.push_test_delay_ms),
+        digest: digest_settings(a),
+    }
+}
+
+fn digest_settings(a: &PushArgs) -> Option<crate::push::digest::DigestSettings> {
+    let (url, from) = match (&a.smtp_url, &a.smtp_from) {
+        (Some(u), Some(f)) => (u.clone(), f.clone()),
+        (Some(_), None) => {
+            tracing::error!("--smtp-url without --smtp-from: email digests are off");
+            return None;
+        }
+        _ => return None,
+    };
+    let interval = match a.digest_test_interval_ms {
+        Some(ms) => Duration::from_millis(ms.max(1)),
+        None => Duration::from_secs(a.digest_minutes.max(1) * 60),
+    };
+    Some(crate::push::digest::DigestSettings {
+        smtp_url: url,
+        from,
+        interval,
+        check: (interval / 4).clamp(Duration::from_millis(100), Duration::from_secs(60)),
+    })
 }
 
 /// How the HTTP edge is configured: the origins, the rate, demo mode.

@@ -53,6 +53,8 @@ pub struct Shared {
     pub connections: TaskTracker,
     pub connection_permits: Arc<Semaphore>,
     pub next_conn_id: AtomicU64,
+    /// Web Push (PROTOCOL.md 5.6): the VAPID key and subscriptions.
+    pub push: Arc<crate::push::Push>,
 }
 
 pub type AppState = Arc<Shared>;

@@ -28,6 +28,8 @@ pub mod backend;
 pub mod fs;
 pub mod images;
 pub mod process;
+pub mod push;
+pub mod smtp;
 
 pub use backend::Backend;
 
@@ -47,6 +49,8 @@ pub struct User {
     pub org: String,
     pub town: String,
     pub role: Option<String>,
+    /// The optional `email` claim (5.6 digests).
+    pub email: Option<String>,
 }
 
 impl User {
@@ -58,6 +62,7 @@ impl User {
             org: "みさき訪問看護".into(),
             town: "misaki".into(),
             role: None,
+            email: None,
         }
     }
 
@@ -76,6 +81,11 @@ impl User {
             town: "hq".into(),
             ..User::member(id)
         }
+    }
+
+    pub fn with_email(mut self, email: &str) -> User {
+        self.email = Some(email.into());
+        self
     }
 
     pub fn in_town(mut self, town: &str) -> User {
@@ -97,6 +107,7 @@ impl User {
             iat: Some(now),
             nbf: None,
             iss: None,
+            email: self.email.clone(),
         }
     }
 }

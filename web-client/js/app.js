@@ -13,6 +13,7 @@ import { SignInView } from './views/signin.js';
 import { el } from './views/dom.js';
 import { registerServiceWorker, closeRoomNotifications } from './pwa.js';
 import { TownTools } from './town.js';
+import { setupPush } from './notify.js';
 
 const TRANSIENT = new Set(['disconnected', 'timeout', 'unavailable', 'rate_limited', 'internal', 'stopped']);
 const HISTORY_PAGE = 50;
@@ -62,6 +63,7 @@ const roomList = new RoomListView(store);
 const roomView = new RoomView(store, actions);
 const readers = new ReadersDialog(store);
 const signin = new SignInView((tok) => signIn(tok));
+const push = setupPush({ getToken: () => token, getConfig: () => hubConfig, onError: (m) => showBanner(m) });
 const town = new TownTools({
   store,
   token: () => token,
@@ -140,6 +142,7 @@ function startSession() {
     },
   });
   conn.start();
+  push.signedIn();
   roomList.render(); // before the welcome: the rooms are on their way (shown offline)
   route();
 }
@@ -161,6 +164,7 @@ function endSession() {
 }
 
 function signOut() {
+  push.signingOut(token);
   endSession();
   showSignIn();
 }

@@ -14,6 +14,8 @@
 //! - [`town`] serves `/api/rooms/{room}/resident`, `/api/rooms/{room}/consents…`,
 //!   `/api/towns/{town}/users`, `/api/me/rooms/{room}/settings` (PROTOCOL.md 5.4, 5.5).
 //! - [`ops`] serves `/healthz`, `/readyz`, `/metrics`, `/api/config`, `/api/demo/users`.
+//! - [`push`] serves `/api/me/push` (Web Push subscriptions) and `/api/me/settings` (email
+//!   digests), PROTOCOL.md 5.6.
 //! - [`extract`]: the bearer token (and the user's rate limit) and JSON body extractors.
 //! - [`edge`]: what every request passes first (PROTOCOL.md 5.1): the body limit while
 //!   reading, the security headers, the WebSocket `Origin` check, the per-user rate limiter.
@@ -27,6 +29,7 @@ mod extract;
 mod members;
 mod messages;
 mod ops;
+mod push;
 mod rooms;
 pub mod serve;
 mod town;
@@ -73,6 +76,11 @@ pub fn app(state: AppState, ws: Router<AppState>, edge: Arc<Edge>) -> Router {
             get(messages::get_confirms),
         )
         .route("/me/rooms", get(rooms::my_rooms))
+        .route("/me/push", post(push::subscribe).delete(push::unsubscribe))
+        .route(
+            "/me/settings",
+            get(push::get_settings).put(push::put_settings),
+        )
         .route("/rooms/{room}/resident", put(town::put_resident))
         .route(
             "/rooms/{room}/consents",

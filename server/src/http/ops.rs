@@ -66,7 +66,7 @@ pub async fn demo_users(State(state): State<AppState>) -> Result<impl IntoRespon
 #[derive(Debug, serde::Serialize)]
 pub struct ConfigReply {
     pub demo: bool,
-    /// The hub's Web Push key (5.6); none until push exists.
+    /// The hub's Web Push key (5.6): base64url of the uncompressed P-256 point.
     pub vapid_public_key: Option<String>,
     pub max_attachment_bytes: u64,
     /// `--require-consent` (5.4).
@@ -76,7 +76,7 @@ pub struct ConfigReply {
 pub async fn config(State(state): State<AppState>) -> Json<ConfigReply> {
     Json(ConfigReply {
         demo: state.demo_users.is_some(),
-        vapid_public_key: None,
+        vapid_public_key: Some(state.push.public_key().to_owned()),
         max_attachment_bytes: state.service.max_attachment_bytes() as u64,
         require_consent: state.service.require_consent(),
     })

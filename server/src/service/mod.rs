@@ -91,6 +91,13 @@ impl RoomService {
             .is_some_and(|e| e.0 == who.user && e.1 == who.town);
         if !known {
             self.store.upsert_user(&who.user, &who.town).await?;
+            if let Some(email) = &who.email {
+                // Where this user's email digests go (PROTOCOL.md 5.6).
+                self.store
+                    .push()
+                    .remember_email(&who.user.id, &who.town, email)
+                    .await?;
+            }
             self.directory
                 .insert(who.user.id.clone(), (who.user.clone(), who.town.clone()));
         }

@@ -18,6 +18,7 @@ mod convert;
 mod health;
 mod plan;
 pub mod postgres;
+pub mod push;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
@@ -386,4 +387,7 @@ pub trait Store: TownStore + Send + Sync + 'static {
     /// The room's audience (as [`Store::audience`] counts it) whose read position is below
     /// `seq`, ordered by id.
     async fn pending(&self, room: &RoomInfo, seq: u64) -> StoreResult<Vec<UserRef>>;
+
+    /// Web Push's tables (PROTOCOL.md 5.6).
+    fn push(&self) -> &dyn push::PushStore;
 }

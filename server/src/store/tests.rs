@@ -2136,3 +2136,7 @@ async fn attachments_are_claimed_once_by_their_post(s: Arc<dyn Store>) {
 
 #[path = "town_tests.rs"]
 mod town_tests;
+
+// Web Push's tables, with the same harness.
+#[path = "push_tests.rs"]
+mod push_tests;

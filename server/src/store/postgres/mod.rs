@@ -29,6 +29,7 @@ mod commit;
 mod members;
 mod messages;
 mod notes;
+mod push;
 mod reads;
 mod rooms;
 mod town;
@@ -252,6 +253,10 @@ impl Store for PostgresStore {
 
     async fn pending(&self, room: &RoomInfo, seq: u64) -> StoreResult<Vec<UserRef>> {
         notes::pending(&self.pool, room, seq).await
+    }
+
+    fn push(&self) -> &dyn crate::store::push::PushStore {
+        self
     }
 }
 

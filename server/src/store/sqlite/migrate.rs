@@ -49,6 +49,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         description: "town",
         sql: include_str!("../../../migrations/sqlite/0007_town.sql"),
     },
+    Migration {
+        version: 9,
+        description: "push",
+        sql: include_str!("../../../migrations/sqlite/0009_push.sql"),
+    },
 ];
 
 /// The table sqlx's SQLite migrator keeps, exactly as it creates it.

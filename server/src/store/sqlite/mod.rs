@@ -27,6 +27,7 @@ mod members;
 mod messages;
 mod migrate;
 mod notes;
+mod push;
 mod reads;
 mod rooms;
 mod town;
@@ -337,6 +338,10 @@ impl Store for SqliteStore {
         self.readers
             .run(move |conn| notes::pending(conn, &room, seq))
             .await
+    }
+
+    fn push(&self) -> &dyn crate::store::push::PushStore {
+        self
     }
 }
 
