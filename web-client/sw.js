@@ -10,7 +10,7 @@
 // load is the new version. VERSION is the hash of the shell's files (`node stamp-sw.mjs` after
 // changing any of them; a test checks it), so a changed file always makes a new version.
 
-const VERSION = '222dab6f246f';
+const VERSION = '8ed206b7e7e1';
 const CACHE_PREFIX = 'yui-shell-';
 const CACHE = CACHE_PREFIX + VERSION;
 
@@ -47,6 +47,19 @@ const SHELL = [
   '/js/views/roomview.js',
   '/js/views/signin.js',
   '/js/views/viewer.js',
+  // town tools (issue 12)
+  '/js/town.js',
+  '/js/townapi.js',
+  '/js/strings-town.js',
+  '/js/roles.js',
+  '/js/mute.js',
+  '/js/export.js',
+  '/js/views/dialog.js',
+  '/js/views/manage.js',
+  '/js/views/resident.js',
+  '/js/views/consent.js',
+  '/js/views/search.js',
+  '/js/views/audit.js',
 ];
 
 self.addEventListener('install', (event) => {

@@ -15,6 +15,7 @@ import { SignInView } from './views/signin.js';
 import { blobUrl, forgetBlobs, DEFAULT_MAX_BYTES } from './attachments.js';
 import { el } from './views/dom.js';
 import { registerServiceWorker, closeRoomNotifications } from './pwa.js';
+import { TownTools } from './town.js';
 import { setupPush } from './notify.js';
 
 const TRANSIENT = new Set(['disconnected', 'timeout', 'unavailable', 'rate_limited', 'internal', 'stopped']);
@@ -84,6 +85,25 @@ const confirms = new ConfirmsDialog(store);
 const viewer = new ImageViewer(() => token);
 const signin = new SignInView((tok) => signIn(tok));
 const push = setupPush({ getToken: () => token, getConfig: () => hubConfig, onError: (m) => showBanner(m) });
+const town = new TownTools({
+  store,
+  token: () => token,
+  config: () => hubConfig,
+  jumpTo,
+  roomsChanged: () => roomList.render(),
+  roomChanged(id) {
+    roomList.render();
+    if (roomView.roomId === id) roomView.renderHead();
+  },
+  banner: (text) => showBanner(text),
+  announce(text) { $('announcer').textContent = text; },
+  displayName: (r) => roomList.displayName(r),
+  /** A post over the WebSocket (the scan of a consent); null when not connected. */
+  post: (frame) => (conn?.connected ? conn.request({ type: 'post', ...frame }) : null),
+});
+roomView.onHead = (r) => town.onHead(r);
+roomView.sendBlock = (r) => town.sendBlock(r);
+setInterval(() => roomList.render(), 60000); // a mute that ends takes its icon with it
 
 // ---------------------------------------------------------------- session
 
@@ -161,6 +181,7 @@ function endSession() {
   roomView.attach.forget();
   for (const d of ['readers-dialog', 'confirms-dialog', 'viewer-dialog']) if ($(d).open) $(d).close();
   forgetBlobs(); // no photo or PDF of the care record stays in the page
+  town.reset();
   roomView.close();
   roomList.render();
   if (location.hash) history.replaceState(null, '', location.pathname + location.search);
@@ -223,6 +244,7 @@ function onWelcome(w) {
   }
   for (const s of w.rooms) store.upsertRoom(s);
   roomList.render();
+  town.onSession();
   for (const r of store.rooms.values()) subscribe(r);
   for (const r of store.rooms.values()) fetchDetails(r);
   for (const item of store.outbox.values()) if (item.status === 'sent' || item.status === 'waiting') item.status = 'pending';
@@ -270,6 +292,14 @@ function onEvent(ev) {
       roomList.render();
       subscribe(r);
       fetchDetails(r);
+      town.onRoomListed(r.id);
+      return;
+    }
+    case 'room_updated': { // a team room's title or resident changed (town tools)
+      if (!store.rooms.has(ev.room.room)) return;
+      store.upsertRoom(ev.room);
+      roomList.render();
+      town.refreshRoom(ev.room.room); // the whole profile and the members, then the views
       return;
     }
     case 'unsubscribed':
@@ -481,6 +511,7 @@ function loadOlder(roomId, limit = HISTORY_PAGE) {
 /** A room just opened: loads its history down to the first unread note (a few read ones above
  *  it), then lets the view scroll there. Nothing is marked read before that. */
 async function openAtUnread(roomId) {
+  if (pendingJump?.room === roomId) { await runJump(roomId); return; }
   const r = store.rooms.get(roomId);
   if (r && r.lo !== null && r.last_seq > r.read_seq) {
     const target = Math.max(1, r.read_seq + 1 - CONTEXT_ABOVE, r.last_seq - MAX_UNREAD_LOAD + 1);
@@ -490,6 +521,28 @@ async function openAtUnread(roomId) {
     }
   }
   if (roomView.roomId === roomId) roomView.position();
+}
+
+let pendingJump = null; // {room, seq}: a search result on its way to being shown
+
+/** Opens a room at a note (a search result): history is loaded down to it, then it is flashed. */
+function jumpTo(roomId, seq) {
+  if (!store.rooms.has(roomId)) return;
+  pendingJump = { room: roomId, seq };
+  if (roomView.roomId === roomId) runJump(roomId);
+  else location.hash = `#room/${encodeURIComponent(roomId)}`;
+}
+
+async function runJump(roomId) {
+  const j = pendingJump;
+  pendingJump = null;
+  const r = store.rooms.get(roomId);
+  const target = Math.max(1, j.seq - CONTEXT_ABOVE);
+  while (roomView.roomId === roomId && store.rooms.get(roomId) === r && r.lo > target) {
+    const lo = r.lo;
+    if (!(await loadOlder(roomId, Math.min(UNREAD_PAGE, r.lo - target))) || r.lo >= lo) break;
+  }
+  if (roomView.roomId === roomId) roomView.positionAt(j.seq);
 }
 
 // ---------------------------------------------------------------- reading
@@ -599,6 +652,7 @@ function route() {
       openAtUnread(id);
       loadReceipts(id);
       fetchDetails(store.rooms.get(id));
+      town.onRoomOpened(id);
     }
   } else if (id && !store.user) {
     layout.classList.add('in-room'); // rooms are not known until welcome; route() runs again then
@@ -606,6 +660,7 @@ function route() {
     const was = roomView.roomId;
     layout.classList.remove('in-room');
     roomView.close();
+    town.onRoomClosed();
     roomList.setCurrent(null);
     if (was) document.querySelector(`.room-item[data-room="${CSS.escape(was)}"]`)?.focus();
   }

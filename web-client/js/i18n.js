@@ -330,6 +330,11 @@ export function setLang(next) {
 
 export function onLangChange(fn) { listeners.add(fn); }
 
+/** A feature module's own strings ({ja: {...}, en: {...}}), merged in at import. */
+export function addStrings(table) {
+  for (const l of ['ja', 'en']) Object.assign(dict[l], table[l] ?? {});
+}
+
 export function t(key, params = {}) {
   let s = dict[lang][key] ?? dict.ja[key] ?? key;
   for (const [k, v] of Object.entries(params)) s = s.replaceAll(`{${k}}`, String(v));

@@ -49,6 +49,8 @@ export class Store {
       r.mentions = summary.mentions ?? 0;
       r.countedHi = summary.last_seq ?? 0;
     }
+    if ('muted_until' in summary) r.muted_until = summary.muted_until; // 5.5
+    if (summary.resident && !r.resident) r.resident = summary.resident; // 5.2; the full profile comes with the room
     return r;
   }
 

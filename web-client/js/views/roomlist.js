@@ -3,6 +3,8 @@
 import { t } from '../i18n.js';
 import { listTime } from '../format.js';
 import { el } from './dom.js';
+import { isMuted, mutedIcon, mutedLabel } from '../mute.js';
+import { byKana } from '../roles.js';
 
 /** The room list's line for a note: its text, or what it is (an edit, a retraction, files). */
 function preview(m) {
@@ -37,15 +39,19 @@ export class RoomListView {
   render() {
     const rooms = [...this.store.rooms.values()];
     const notices = rooms.filter((r) => r.kind === 'town').sort((a, b) => a.title.localeCompare(b.title));
-    // Rooms with unread urgent notes first; then the newest activity.
+    const kana = (r) => ({ kana: r.resident?.kana, name: this.displayName(r) });
+    // 五十音順 (the town tools' toggle): residents by the kana of their name. Otherwise rooms
+    // with unread urgent notes first, then the newest activity.
+    const byReading = this.store.teamOrder === 'kana';
     const teams = rooms.filter((r) => r.kind === 'team').sort((a, b) => {
+      if (byReading) return byKana(kana(a), kana(b));
       const ua = a.urgent > 0 ? 1 : 0;
       const ub = b.urgent > 0 ? 1 : 0;
       if (ua !== ub) return ub - ua;
       const ta = a.lastMsg?.at ?? '';
       const tb = b.lastMsg?.at ?? '';
       if (ta !== tb) return ta < tb ? 1 : -1;
-      return this.displayName(a).localeCompare(this.displayName(b), 'ja');
+      return byKana(kana(a), kana(b));
     });
     for (const id of [...this.items.keys()]) {
       if (!this.store.rooms.has(id)) { this.items.get(id).remove(); this.items.delete(id); }
@@ -102,7 +108,9 @@ export class RoomListView {
     const name = this.displayName(r);
     const [nameEl, timeEl, subEl, prevEl, badges] = a.children;
     const [urgentBadge, mentionBadge, badge] = badges.children;
-    nameEl.textContent = name;
+    const muted = isMuted(r); // the unread badge stays: muting only silences notifications
+    nameEl.replaceChildren(name, ...(muted ? [' ', el('span', { class: 'muted-icon', title: mutedLabel(r) }, mutedIcon())] : []));
+    a.classList.toggle('muted', muted);
     const last = r.lastMsg;
     timeEl.textContent = last ? listTime(last.at) : '';
     if (last) timeEl.setAttribute('title', last.at); else timeEl.removeAttribute('title');
@@ -123,7 +131,7 @@ export class RoomListView {
     mentionBadge.setAttribute('aria-hidden', 'true');
     a.classList.toggle('has-unread', unread > 0);
     a.classList.toggle('has-urgent', urgent > 0);
-    a.setAttribute('aria-label', [name, sub,
+    a.setAttribute('aria-label', [name, muted ? mutedLabel(r) : '', sub,
       urgent ? t('urgent_count', { n: urgent }) : '',
       mentions ? t('mention_count', { n: mentions }) : '',
       unread ? t('unread_count', { n: unread }) : '', prevEl.textContent].filter(Boolean).join('、'));

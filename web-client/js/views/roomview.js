@@ -174,6 +174,27 @@ export class RoomView {
     this.maybeMarkRead();
   }
 
+  /** Opened at a note (a search result): scroll to it and flash it, instead of the first
+   *  unread; marking read goes on from what is then shown. */
+  positionAt(seq) {
+    const r = this.room;
+    if (!r) return;
+    this.readFloor = r.last_seq > r.read_seq ? r.read_seq : null;
+    this.render();
+    const n = this.nodes.get(`m:${seq}`);
+    if (!n) { this.positioned = false; this.position(); return; }
+    this.scrollToStart(n, DIVIDER_MARGIN);
+    this.positioned = true;
+    this.jump.hidden = this.atBottom();
+    n.classList.remove('flash');
+    void n.offsetWidth; // restart the animation when the same note is found again
+    n.classList.add('flash');
+    n.setAttribute('tabindex', '-1');
+    n.focus({ preventScroll: true });
+    this.measureVisible();
+    this.maybeMarkRead();
+  }
+
   /** Language switched: rebuild the nodes (labels, dates), keeping the scroll position. */
   relabel() {
     if (!this.roomId) return;
@@ -225,6 +246,7 @@ export class RoomView {
     this.input.placeholder = t(`${r.kind === 'town' ? 'notice' : 'composer'}_placeholder${touch ? '_touch' : ''}`);
     this.input.setAttribute('enterkeyhint', touch ? 'enter' : 'send');
     this.updateCount();
+    this.onHead?.(r); // the town tools (resident panel, room menu) follow the head
   }
 
   // ---- timeline ----
@@ -724,7 +746,7 @@ export class RoomView {
     const attachments = this.attach.ready();
     // With an attachment the text may be empty (a photo says enough).
     if (attachments.length && isBlank(body)) body = '';
-    const err = body === '' && attachments.length ? null : validateBody(body);
+    const err = (body === '' && attachments.length ? null : validateBody(body)) ?? this.sendBlock?.(r) ?? null; // sendBlock: e.g. no consent
     if (err) {
       this.showError(err);
       this.input.focus();
