@@ -299,6 +299,16 @@ async fn csv_export_has_bom_columns_and_quoting() {
     let tricky = "発熱 38.2度、\"要観察\"\n夜間に再検温";
     post(&app, &nurse, "tanaka", "c1", tricky).await;
     post(&app, &doctor, "tanaka", "c2", "=1+1 は計算しない").await;
+    // The doctor confirms the nurse's note: the export counts it (確認).
+    let (s, b) = app
+        .call(
+            &doctor,
+            "POST",
+            "/api/rooms/tanaka/messages/1/confirm",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{b}");
     let today = today_jst();
     let path = format!("/api/rooms/tanaka/export?from={today}&to={today}&format=csv");
     let r = app
@@ -356,7 +366,8 @@ async fn csv_export_has_bom_columns_and_quoting() {
     assert_eq!(&rows[0][5], "通常");
     assert_eq!(&rows[0][6], tricky);
     assert_eq!(&rows[0][7], "");
-    assert_eq!(&rows[0][8], "0");
+    assert_eq!(&rows[0][8], "1");
+    assert_eq!(&rows[1][8], "0");
     assert_eq!(&rows[1][2], "医師");
     // A spreadsheet formula is kept inert.
     assert_eq!(&rows[1][6], "'=1+1 は計算しない");

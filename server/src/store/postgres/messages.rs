@@ -4,7 +4,7 @@ use crate::store::{convert, StoreResult};
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 use yui_protocol::ids::RoomId;
-use yui_protocol::model::Message;
+use yui_protocol::model::{Message, Timestamp};
 
 /// The columns of a message, in the order `message` and the commit's insert use.
 pub(super) const MESSAGE_COLUMNS: &str = "room, seq, id, client_id, author_id, author_name, \
@@ -38,6 +38,41 @@ pub(super) async fn after(
     Ok(messages)
 }
 
+/// A row of `MESSAGE_COLUMNS, PAGE_COLUMNS`.
+fn page_message(r: &PgRow) -> StoreResult<Message> {
+    let mut m = message(r)?;
+    m.confirms = Some(convert::seq(r.try_get("confirms")?));
+    m.revised = r.try_get::<Option<i64>, _>("revised")?.map(convert::seq);
+    Ok(m)
+}
+
+/// The room's messages with `from <= at < to`, in seq order, at most `limit` (an export): as a
+/// history page gives them, with their confirmations, latest revision and attachments.
+pub(super) async fn between(
+    pool: &PgPool,
+    room: &RoomId,
+    from: Timestamp,
+    to: Timestamp,
+    limit: u32,
+) -> StoreResult<Vec<Message>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS}, {PAGE_COLUMNS} FROM messages m \
+         WHERE room = $1 AND at >= $2 AND at < $3 ORDER BY seq LIMIT $4"
+    ))
+    .bind(room.as_str())
+    .bind(from.millis())
+    .bind(to.millis())
+    .bind(i64::from(limit))
+    .fetch_all(pool)
+    .await?;
+    let mut messages = rows
+        .iter()
+        .map(page_message)
+        .collect::<StoreResult<Vec<_>>>()?;
+    super::attachments::fill(pool, &mut messages).await?;
+    Ok(messages)
+}
+
 pub(super) async fn before(
     pool: &PgPool,
     room: &RoomId,
@@ -58,12 +93,7 @@ pub(super) async fn before(
     let mut messages = rows
         .iter()
         .take(limit as usize)
-        .map(|r| {
-            let mut m = message(r)?;
-            m.confirms = Some(convert::seq(r.try_get("confirms")?));
-            m.revised = r.try_get::<Option<i64>, _>("revised")?.map(convert::seq);
-            Ok(m)
-        })
+        .map(page_message)
         .collect::<StoreResult<Vec<_>>>()?;
     messages.reverse();
     super::attachments::fill(pool, &mut messages).await?;

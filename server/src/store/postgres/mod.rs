@@ -272,7 +272,7 @@ impl Store for PostgresStore {
         to: Timestamp,
         limit: u32,
     ) -> StoreResult<Vec<Message>> {
-        search::between(&self.pool, room, from, to, limit).await
+        messages::between(&self.pool, room, from, to, limit).await
     }
 }
 

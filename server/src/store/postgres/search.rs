@@ -8,8 +8,7 @@ use crate::store::{convert, SearchSpec, StoreResult};
 use futures::TryStreamExt;
 use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
 use std::collections::HashSet;
-use yui_protocol::ids::RoomId;
-use yui_protocol::model::{Message, Timestamp};
+use yui_protocol::model::Message;
 
 /// Indexes new messages (inside the group commit's transaction), `rows` at a time.
 pub(super) async fn index(
@@ -114,24 +113,4 @@ pub(super) async fn search(pool: &PgPool, spec: &SearchSpec) -> StoreResult<(Vec
         found.push(m);
     }
     Ok((found, more))
-}
-
-pub(super) async fn between(
-    pool: &PgPool,
-    room: &RoomId,
-    from: Timestamp,
-    to: Timestamp,
-    limit: u32,
-) -> StoreResult<Vec<Message>> {
-    let rows = sqlx::query(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = $1 AND at >= $2 AND at < $3 \
-         ORDER BY seq LIMIT $4"
-    ))
-    .bind(room.as_str())
-    .bind(from.millis())
-    .bind(to.millis())
-    .bind(i64::from(limit))
-    .fetch_all(pool)
-    .await?;
-    rows.iter().map(message).collect()
 }

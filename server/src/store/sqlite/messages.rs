@@ -3,7 +3,7 @@
 use crate::store::{convert, StoreResult};
 use rusqlite::{params, Connection, Row};
 use yui_protocol::ids::RoomId;
-use yui_protocol::model::Message;
+use yui_protocol::model::{Message, Timestamp};
 
 /// The columns [`MessageRow::read`] reads, in its order.
 pub(super) const MESSAGE_COLUMNS: &str = "room, seq, id, client_id, author_id, author_name, \
@@ -57,24 +57,14 @@ pub(super) fn before(
             before.map(convert::db_seq).unwrap_or(i64::MAX),
             i64::from(limit) + 1
         ],
-        |r| {
-            let row = MessageRow::read(r)?;
-            let confirms: i64 = r.get(MESSAGE_COLUMN_COUNT)?;
-            let revised: Option<i64> = r.get(MESSAGE_COLUMN_COUNT + 1)?;
-            Ok((row, confirms, revised))
-        },
+        page_row,
     )?;
     let rows = rows.collect::<Result<Vec<_>, _>>()?;
     let more = rows.len() > limit as usize;
     let mut messages = rows
         .into_iter()
         .take(limit as usize)
-        .map(|(row, confirms, revised)| {
-            let mut m = row.into_message()?;
-            m.confirms = Some(convert::seq(confirms));
-            m.revised = revised.map(convert::seq);
-            Ok(m)
-        })
+        .map(page_message)
         .collect::<StoreResult<Vec<_>>>()?;
     messages.reverse();
     super::attachments::fill(conn, &mut messages)?;
@@ -83,6 +73,47 @@ pub(super) fn before(
 
 /// How many columns [`MESSAGE_COLUMNS`] names.
 const MESSAGE_COLUMN_COUNT: usize = 15;
+
+/// A row of `MESSAGE_COLUMNS, PAGE_COLUMNS`.
+type PageRow = (MessageRow, i64, Option<i64>);
+
+fn page_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<PageRow> {
+    let row = MessageRow::read(r)?;
+    let confirms: i64 = r.get(MESSAGE_COLUMN_COUNT)?;
+    let revised: Option<i64> = r.get(MESSAGE_COLUMN_COUNT + 1)?;
+    Ok((row, confirms, revised))
+}
+
+fn page_message((row, confirms, revised): PageRow) -> StoreResult<Message> {
+    let mut m = row.into_message()?;
+    m.confirms = Some(convert::seq(confirms));
+    m.revised = revised.map(convert::seq);
+    Ok(m)
+}
+
+/// The room's messages with `from <= at < to`, in seq order, at most `limit` (an export): as a
+/// history page gives them, with their confirmations, latest revision and attachments.
+pub(super) fn between(
+    conn: &Connection,
+    room: &RoomId,
+    from: Timestamp,
+    to: Timestamp,
+    limit: u32,
+) -> StoreResult<Vec<Message>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS}, {PAGE_COLUMNS} FROM messages m \
+         WHERE room = ?1 AND at >= ?2 AND at < ?3 ORDER BY seq LIMIT ?4"
+    ))?;
+    let rows = stmt.query_map(
+        params![room.as_str(), from.millis(), to.millis(), i64::from(limit)],
+        page_row,
+    )?;
+    let mut messages = rows
+        .map(|r| page_message(r?))
+        .collect::<StoreResult<Vec<_>>>()?;
+    super::attachments::fill(conn, &mut messages)?;
+    Ok(messages)
+}
 
 /// A `messages` row as stored, validated by [`MessageRow::into_message`].
 pub(super) struct MessageRow {

@@ -362,7 +362,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<Message>> {
         let room = room.clone();
         self.readers
-            .run(move |conn| search::between(conn, &room, from, to, limit))
+            .run(move |conn| messages::between(conn, &room, from, to, limit))
             .await
     }
 }

@@ -8,7 +8,7 @@ use crate::store::{SearchSpec, StoreResult};
 use rusqlite::{params, Connection};
 use std::collections::HashSet;
 use yui_protocol::ids::RoomId;
-use yui_protocol::model::{Message, Timestamp};
+use yui_protocol::model::Message;
 
 /// Indexes one message (inside the caller's transaction).
 pub(super) fn index(conn: &Connection, room: &RoomId, seq: i64, body: &str) -> StoreResult<()> {
@@ -130,22 +130,4 @@ pub(super) fn search(conn: &Connection, spec: &SearchSpec) -> StoreResult<(Vec<M
         found.push(m);
     }
     Ok((found, more))
-}
-
-pub(super) fn between(
-    conn: &Connection,
-    room: &RoomId,
-    from: Timestamp,
-    to: Timestamp,
-    limit: u32,
-) -> StoreResult<Vec<Message>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE room = ?1 AND at >= ?2 AND at < ?3 \
-         ORDER BY seq LIMIT ?4"
-    ))?;
-    let rows = stmt.query_map(
-        params![room.as_str(), from.millis(), to.millis(), i64::from(limit)],
-        MessageRow::read,
-    )?;
-    rows.map(|r| r?.into_message()).collect()
 }
