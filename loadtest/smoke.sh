@@ -22,7 +22,7 @@ run() {
     failed=$((failed + 1))
   fi
 }
-run fanout --rooms 20 --members 5 --rate 60 --duration 5
+run fanout --rooms 20 --members 5 --rate 60 --duration 5 --attachment-share 0.1
 run resume --clients 200 --rooms 20 --rate 40 --duration 6
 if [ "${YUI_HAVE_SERVICES:-0}" = 1 ]; then
   run --nodes 2 --database-url "${YUI_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}" \

@@ -2,12 +2,14 @@
 # The server's dependency rule (docs/architecture.md), read from the code: every `crate::…`
 # path in server/src (outside comments) must name a module its own module may use.
 #
-#   ws, http  -> service (ws also the hub's connection queue and cursor: hub::conn, hub::cursor)
-#   service   -> hub, committer, store, access, bus (its events)
+#   ws, http  -> service (ws also the hub's connection queue and cursor: hub::conn, hub::cursor;
+#                http also push, for the Web Push subscriptions)
+#   push      -> hub, store
+#   service   -> hub, committer, store, access, bus (its events), attachments
 #   committer -> hub, store, bus
 #   hub       -> bus, store, access
 #   access    -> store
-#   store, bus, config, shutdown -> nothing of the crate
+#   store, bus, config, shutdown, attachments -> nothing of the crate
 #   nothing but app.rs, lib.rs and main.rs names ws or http.
 #
 # Exits 1 and names each violation. Usage: scripts/check-deps.sh [server/src]
@@ -20,15 +22,16 @@ common="error auth"
 allowed_for() {
     case "$1" in
         ws) echo "$common state service hub::conn hub::cursor" ;;
-        http) echo "$common state service" ;;
-        service) echo "$common hub committer store access bus" ;;
+        http) echo "$common state service push" ;;
+        push) echo "$common hub store" ;;
+        service) echo "$common hub committer store access bus attachments" ;;
         committer) echo "error hub store bus" ;;
         hub) echo "bus store access" ;;
         access) echo "store" ;;
-        store | bus | config | shutdown) echo "" ;;
+        store | bus | config | shutdown | attachments) echo "" ;;
         error) echo "store auth" ;;
         auth) echo "config" ;;
-        state) echo "$common service" ;;
+        state) echo "$common service push" ;;
         demo) echo "$common state store" ;;
         *) echo "UNKNOWN" ;;
     esac

@@ -41,6 +41,15 @@ yui_start_redis() {
   yui_redis_up
 }
 
+# PDF export: a Japanese font the hub embeds (its default --export-font path), and pdftotext,
+# with which the export tests read the PDFs back.
+yui_export_tools() {
+  [ -f /usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf ] && command -v pdftotext >/dev/null && return 0
+  yui_log "installing the PDF export's font and poppler-utils"
+  yui_apt_install fonts-ipaexfont-gothic poppler-utils
+}
+yui_export_tools || yui_log "no Japanese font or pdftotext: the PDF export tests will fail"
+
 YUI_HAVE_SERVICES=0
 if yui_start_postgres && yui_start_redis; then
   YUI_HAVE_SERVICES=1

@@ -10,7 +10,7 @@
 // load is the new version. VERSION is the hash of the shell's files (`node stamp-sw.mjs` after
 // changing any of them; a test checks it), so a changed file always makes a new version.
 
-const VERSION = 'bc25e5ff1f9c';
+const VERSION = '8ed206b7e7e1';
 const CACHE_PREFIX = 'yui-shell-';
 const CACHE = CACHE_PREFIX + VERSION;
 
@@ -28,18 +28,38 @@ const SHELL = [
   '/icons/apple-touch-icon.png',
   '/js/api.js',
   '/js/app.js',
+  '/js/attachments.js',
   '/js/auth.js',
   '/js/connection.js',
   '/js/drafts.js',
   '/js/format.js',
   '/js/i18n.js',
+  '/js/mentions.js',
+  '/js/notify.js',
   '/js/pwa.js',
+  '/js/revisions.js',
   '/js/store.js',
+  '/js/views/attachbar.js',
+  '/js/views/confirms.js',
   '/js/views/dom.js',
   '/js/views/readers.js',
   '/js/views/roomlist.js',
   '/js/views/roomview.js',
   '/js/views/signin.js',
+  '/js/views/viewer.js',
+  // town tools (issue 12)
+  '/js/town.js',
+  '/js/townapi.js',
+  '/js/strings-town.js',
+  '/js/roles.js',
+  '/js/mute.js',
+  '/js/export.js',
+  '/js/views/dialog.js',
+  '/js/views/manage.js',
+  '/js/views/resident.js',
+  '/js/views/consent.js',
+  '/js/views/search.js',
+  '/js/views/audit.js',
 ];
 
 self.addEventListener('install', (event) => {

@@ -247,12 +247,51 @@ impl Client {
         }
     }
 
+    /// A handle that queues posts on this connection from another task.
+    pub fn post_handle(&self) -> PostHandle {
+        PostHandle {
+            tx: self.tx.clone(),
+            id: self.id,
+            node: self.node,
+            run: self.run,
+        }
+    }
+
     /// Queues a post whose body carries its send time; false when the client is gone or its
     /// queue is full.
     pub fn post(&self, room: &str, n: u64) -> bool {
         let t = now_micros();
         let frame = format!(
             r#"{{"type":"post","room":"{room}","client_id":"lt{}-{}-{n}","body":"t={t} n={} load-test note {n}","ref":"p{t}:{n}"}}"#,
+            self.run, self.id, self.node
+        );
+        self.tx.try_send(frame).is_ok()
+    }
+}
+
+/// Posts on a client's connection from another task (after an upload).
+pub struct PostHandle {
+    tx: mpsc::Sender<String>,
+    id: usize,
+    node: usize,
+    run: u32,
+}
+
+impl PostHandle {
+    pub fn node(&self) -> usize {
+        self.node
+    }
+
+    /// The client's user index (`setup::user`).
+    pub fn user(&self) -> usize {
+        self.id
+    }
+
+    /// A post like [`Client::post`] naming one attachment.
+    pub fn post_with_attachment(&self, room: &str, n: u64, attachment: &str) -> bool {
+        let t = now_micros();
+        let frame = format!(
+            r#"{{"type":"post","room":"{room}","client_id":"lt{}-{}-{n}","body":"t={t} n={} load-test note {n} with a photo","attachments":["{attachment}"],"ref":"p{t}:{n}"}}"#,
             self.run, self.id, self.node
         );
         self.tx.try_send(frame).is_ok()

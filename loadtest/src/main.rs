@@ -17,6 +17,7 @@ mod report;
 mod scenarios;
 mod setup;
 mod stats;
+mod uploads;
 mod workers;
 
 use anyhow::{bail, Context, Result};

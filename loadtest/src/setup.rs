@@ -21,6 +21,7 @@ pub fn token(secret: &str, sub: &str, role: Option<&str>) -> String {
         iat: Some(now),
         nbf: None,
         iss: None,
+        email: None,
     };
     jsonwebtoken::encode(
         &Header::default(),

@@ -42,6 +42,9 @@ pub struct Claims {
     pub nbf: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
+    /// Where email digests go (PROTOCOL.md 5.6); optional.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
 }
 
 /// Who a connection or request acts as, from a verified token.
@@ -52,6 +55,8 @@ pub struct Identity {
     pub role: UserRole,
     /// Expiry, seconds since the epoch.
     pub exp: i64,
+    /// The `email` claim, checked (5.6 digests).
+    pub email: Option<crate::push::Email>,
 }
 
 impl Identity {
@@ -82,7 +87,13 @@ impl Identity {
             Audience::One(a) => plain("claim aud", a)?,
             Audience::Many(all) => all.iter().try_for_each(|a| plain("claim aud", a))?,
         }
+        let email = c
+            .email
+            .as_deref()
+            .map(|e| crate::push::Email::parse_as("claim email", e))
+            .transpose()?;
         Ok(Identity {
+            email,
             user: UserRef {
                 id,
                 name,
@@ -132,6 +143,7 @@ mod tests {
             iat: None,
             nbf: None,
             iss: None,
+            email: None,
         }
     }
 

@@ -183,20 +183,54 @@ impl TryFrom<PageQuery> for PageRequest {
     }
 }
 
-/// `GET /api/audit?room=&user=&limit=` as sent.
+/// `GET /api/audit?room=&user=&from=&to=&before=&limit=&format=` as sent.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct AuditQuery {
     pub room: Option<String>,
     pub user: Option<String>,
     pub limit: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub before: Option<String>,
+    pub format: Option<String>,
 }
 
-/// An access-log query, validated: `limit` 1.., at most 1000, 100 when absent.
+/// An access-log query, validated: `limit` 1.., at most 1000 (CSV: 10000, and the default),
+/// 100 when absent. `from`/`to`: a day `YYYY-MM-DD` in JST (from its start / to its end) or
+/// an RFC 3339 instant (`to` excluded). `before`: an entry's `id` (the next page).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditRequest {
     pub room: Option<RoomId>,
     pub user: Option<UserId>,
     pub limit: u32,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub before: Option<u64>,
+    pub csv: bool,
+}
+
+/// Most entries of one CSV download of the access log.
+pub const AUDIT_CSV_MAX: u32 = 10_000;
+
+/// A point in time of an access-log period: a JST day (its start, or with `end` the start of
+/// the next day) or an RFC 3339 instant.
+fn audit_time(name: &str, v: Option<&str>, end: bool) -> Result<Option<Timestamp>, Invalid> {
+    let Some(v) = v else { return Ok(None) };
+    let bad = || Invalid::bad(format!("{name}: a date YYYY-MM-DD or an RFC 3339 time"));
+    if v.len() == 10 {
+        let day = chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| bad())?;
+        let day = if end {
+            day.succ_opt().ok_or_else(bad)?
+        } else {
+            day
+        };
+        let midnight = day.and_hms_opt(0, 0, 0).ok_or_else(bad)?;
+        // Midnight in Japan (UTC+9) is 15:00 UTC the day before.
+        let utc = midnight.and_utc().timestamp_millis() - 9 * 3_600_000;
+        return Ok(Some(Timestamp::from_millis(utc)));
+    }
+    let t = chrono::DateTime::parse_from_rfc3339(v).map_err(|_| bad())?;
+    Ok(Some(Timestamp::from_millis(t.timestamp_millis())))
 }
 
 impl TryFrom<AuditQuery> for AuditRequest {
@@ -205,12 +239,38 @@ impl TryFrom<AuditQuery> for AuditRequest {
     fn try_from(q: AuditQuery) -> Result<Self, Invalid> {
         let room = q.room.map(RoomId::parse).transpose()?;
         let user = q.user.map(UserId::parse).transpose()?;
-        let limit = match whole::<i64>("limit", q.limit.as_deref())? {
-            None => AUDIT_DEFAULT,
-            Some(n) if n < 1 => return Err(Invalid::bad("limit: must be at least 1")),
-            Some(n) => n.min(i64::from(AUDIT_MAX)) as u32,
+        let csv = match q.format.as_deref() {
+            None | Some("json") => false,
+            Some("csv") => true,
+            Some(_) => return Err(Invalid::bad("format: json or csv")),
         };
-        Ok(AuditRequest { room, user, limit })
+        let (default, max) = if csv {
+            (AUDIT_CSV_MAX, AUDIT_CSV_MAX)
+        } else {
+            (AUDIT_DEFAULT, AUDIT_MAX)
+        };
+        let limit = match whole::<i64>("limit", q.limit.as_deref())? {
+            None => default,
+            Some(n) if n < 1 => return Err(Invalid::bad("limit: must be at least 1")),
+            Some(n) => n.min(i64::from(max)) as u32,
+        };
+        let from = audit_time("from", q.from.as_deref(), false)?;
+        let to = audit_time("to", q.to.as_deref(), true)?;
+        if let (Some(f), Some(t)) = (from, to) {
+            if f > t {
+                return Err(Invalid::bad("from: must not be after to"));
+            }
+        }
+        let before = whole::<u64>("before", q.before.as_deref())?;
+        Ok(AuditRequest {
+            room,
+            user,
+            limit,
+            from,
+            to,
+            before,
+            csv,
+        })
     }
 }
 
@@ -233,8 +293,9 @@ pub struct RoomReply {
     pub title: Title,
     pub town: TownId,
     pub members: Vec<Member>,
+    /// The resident profile (5.4); its `id` and `name` are v1's `resident`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resident: Option<Resident>,
+    pub resident: Option<crate::town::ResidentProfile>,
 }
 
 /// `GET /api/rooms/{room}/messages`.
@@ -285,6 +346,9 @@ pub struct RoomsReply {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditReply {
     pub entries: Vec<AuditEntry>,
+    /// Older entries match too: ask again with `before` = the last entry's `id`.
+    #[serde(default)]
+    pub more: bool,
 }
 
 /// `GET /readyz`: whether this node takes traffic, and what each dependency answered

@@ -247,6 +247,13 @@ pub struct RoomSummary {
     /// Unread messages that mention the user.
     #[serde(default)]
     pub mentions: u64,
+    /// Until when the user silenced the room's notifications (5.5); `null` when not muted or
+    /// when that time has passed.
+    #[serde(default)]
+    pub muted_until: Option<Timestamp>,
+    /// Team rooms with a resident: who the room is for (5.2, 5.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resident: Option<crate::town::ResidentBrief>,
 }
 
 /// A member of a team room.
@@ -351,12 +358,21 @@ wire_enum!(
         MemberAdded = "member_added",
         MemberUpdated = "member_updated",
         MemberRemoved = "member_removed",
+        Search = "search",
+        Export = "export",
+        ReadAttachment = "read_attachment",
+        ResidentUpdated = "resident_updated",
+        ConsentRecorded = "consent_recorded",
+        ConsentWithdrawn = "consent_withdrawn",
     }
 );
 
 /// One access-log entry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
+    /// The entry's place in the log (increasing): `before` of the next page.
+    #[serde(default)]
+    pub id: u64,
     pub at: Timestamp,
     pub actor: UserName,
     pub action: AuditAction,

@@ -112,6 +112,10 @@ pub enum ServerFrame {
         user: UserName,
         at: Timestamp,
     },
+    /// A team room's title or resident changed: the room as the member now lists it.
+    RoomUpdated {
+        room: RoomSummary,
+    },
 }
 
 impl ServerFrame {
@@ -144,6 +148,7 @@ impl ServerFrame {
             ServerFrame::RoomAdded { .. } => "room_added",
             ServerFrame::Confirms { .. } => "confirms",
             ServerFrame::Confirmed { .. } => "confirmed",
+            ServerFrame::RoomUpdated { .. } => "room_updated",
         }
     }
 }

@@ -298,6 +298,7 @@ fn claims() -> Claims {
         iat: None,
         nbf: None,
         iss: Some("idp".into()),
+        email: None,
     }
 }
 

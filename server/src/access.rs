@@ -19,6 +19,9 @@ use yui_protocol::model::{MemberRole, RoomKind};
 pub struct RoomAccess {
     pub info: RoomInfo,
     pub members: HashMap<UserId, MemberRole>,
+    /// Team rooms: a consent stands (given, not withdrawn; `--require-consent`, 5.4). Every
+    /// consent change moves the room's membership version and drops this entry on every node.
+    pub standing_consent: bool,
 }
 
 impl RoomAccess {
@@ -99,7 +102,15 @@ impl AccessCache {
                 .collect(),
             RoomKind::Town => HashMap::new(),
         };
-        let access = Arc::new(RoomAccess { info, members });
+        let standing_consent = match info.kind {
+            RoomKind::Team => self.store.standing_consent(room).await?,
+            RoomKind::Town => false,
+        };
+        let access = Arc::new(RoomAccess {
+            info,
+            members,
+            standing_consent,
+        });
         // The version is checked under the entry's lock, and an invalidation bumps it before
         // removing under the same lock: a stale load is either not inserted or removed after.
         // A load never replaces an entry of a newer membership version.

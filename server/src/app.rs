@@ -1,16 +1,20 @@
 //! Building a hub from configuration and serving it on a listener until a shutdown signal.
 
 use crate::access::AccessCache;
+use crate::attachments::blob::fs::FsBlobStore;
+use crate::attachments::blob::postgres::PgBlobStore;
+use crate::attachments::blob::BlobStore;
 use crate::auth::{Minter, Verifier};
 use crate::bus::local::LocalBus;
 use crate::bus::redis::RedisBus;
 use crate::bus::Bus;
 use crate::committer::Committer;
-use crate::config::{ServeArgs, StoreArgs, DEMO_SECRET};
+use crate::config::{PushArgs, ServeArgs, StoreArgs, DEMO_SECRET};
 use crate::http::edge::{normalize_origin, Edge, EdgeSettings};
 use crate::http::serve::ServeOptions;
 use crate::hub::Hub;
-use crate::service::RoomService;
+use crate::push::{Push, Settings as PushSettings};
+use crate::service::{AttachmentSettings, RoomService};
 use crate::state::{AppState, Limits, Shared};
 use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
@@ -66,6 +70,25 @@ pub async fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn Store>> {
     })
 }
 
+/// Where attachment bytes go: Postgres in cluster mode (every node serves every attachment),
+/// else files under the data directory.
+pub async fn open_blobs(args: &StoreArgs) -> anyhow::Result<Arc<dyn BlobStore>> {
+    Ok(match &args.database_url {
+        Some(url) => Arc::new(
+            PgBlobStore::connect(url, (args.db_pool / 4).max(2))
+                .await
+                .context("connecting the attachment store to Postgres")?,
+        ),
+        None => {
+            let dir = args.data_dir.join("attachments");
+            Arc::new(
+                FsBlobStore::open(&dir)
+                    .with_context(|| format!("opening attachments at {}", dir.display()))?,
+            )
+        }
+    })
+}
+
 fn default_web_dir() -> Option<PathBuf> {
     let built = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../web-client"));
     [PathBuf::from("web-client"), built]
@@ -95,6 +118,7 @@ pub async fn build(
     let verifier = Verifier::from_args(&args.jwt, demo_secret)?;
     let metrics = metrics_handle()?;
     let store = open_store(&args.store).await?;
+    let blobs = open_blobs(&args.store).await?;
     let (events, inbox) = Hub::inbox();
     let bus: Arc<dyn Bus> = match &args.redis_url {
         Some(url) if args.redis_cluster || crate::bus::cluster::is_cluster_url(url) => Arc::new(
@@ -120,9 +144,15 @@ pub async fn build(
     } else {
         None
     };
+    let node = node_name(args, listener);
+    let push = Push::new(store.clone(), push_settings(&args.push), node.clone())
+        .await
+        .context("loading the VAPID key")?;
+    let shutdown = CancellationToken::new();
+    let push_tasks = push.spawn(hub.clone(), shutdown.clone());
     let l = &args.limits;
     let state = Arc::new(Shared {
-        node: node_name(args, listener),
+        node,
         limits: Limits {
             max_frame_bytes: l.max_frame_bytes,
             rate_per_second: l.rate_per_second,
@@ -134,17 +164,89 @@ pub async fn build(
             hello_timeout: Duration::from_secs(l.hello_timeout),
             heartbeat: Duration::from_secs(l.heartbeat.max(1)),
         },
-        service: RoomService::new(store, hub, access, committer),
+        service: RoomService::new(
+            store,
+            hub,
+            access,
+            committer,
+            AttachmentSettings {
+                blobs,
+                max_bytes: l.max_attachment_bytes,
+            },
+        )
+        .with_require_consent(args.require_consent),
         verifier,
         metrics,
         web_dir: args.web_dir.clone().or_else(default_web_dir),
+        export_font: args.export_font.clone(),
         demo_users,
-        shutdown: CancellationToken::new(),
+        shutdown,
         connections: TaskTracker::new(),
         connection_permits: Arc::new(Semaphore::new(l.max_connections)),
         next_conn_id: AtomicU64::new(1),
+        push,
     });
-    Ok((state, vec![dispatcher, committer_task]))
+    let gc = tokio::spawn(collect_unposted_attachments(
+        state.clone(),
+        Duration::from_secs(l.attachment_gc_interval.max(1)),
+        Duration::from_secs(l.unposted_attachment_ttl),
+    ));
+    let mut tasks = vec![dispatcher, committer_task, gc];
+    tasks.extend(push_tasks);
+    Ok((state, tasks))
+}
+
+/// Every `interval`, deletes the attachments never posted that are older than `age`
+/// (PROTOCOL.md 5.3). Every node of a cluster runs it; the deletes are conditional.
+async fn collect_unposted_attachments(state: AppState, interval: Duration, age: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = state.shutdown.cancelled() => return,
+        }
+        if let Err(e) = state.service.collect_unposted(age).await {
+            tracing::warn!(error = %e, "clean-up of unposted attachments failed; retried later");
+        }
+    }
+}
+
+fn push_settings(a: &PushArgs) -> PushSettings {
+    PushSettings {
+        allow_insecure: a.push_allow_insecure,
+        subject: a.vapid_subject.clone(),
+        window: Duration::from_secs(a.push_coalesce_seconds),
+        lease: Duration::from_secs(a.push_lease_seconds.max(1)),
+        ttl: Duration::from_secs(a.push_ttl_seconds),
+        max_attempts: a.push_max_attempts.max(1),
+        backoff: Duration::from_millis(a.push_backoff_ms),
+        request_timeout: Duration::from_secs(10),
+        presence_interval: Duration::from_millis(a.push_presence_ms.max(50)),
+        test_delay: Duration::from_millis(a.push_test_delay_ms),
+        digest: digest_settings(a),
+    }
+}
+
+fn digest_settings(a: &PushArgs) -> Option<crate::push::digest::DigestSettings> {
+    let (url, from) = match (&a.smtp_url, &a.smtp_from) {
+        (Some(u), Some(f)) => (u.clone(), f.clone()),
+        (Some(_), None) => {
+            tracing::error!("--smtp-url without --smtp-from: email digests are off");
+            return None;
+        }
+        _ => return None,
+    };
+    let interval = match a.digest_test_interval_ms {
+        Some(ms) => Duration::from_millis(ms.max(1)),
+        None => Duration::from_secs(a.digest_minutes.max(1) * 60),
+    };
+    Some(crate::push::digest::DigestSettings {
+        smtp_url: url,
+        from,
+        interval,
+        check: (interval / 4).clamp(Duration::from_millis(100), Duration::from_secs(60)),
+    })
 }
 
 /// How the HTTP edge is configured: the origins, the rate, demo mode.
@@ -165,6 +267,7 @@ pub fn edge_settings(args: &ServeArgs) -> anyhow::Result<EdgeSettings> {
             .limits
             .max_frame_bytes
             .max(yui_protocol::limits::MAX_FRAME_BYTES),
+        max_attachment_bytes: args.limits.max_attachment_bytes,
         rate_per_second: args.limits.rate_per_second,
         rate_burst: args.limits.rate_burst,
         allowed_origins,

@@ -172,6 +172,7 @@ impl Minter {
             iat: Some(iat),
             nbf: None,
             iss: self.issuer.clone(),
+            email: None,
         };
         // Refuse to mint what the hub would refuse.
         Identity::from_claims(&claims).map_err(|e| KeyError::Bad(e.message))?;

@@ -136,6 +136,9 @@ fn commit_isolating<'a>(
                     })
                     .collect()
             }
+            // A write refused on its own (it names rows it may not use) is the client's
+            // mistake, told as such.
+            Err(e @ StoreError::Refused(_)) if writes.len() == 1 => vec![Err(ApiError::from(e))],
             Err(e) if matches!(e, StoreError::Unavailable(_)) || writes.len() == 1 => {
                 let cause = format!("{e:#}");
                 tracing::warn!(error = %cause, writes = writes.len(), "group commit failed");

@@ -13,6 +13,8 @@ pub mod defaults {
     pub const DB_POOL: u32 = 16;
     pub const JWT_AUDIENCE: &str = "yui";
     pub const REDIS_PREFIX: &str = "yui";
+    /// IPAex Gothic as Debian's fonts-ipaexfont-gothic installs it.
+    pub const EXPORT_FONT: &str = "/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf";
     pub const MAX_CONNECTIONS: usize = 200_000;
     pub const SHUTDOWN_GRACE: u64 = 10;
     pub const COMMIT_BATCH: usize = 512;
@@ -21,6 +23,20 @@ pub mod defaults {
     pub const MAX_PENDING_CONNECTIONS: usize = 1024;
     /// Seconds to send complete request headers (PROTOCOL.md 5.1).
     pub const HEADER_TIMEOUT: u64 = 10;
+    /// The largest attachment (PROTOCOL.md 5.3).
+    pub const MAX_ATTACHMENT_BYTES: usize = 10 * 1024 * 1024;
+    /// Seconds an upload may stay unposted before it is deleted (PROTOCOL.md 5.3: 24 h).
+    pub const UNPOSTED_ATTACHMENT_TTL: u64 = 24 * 3600;
+    /// Seconds between two clean-ups of unposted attachments.
+    pub const ATTACHMENT_GC_INTERVAL: u64 = 600;
+    pub const VAPID_SUBJECT: &str = "mailto:yui@localhost";
+    pub const PUSH_COALESCE: u64 = 60;
+    pub const PUSH_LEASE: u64 = 30;
+    pub const PUSH_TTL: u64 = 12 * 3600;
+    pub const PUSH_MAX_ATTEMPTS: u32 = 5;
+    pub const PUSH_BACKOFF_MS: u64 = 1000;
+    pub const PUSH_PRESENCE_MS: u64 = 1000;
+    pub const DIGEST_MINUTES: u64 = 60;
 }
 
 #[derive(Debug, Parser)]
@@ -124,8 +140,83 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub allowed_origins: Vec<String>,
+    /// Team rooms without a standing consent (同意書, PROTOCOL.md 5.4) refuse posts; reading
+    /// goes on.
+    #[arg(long, env = "YUI_REQUIRE_CONSENT")]
+    pub require_consent: bool,
+    /// A TrueType font with Japanese glyphs for PDF exports (Debian's fonts-ipaexfont-gothic).
+    #[arg(long, env = "YUI_EXPORT_FONT", default_value = defaults::EXPORT_FONT)]
+    pub export_font: PathBuf,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub push: PushArgs,
+}
+
+/// Web Push (PROTOCOL.md 5.6).
+#[derive(Debug, Clone, Args)]
+pub struct PushArgs {
+    /// Also accept `http://` push endpoints (tests, closed networks); off: `https://` only.
+    #[arg(long, env = "YUI_PUSH_ALLOW_INSECURE")]
+    pub push_allow_insecure: bool,
+    /// The contact the push services see in each VAPID token (`mailto:` or `https:`).
+    #[arg(long, env = "YUI_VAPID_SUBJECT", default_value = defaults::VAPID_SUBJECT)]
+    pub vapid_subject: String,
+    /// At most one push per device and room in this many seconds (later posts are coalesced
+    /// into one push at the end of the window).
+    #[arg(long, env = "YUI_PUSH_COALESCE_SECONDS", default_value_t = defaults::PUSH_COALESCE)]
+    pub push_coalesce_seconds: u64,
+    /// Seconds a claimed push belongs to one node before another may send it.
+    #[arg(long, env = "YUI_PUSH_LEASE_SECONDS", default_value_t = defaults::PUSH_LEASE)]
+    pub push_lease_seconds: u64,
+    /// `TTL` of each push: seconds the push service keeps it for a device that is offline.
+    #[arg(long, env = "YUI_PUSH_TTL_SECONDS", default_value_t = defaults::PUSH_TTL)]
+    pub push_ttl_seconds: u64,
+    /// Tries of one push (5xx, 429, timeouts) before it is given up.
+    #[arg(long, env = "YUI_PUSH_MAX_ATTEMPTS", default_value_t = defaults::PUSH_MAX_ATTEMPTS)]
+    pub push_max_attempts: u32,
+    /// Milliseconds before the first retry, doubled for each further one.
+    #[arg(long, env = "YUI_PUSH_BACKOFF_MS", default_value_t = defaults::PUSH_BACKOFF_MS)]
+    pub push_backoff_ms: u64,
+    /// Milliseconds between writes of this node's presence (who is subscribed where).
+    #[arg(long, env = "YUI_PUSH_PRESENCE_MS", default_value_t = defaults::PUSH_PRESENCE_MS)]
+    pub push_presence_ms: u64,
+    /// Tests only: milliseconds to wait between claiming pushes and sending them.
+    #[arg(long, env = "YUI_PUSH_TEST_DELAY_MS", default_value_t = 0, hide = true)]
+    pub push_test_delay_ms: u64,
+    /// SMTP server for email digests (`smtp://host:port`, `smtps://…`, credentials in the
+    /// URL); digests are off without it.
+    #[arg(long, env = "YUI_SMTP_URL", hide_env_values = true)]
+    pub smtp_url: Option<String>,
+    /// The digests' sender (`Yui <yui@example.org>`); needed with `--smtp-url`.
+    #[arg(long, env = "YUI_SMTP_FROM")]
+    pub smtp_from: Option<String>,
+    /// Minutes a user must have been away before a digest, and between two digests.
+    #[arg(long, env = "YUI_DIGEST_MINUTES", default_value_t = defaults::DIGEST_MINUTES)]
+    pub digest_minutes: u64,
+    /// Tests only: the digest interval in milliseconds (overrides `--digest-minutes`).
+    #[arg(long, env = "YUI_DIGEST_TEST_INTERVAL_MS", hide = true)]
+    pub digest_test_interval_ms: Option<u64>,
+}
+
+impl Default for PushArgs {
+    fn default() -> Self {
+        PushArgs {
+            push_allow_insecure: false,
+            vapid_subject: defaults::VAPID_SUBJECT.into(),
+            push_coalesce_seconds: defaults::PUSH_COALESCE,
+            push_lease_seconds: defaults::PUSH_LEASE,
+            push_ttl_seconds: defaults::PUSH_TTL,
+            push_max_attempts: defaults::PUSH_MAX_ATTEMPTS,
+            push_backoff_ms: defaults::PUSH_BACKOFF_MS,
+            push_presence_ms: defaults::PUSH_PRESENCE_MS,
+            push_test_delay_ms: 0,
+            smtp_url: None,
+            smtp_from: None,
+            digest_minutes: defaults::DIGEST_MINUTES,
+            digest_test_interval_ms: None,
+        }
+    }
 }
 
 /// Protocol limits (PROTOCOL.md 3.5).
@@ -174,6 +265,15 @@ pub struct LimitArgs {
     /// Most writes in one group commit.
     #[arg(long, env = "YUI_COMMIT_BATCH", default_value_t = defaults::COMMIT_BATCH)]
     pub commit_batch: usize,
+    /// Largest attachment in bytes; past it the upload is refused with 413 while it is read.
+    #[arg(long, env = "YUI_MAX_ATTACHMENT_BYTES", default_value_t = defaults::MAX_ATTACHMENT_BYTES)]
+    pub max_attachment_bytes: usize,
+    /// Seconds an uploaded attachment may stay out of any message before it is deleted.
+    #[arg(long, env = "YUI_UNPOSTED_ATTACHMENT_TTL", default_value_t = defaults::UNPOSTED_ATTACHMENT_TTL)]
+    pub unposted_attachment_ttl: u64,
+    /// Seconds between two clean-ups of unposted attachments (every node runs them).
+    #[arg(long, env = "YUI_ATTACHMENT_GC_INTERVAL", default_value_t = defaults::ATTACHMENT_GC_INTERVAL)]
+    pub attachment_gc_interval: u64,
 }
 
 impl ServeArgs {
@@ -200,9 +300,12 @@ impl ServeArgs {
             redis_prefix: defaults::REDIS_PREFIX.into(),
             node: None,
             web_dir: None,
+            export_font: PathBuf::from(defaults::EXPORT_FONT),
             demo: false,
             allowed_origins: Vec::new(),
+            require_consent: false,
             limits: LimitArgs::default(),
+            push: PushArgs::default(),
         }
     }
 }
@@ -224,6 +327,9 @@ impl Default for LimitArgs {
             header_timeout: defaults::HEADER_TIMEOUT,
             shutdown_grace: defaults::SHUTDOWN_GRACE,
             commit_batch: defaults::COMMIT_BATCH,
+            max_attachment_bytes: defaults::MAX_ATTACHMENT_BYTES,
+            unposted_attachment_ttl: defaults::UNPOSTED_ATTACHMENT_TTL,
+            attachment_gc_interval: defaults::ATTACHMENT_GC_INTERVAL,
         }
     }
 }

@@ -8,6 +8,9 @@ use yui_protocol::ids::{Body, ClientId, Name, RoomId, Title, TownId, UserId};
 use yui_protocol::model::{
     MemberRole, Priority, Profession, Resident, RoomKind, UserName, UserRef,
 };
+use yui_protocol::town::{
+    ConsentBody, ConsentRequest, HouseholdBody, ResidentBody, ResidentRequest,
+};
 
 pub const TOWN: &str = "misaki";
 pub const NOTICE_ROOM: &str = "misaki-notices";
@@ -230,6 +233,7 @@ pub async fn seed(store: &dyn Store, minter: &Minter) -> anyhow::Result<Vec<Demo
                 priority: Priority::Normal,
                 mentions: Vec::new(),
                 revision: None,
+                attachments: Vec::new(),
             });
         }
         for (room, title, rid, rname, members, notes) in ROOMS {
@@ -271,12 +275,14 @@ pub async fn seed(store: &dyn Store, minter: &Minter) -> anyhow::Result<Vec<Demo
                     priority: Priority::Normal,
                     mentions: Vec::new(),
                     revision: None,
+                    attachments: Vec::new(),
                 });
             }
         }
         store.commit(&writes).await?;
         tracing::info!("demo town '{TOWN}' seeded");
     }
+    seed_profiles(store).await?;
     USERS
         .iter()
         .map(|u| {
@@ -292,6 +298,157 @@ pub async fn seed(store: &dyn Store, minter: &Minter) -> anyhow::Result<Vec<Demo
             })
         })
         .collect()
+}
+
+/// (room, kana, birth year, household as (name, relation), notes)
+type ProfileSeed = (
+    &'static str,
+    &'static str,
+    Option<i32>,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
+const PROFILES: &[ProfileSeed] = &[
+    (
+        "res-nakamura",
+        "なかむら とめ",
+        Some(1934),
+        &[("中村 一夫", "長男（東京在住）")],
+        "独居。長男は月1回来訪。鍵は玄関横のキーボックス。",
+    ),
+    (
+        "res-kimura",
+        "きむら えみ・きむら しげる",
+        None,
+        &[
+            ("木村 恵美", "本人（主介護者）"),
+            ("木村 茂", "父（認知症、要介護2）"),
+            ("木村 陽太", "長男（6歳）"),
+            ("木村 結衣", "長女（3歳）"),
+        ],
+        "ダブルケア世帯。恵美さんの負担軽減を最優先に。",
+    ),
+    (
+        "res-hayashi",
+        "はやし きよ・はやし たかし",
+        Some(1944),
+        &[
+            ("林 キヨ", "本人（要支援2）"),
+            ("林 隆", "長男（53歳、同居、就労なし）"),
+        ],
+        "8050 世帯。隆さんへの直接の働きかけは社会福祉士が窓口。",
+    ),
+    (
+        "res-shimizu",
+        "しみず まさお",
+        Some(1950),
+        &[("清水 和子", "妻")],
+        "",
+    ),
+    (
+        "res-mori",
+        "もり はる",
+        Some(1931),
+        &[("森 洋子", "長女（同居）")],
+        "在宅看取りの方針。夜間はステーションの携帯へ。",
+    ),
+    ("res-ikeda", "いけだ よしこ", Some(1958), &[], ""),
+];
+
+/// (room, given by, relation, date, explained by): res-ikeda has none yet, so with
+/// `--require-consent` it shows the gate.
+const CONSENTS: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "res-nakamura",
+        "中村 トメ",
+        "本人",
+        "2026-10-01",
+        "高橋 ケアマネ",
+    ),
+    (
+        "res-kimura",
+        "木村 恵美",
+        "本人・長女（茂さんの代理）",
+        "2026-10-15",
+        "渡辺 ケアマネ",
+    ),
+    (
+        "res-hayashi",
+        "林 キヨ",
+        "本人",
+        "2026-09-20",
+        "吉田 社会福祉士",
+    ),
+    (
+        "res-shimizu",
+        "清水 正男",
+        "本人",
+        "2026-11-02",
+        "渡辺 ケアマネ",
+    ),
+    (
+        "res-mori",
+        "森 洋子",
+        "長女（代理）",
+        "2026-11-10",
+        "高橋 ケアマネ",
+    ),
+];
+
+/// Seeds residents' profiles (kana, household) and consents (5.4) once, also into a demo
+/// town seeded before they existed.
+async fn seed_profiles(store: &dyn Store) -> anyhow::Result<()> {
+    let first = RoomId::parse(PROFILES[0].0)?;
+    if store
+        .resident(&first)
+        .await?
+        .is_none_or(|p| p.kana.is_some())
+    {
+        return Ok(());
+    }
+    let coordinator = find("coord-yamada")?;
+    let actor = UserName {
+        id: coordinator.id.clone(),
+        name: coordinator.name.clone(),
+    };
+    for (room, kana, birth_year, household, notes) in PROFILES {
+        let room = RoomId::parse(*room)?;
+        let Some(current) = store.resident(&room).await? else {
+            continue;
+        };
+        let req = ResidentRequest::try_from(ResidentBody {
+            name: current.name,
+            kana: Some((*kana).into()),
+            birth_year: birth_year.map(i64::from),
+            household: Some(
+                household
+                    .iter()
+                    .map(|(name, relation)| HouseholdBody {
+                        name: (*name).into(),
+                        relation: (*relation).into(),
+                    })
+                    .collect(),
+            ),
+            notes: Some((*notes).into()),
+        })?;
+        store.put_resident(&room, &req, &actor).await?;
+    }
+    for (i, (room, given_by, relation, date, explained_by)) in CONSENTS.iter().enumerate() {
+        let room = RoomId::parse(*room)?;
+        let req = ConsentRequest::try_from(ConsentBody {
+            given_by: (*given_by).into(),
+            relation: (*relation).into(),
+            date: (*date).into(),
+            explained_by: (*explained_by).into(),
+            scope: Some("訪問診療・訪問看護・薬局・介護事業所・町の間での支援経過の共有".into()),
+            document: None,
+        })?;
+        store
+            .record_consent(&room, &format!("demo-consent-{i}"), &req, &actor)
+            .await?;
+    }
+    Ok(())
 }
 
 /// Prints where to connect and a sign-in link per demo user.

@@ -67,6 +67,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(_) => ApiError::Unavailable(e.into()),
+            StoreError::Refused(message) => ApiError::bad_request(message),
             StoreError::Internal(_) | StoreError::Corrupt(_) => ApiError::Internal(e.into()),
         }
     }

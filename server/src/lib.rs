@@ -19,6 +19,8 @@
 //! - [`ws`]: one task pair per WebSocket connection: handshake, read loop (session), one
 //!   function per frame type (commands), write loop (writer).
 //! - [`http`]: the axum router, one module per resource, health, metrics, static client.
+//! - [`push`]: Web Push (PROTOCOL.md 5.6): the VAPID key, the fan-out of committed messages to
+//!   the outbox, presence across nodes, the sender (claims with a lease, RFC 8291 encryption).
 //! - [`error`]: the one error type, mapped to protocol codes and HTTP statuses.
 //! - [`config`]: the command line (`yui serve`, `yui token`, `yui migrate`), every flag an env
 //!   var, and [`config::ServeArgs::new`], its typed form.
@@ -32,6 +34,7 @@
 
 pub mod access;
 pub mod app;
+pub mod attachments;
 pub mod auth;
 pub mod bus;
 pub mod committer;
@@ -40,6 +43,7 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod push;
 pub mod service;
 pub mod shutdown;
 pub mod state;

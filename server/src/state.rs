@@ -46,6 +46,8 @@ pub struct Shared {
     pub verifier: Verifier,
     pub metrics: PrometheusHandle,
     pub web_dir: Option<PathBuf>,
+    /// The font PDF exports embed (`--export-font`).
+    pub export_font: PathBuf,
     pub demo_users: Option<Vec<DemoUser>>,
     /// Cancelled when the node starts draining.
     pub shutdown: CancellationToken,
@@ -53,6 +55,8 @@ pub struct Shared {
     pub connections: TaskTracker,
     pub connection_permits: Arc<Semaphore>,
     pub next_conn_id: AtomicU64,
+    /// Web Push (PROTOCOL.md 5.6): the VAPID key and subscriptions.
+    pub push: Arc<crate::push::Push>,
 }
 
 pub type AppState = Arc<Shared>;

@@ -26,7 +26,10 @@ use yui_protocol::server::ServerFrame;
 
 pub mod backend;
 pub mod fs;
+pub mod images;
 pub mod process;
+pub mod push;
+pub mod smtp;
 
 pub use backend::Backend;
 
@@ -46,6 +49,8 @@ pub struct User {
     pub org: String,
     pub town: String,
     pub role: Option<String>,
+    /// The optional `email` claim (5.6 digests).
+    pub email: Option<String>,
 }
 
 impl User {
@@ -57,6 +62,7 @@ impl User {
             org: "みさき訪問看護".into(),
             town: "misaki".into(),
             role: None,
+            email: None,
         }
     }
 
@@ -75,6 +81,11 @@ impl User {
             town: "hq".into(),
             ..User::member(id)
         }
+    }
+
+    pub fn with_email(mut self, email: &str) -> User {
+        self.email = Some(email.into());
+        self
     }
 
     pub fn in_town(mut self, town: &str) -> User {
@@ -96,6 +107,7 @@ impl User {
             iat: Some(now),
             nbf: None,
             iss: None,
+            email: self.email.clone(),
         }
     }
 }
@@ -132,6 +144,8 @@ pub struct TestApp {
     pub secret: String,
     pub http: reqwest::Client,
     pub backend: Backend,
+    /// The hub's data directory (the embedded store's files, attachments included).
+    pub data_dir: PathBuf,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<()>>>,
     _dir: Option<tempfile::TempDir>,
@@ -168,7 +182,7 @@ pub async fn spawn_on(backend: Backend, options: Options) -> TestApp {
         .unwrap_or_else(|e| panic!("addr: {e}"));
     let mut args = yui_server::config::ServeArgs::new(addr);
     args.jwt.jwt_secret = Some(SECRET.into());
-    args.store.data_dir = data_dir;
+    args.store.data_dir = data_dir.clone();
     args.limits.shutdown_grace = 3;
     backend.configure(&mut args);
     if let Some(tune) = options.tune {
@@ -186,6 +200,7 @@ pub async fn spawn_on(backend: Backend, options: Options) -> TestApp {
         secret: SECRET.into(),
         http: reqwest::Client::new(),
         backend,
+        data_dir,
         shutdown: Some(tx),
         task: Some(task),
         _dir: dir,

@@ -19,7 +19,7 @@ let tokens = BURST;
 let filled = Date.now();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function paced() {
+export async function paced() {
   for (;;) {
     const now = Date.now();
     tokens = Math.min(BURST, tokens + ((now - filled) / 1000) * RATE);
@@ -29,7 +29,7 @@ async function paced() {
   }
 }
 
-async function call(method, path, token, body) {
+export async function call(method, path, token, body) {
   const headers = { Accept: 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -72,4 +72,6 @@ export const api = {
     }
   },
   room(token, room) { return call('GET', `/api/rooms/${encodeURIComponent(room)}`, token); },
+  /** `GET /api/me/rooms`: `{rooms: [RoomSummary]}`, the hub's own unread, urgent and mention counts. */
+  myRooms(token) { return call('GET', '/api/me/rooms', token); },
 };

@@ -9,9 +9,14 @@ import { saveDraft } from './drafts.js';
 import { RoomListView } from './views/roomlist.js';
 import { RoomView } from './views/roomview.js';
 import { ReadersDialog } from './views/readers.js';
+import { ConfirmsDialog } from './views/confirms.js';
+import { ImageViewer } from './views/viewer.js';
 import { SignInView } from './views/signin.js';
+import { blobUrl, forgetBlobs, DEFAULT_MAX_BYTES } from './attachments.js';
 import { el } from './views/dom.js';
 import { registerServiceWorker, closeRoomNotifications } from './pwa.js';
+import { TownTools } from './town.js';
+import { setupPush } from './notify.js';
 
 const TRANSIENT = new Set(['disconnected', 'timeout', 'unavailable', 'rate_limited', 'internal', 'stopped']);
 const HISTORY_PAGE = 50;
@@ -38,8 +43,24 @@ const actions = {
   read: markRead,
   showReaders(room, msg, btn) {
     readers.open(room, msg, btn);
-    loadReceipts(room); // fresh positions, with each reader's profession and organization
+    // Fresh positions, with each reader's profession and organization, and (with `seq`) who
+    // has not read it yet: whom to phone. In a town room only its posters may ask that (the
+    // list is the town's directory); others get the readers alone.
+    const r = store.rooms.get(room);
+    const poster = store.user?.role === 'coordinator' || store.user?.role === 'admin';
+    loadReceipts(room, r?.kind === 'team' || poster ? msg.seq : undefined);
   },
+  confirm,
+  showConfirms(room, seq, btn) {
+    confirms.open(room, seq, btn);
+    loadConfirms(room, seq, true);
+  },
+  loadConfirms,
+  revise,
+  openImage(att, btn) { viewer.open(att, btn); },
+  openPdf,
+  token: () => token,
+  maxBytes: () => hubConfig?.max_attachment_bytes ?? DEFAULT_MAX_BYTES,
   retry(clientId) {
     const item = store.outbox.get(clientId);
     if (!item) return;
@@ -60,7 +81,29 @@ const actions = {
 const roomList = new RoomListView(store);
 const roomView = new RoomView(store, actions);
 const readers = new ReadersDialog(store);
+const confirms = new ConfirmsDialog(store);
+const viewer = new ImageViewer(() => token);
 const signin = new SignInView((tok) => signIn(tok));
+const push = setupPush({ getToken: () => token, getConfig: () => hubConfig, onError: (m) => showBanner(m) });
+const town = new TownTools({
+  store,
+  token: () => token,
+  config: () => hubConfig,
+  jumpTo,
+  roomsChanged: () => roomList.render(),
+  roomChanged(id) {
+    roomList.render();
+    if (roomView.roomId === id) roomView.renderHead();
+  },
+  banner: (text) => showBanner(text),
+  announce(text) { $('announcer').textContent = text; },
+  displayName: (r) => roomList.displayName(r),
+  /** A post over the WebSocket (the scan of a consent); null when not connected. */
+  post: (frame) => (conn?.connected ? conn.request({ type: 'post', ...frame }) : null),
+});
+roomView.onHead = (r) => town.onHead(r);
+roomView.sendBlock = (r) => town.sendBlock(r);
+setInterval(() => roomList.render(), 60000); // a mute that ends takes its icon with it
 
 // ---------------------------------------------------------------- session
 
@@ -120,6 +163,7 @@ function startSession() {
     },
   });
   conn.start();
+  push.signedIn();
   roomList.render(); // before the welcome: the rooms are on their way (shown offline)
   route();
 }
@@ -134,12 +178,17 @@ function endSession() {
   store.rooms.clear();
   store.outbox.clear();
   detailsFetched.clear();
+  roomView.attach.forget();
+  for (const d of ['readers-dialog', 'confirms-dialog', 'viewer-dialog']) if ($(d).open) $(d).close();
+  forgetBlobs(); // no photo or PDF of the care record stays in the page
+  town.reset();
   roomView.close();
   roomList.render();
   if (location.hash) history.replaceState(null, '', location.pathname + location.search);
 }
 
 function signOut() {
+  push.signingOut(token);
   endSession();
   showSignIn();
 }
@@ -195,6 +244,7 @@ function onWelcome(w) {
   }
   for (const s of w.rooms) store.upsertRoom(s);
   roomList.render();
+  town.onSession();
   for (const r of store.rooms.values()) subscribe(r);
   for (const r of store.rooms.values()) fetchDetails(r);
   for (const item of store.outbox.values()) if (item.status === 'sent' || item.status === 'waiting') item.status = 'pending';
@@ -236,11 +286,20 @@ function onEvent(ev) {
   switch (ev.type) {
     case 'message': return onMessage(ev);
     case 'receipt': return onReceipt(ev);
+    case 'confirmed': return onConfirmed(ev);
     case 'room_added': {
       const r = store.upsertRoom(ev.room);
       roomList.render();
       subscribe(r);
       fetchDetails(r);
+      town.onRoomListed(r.id);
+      return;
+    }
+    case 'room_updated': { // a team room's title or resident changed (town tools)
+      if (!store.rooms.has(ev.room.room)) return;
+      store.upsertRoom(ev.room);
+      roomList.render();
+      town.refreshRoom(ev.room.room); // the whole profile and the members, then the views
       return;
     }
     case 'unsubscribed':
@@ -283,8 +342,12 @@ function onReceipt(ev) {
   const r = store.rooms.get(ev.room);
   if (!r) return;
   store.applyRead(r, ev.user, ev.seq, ev.at);
+  if (r.pending && ev.seq >= r.pending.seq) r.pending.users = r.pending.users.filter((u) => u.id !== ev.user.id);
   if (store.user && ev.user.id === store.user.id) {
+    const from = r.read_seq;
     r.read_seq = Math.max(r.read_seq, ev.seq);
+    store.readMoved(r, from);
+    scheduleSummaries(r);
     roomList.render();
   }
   if (roomView.roomId === r.id) {
@@ -293,9 +356,109 @@ function onReceipt(ev) {
   }
 }
 
+function onConfirmed(ev) {
+  const r = store.rooms.get(ev.room);
+  if (!r || !store.addConfirm(r, ev.seq, ev.user, ev.at)) return;
+  if (roomView.roomId === r.id) roomView.render();
+  confirms.refresh(r.id, ev.seq);
+}
+
+/** 確認しました: the explicit acknowledgement of a note (apart from the passive 既読). */
+const confirmsSent = new Set(); // room\nseq: a second click while the first is on its way sends nothing
+
+async function confirm(roomId, seq) {
+  const r = store.rooms.get(roomId);
+  if (!r || !conn?.connected || !store.user) { showBanner(t('confirm_offline')); return; }
+  const key = `${roomId}\n${seq}`;
+  if (confirmsSent.has(key)) return;
+  confirmsSent.add(key);
+  try {
+    await conn.request({ type: 'confirm', room: roomId, seq });
+    store.addConfirm(r, seq, { id: store.user.id, name: store.user.name, profession: store.user.profession, org: store.user.org }, new Date().toISOString());
+    if (roomView.roomId === roomId) roomView.render();
+    confirms.refresh(roomId, seq);
+    roomView.announcer.textContent = t('confirmed_announce');
+    loadConfirms(roomId, seq, true); // the hub's list (a confirmation from another device counts once)
+  } catch (e) {
+    confirmsSent.delete(key);
+    showBanner(t('confirm_failed', { msg: e.message || e.code }));
+  }
+}
+
+const confirmsInFlight = new Set();
+
+/** Who confirmed message seq (`confirms`); `force`: again even when known. */
+async function loadConfirms(roomId, seq, force = false) {
+  const r = store.rooms.get(roomId);
+  const key = `${roomId}\n${seq}`;
+  if (!r || !conn?.connected || confirmsInFlight.has(key)) return;
+  if (!force && r.confirms.get(seq)?.users) return;
+  confirmsInFlight.add(key);
+  try {
+    const rep = await conn.request({ type: 'confirms', room: roomId, seq });
+    store.setConfirmUsers(r, seq, rep.users);
+    if (roomView.roomId === roomId) roomView.render();
+    confirms.refresh(roomId, seq);
+  } catch { /* asked again when shown again */ } finally {
+    confirmsInFlight.delete(key);
+  }
+}
+
+/** An edit (`replaces`) or a retraction (`retracts`, the body its reason) of one's own note:
+ *  a post of its own, through the outbox like any other (retried with its client_id). It keeps
+ *  the original's priority: a corrected urgent note is urgent news again. */
+function revise(roomId, msg, mode, body, mentions) {
+  const r = store.rooms.get(roomId);
+  if (!r) return;
+  const item = newItem(r, body, { priority: msg.priority ?? 'normal', mentions, attachments: [] });
+  if (mode === 'edit') item.replaces = msg.seq; else item.retracts = msg.seq;
+  store.addOutbox(item);
+  renderRoom();
+  flush(item);
+}
+
+/** A PDF in a new tab, from a blob: URL (the download needs the bearer token). The tab is
+ *  opened at the click, so no popup blocker stops it, and pointed at the PDF once fetched. */
+async function openPdf(att) {
+  const w = window.open('', '_blank');
+  try {
+    const url = await blobUrl(token, att.id, false);
+    if (w && !w.closed) {
+      w.location.href = url;
+      w.opener = null;
+    } else {
+      const a = el('a', { href: url, download: att.name, hidden: true });
+      document.body.append(a);
+      a.click();
+      a.remove();
+    }
+  } catch {
+    w?.close();
+    showBanner(t('attach_load_failed'));
+  }
+}
+
+let summaryTimer = null;
+
+/** The urgent and mention counts are kept live from the notes held; the hub's own counts
+ *  (`GET /api/me/rooms`) correct them a moment after reading leaves some standing. */
+function scheduleSummaries(r) {
+  if (!(r.urgent > 0 || r.mentions > 0) || summaryTimer) return;
+  summaryTimer = setTimeout(async () => {
+    summaryTimer = null;
+    if (!token || !store.user) return;
+    try {
+      const rep = await api.myRooms(token);
+      for (const s of rep?.rooms ?? []) if (store.rooms.has(s.room)) store.upsertRoom(s);
+      roomList.render();
+    } catch { /* the next welcome brings them */ }
+  }, 2000);
+}
+
 function removedFromRoom(id) {
   const wasOpen = roomView.roomId === id;
   saveDraft(store.user?.id, id, ''); // the room is gone for this user: so is the draft
+  roomView.attach.forget(id);
   store.removeRoom(id);
   detailsFetched.delete(id);
   roomList.render();
@@ -305,11 +468,13 @@ function removedFromRoom(id) {
   }
 }
 
-async function loadReceipts(roomId) {
+async function loadReceipts(roomId, seq) {
   if (!conn?.connected) return;
   try {
-    const rep = await conn.request({ type: 'receipts', room: roomId });
+    const rep = await conn.request(seq ? { type: 'receipts', room: roomId, seq } : { type: 'receipts', room: roomId });
     store.setReceipts(roomId, rep.audience, rep.readers);
+    const r = store.rooms.get(roomId);
+    if (r && seq && Array.isArray(rep.pending)) r.pending = { seq, users: rep.pending };
     if (roomView.roomId === roomId) roomView.render();
     readers.refresh(roomId);
   } catch { /* shown again on the next receipt or reconnect */ }
@@ -346,6 +511,7 @@ function loadOlder(roomId, limit = HISTORY_PAGE) {
 /** A room just opened: loads its history down to the first unread note (a few read ones above
  *  it), then lets the view scroll there. Nothing is marked read before that. */
 async function openAtUnread(roomId) {
+  if (pendingJump?.room === roomId) { await runJump(roomId); return; }
   const r = store.rooms.get(roomId);
   if (r && r.lo !== null && r.last_seq > r.read_seq) {
     const target = Math.max(1, r.read_seq + 1 - CONTEXT_ABOVE, r.last_seq - MAX_UNREAD_LOAD + 1);
@@ -355,6 +521,28 @@ async function openAtUnread(roomId) {
     }
   }
   if (roomView.roomId === roomId) roomView.position();
+}
+
+let pendingJump = null; // {room, seq}: a search result on its way to being shown
+
+/** Opens a room at a note (a search result): history is loaded down to it, then it is flashed. */
+function jumpTo(roomId, seq) {
+  if (!store.rooms.has(roomId)) return;
+  pendingJump = { room: roomId, seq };
+  if (roomView.roomId === roomId) runJump(roomId);
+  else location.hash = `#room/${encodeURIComponent(roomId)}`;
+}
+
+async function runJump(roomId) {
+  const j = pendingJump;
+  pendingJump = null;
+  const r = store.rooms.get(roomId);
+  const target = Math.max(1, j.seq - CONTEXT_ABOVE);
+  while (roomView.roomId === roomId && store.rooms.get(roomId) === r && r.lo > target) {
+    const lo = r.lo;
+    if (!(await loadOlder(roomId, Math.min(UNREAD_PAGE, r.lo - target))) || r.lo >= lo) break;
+  }
+  if (roomView.roomId === roomId) roomView.positionAt(j.seq);
 }
 
 // ---------------------------------------------------------------- reading
@@ -367,7 +555,10 @@ function markRead(roomId, seq) {
   if ((readInFlight.get(roomId) ?? 0) >= seq || r.read_seq >= seq) return;
   readInFlight.set(roomId, seq);
   conn.request({ type: 'read', room: roomId, seq }).then((ack) => {
+    const from = r.read_seq;
     r.read_seq = Math.max(r.read_seq, ack.seq);
+    store.readMoved(r, from);
+    scheduleSummaries(r);
     store.applyRead(r, store.user, ack.seq, new Date().toISOString());
     roomList.render();
     if (roomView.roomId === roomId) roomView.render();
@@ -378,19 +569,26 @@ function markRead(roomId, seq) {
 
 // ---------------------------------------------------------------- posting
 
-function send(roomId, body) {
-  const r = store.rooms.get(roomId);
-  if (!r) return;
-  const item = {
+function newItem(r, body, { priority = 'normal', mentions = [], attachments = [] } = {}) {
+  return {
     client_id: `web-${sessionTag}-${++clientCounter}`,
-    room: roomId,
+    room: r.id,
     body,
     kind: r.kind === 'town' ? 'notice' : 'note',
+    priority,
+    mentions,
+    attachments, // Attachment objects (shown while pending); their ids are posted
     status: 'pending',
     error: null,
     attempts: 0,
     created: Date.now(),
   };
+}
+
+function send(roomId, body, extra) {
+  const r = store.rooms.get(roomId);
+  if (!r) return;
+  const item = newItem(r, body, extra);
   store.addOutbox(item);
   renderRoom();
   flush(item);
@@ -403,7 +601,14 @@ async function flush(item) {
   if (!conn?.connected) { item.status = 'waiting'; renderRoom(); return; } // the next welcome flushes it
   item.inflight = true;
   try {
-    const ack = await conn.request({ type: 'post', room: item.room, client_id: item.client_id, body: item.body, kind: item.kind });
+    const frame = { type: 'post', room: item.room, client_id: item.client_id, body: item.body, kind: item.kind };
+    // Only what a post has (a v1 hub ignores nothing it does not know, but sends no more).
+    if (item.priority === 'urgent') frame.priority = 'urgent';
+    if (item.mentions?.length) frame.mentions = item.mentions;
+    if (item.attachments?.length) frame.attachments = item.attachments.map((a) => a.id);
+    if (item.replaces != null) frame.replaces = item.replaces;
+    if (item.retracts != null) frame.retracts = item.retracts;
+    const ack = await conn.request(frame);
     item.status = 'sent';
     item.seq = ack.seq;
     const r = store.rooms.get(item.room);
@@ -447,6 +652,7 @@ function route() {
       openAtUnread(id);
       loadReceipts(id);
       fetchDetails(store.rooms.get(id));
+      town.onRoomOpened(id);
     }
   } else if (id && !store.user) {
     layout.classList.add('in-room'); // rooms are not known until welcome; route() runs again then
@@ -454,6 +660,7 @@ function route() {
     const was = roomView.roomId;
     layout.classList.remove('in-room');
     roomView.close();
+    town.onRoomClosed();
     roomList.setCurrent(null);
     if (was) document.querySelector(`.room-item[data-room="${CSS.escape(was)}"]`)?.focus();
   }

@@ -51,6 +51,9 @@ export function codePoints(s) {
 // Unicode White_Space, exactly (JavaScript's \s differs: it has U+FEFF and lacks U+0085).
 const ONLY_WHITE = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]*$/u;
 
+/** Empty or only white space (Unicode White_Space). */
+export function isBlank(body) { return ONLY_WHITE.test(body); }
+
 /** Returns null when the body may be posted, else an error message for the user. */
 export function validateBody(body) {
   if (ONLY_WHITE.test(body)) return t('err_empty');

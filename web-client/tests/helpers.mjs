@@ -14,6 +14,13 @@ export const ARTIFACTS = process.env.YUI_TEST_ARTIFACTS ?? join(REPO, 'test-arti
 export const YUI_BIN = process.env.YUI_BIN ?? join(REPO, 'target', 'debug', 'yui');
 export const CHROMIUM = process.env.CHROMIUM_BIN ?? '/usr/bin/chromium';
 
+// YUI_WEB_TEST_STORE=cluster: each hub on a fresh Postgres database and the local Redis (its own
+// channel prefix) instead of SQLite; the database is dropped when the hub stops.
+export const CLUSTER = process.env.YUI_WEB_TEST_STORE === 'cluster';
+const PG = process.env.YUI_WEB_TEST_PG ?? 'postgres://postgres@127.0.0.1:5432';
+const REDIS = process.env.YUI_WEB_TEST_REDIS ?? 'redis://127.0.0.1:6379';
+const psql = (sql) => execFileSync('psql', [`${PG}/test`, '-qtAc', sql]);
+
 export const DESKTOP = { width: 1280, height: 800 };
 export const PHONE = { width: 390, height: 844 };
 
@@ -31,8 +38,9 @@ export function freePort() {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export class Hub {
-  constructor({ port, dataDir, secret = null, webDir = WEB_DIR }) {
+  constructor({ port, dataDir, secret = null, webDir = WEB_DIR, args = [] }) {
     this.webDir = webDir;
+    this.extraArgs = args; // more `yui serve` flags (`--require-consent`)
     this.port = port;
     this.dataDir = dataDir;
     this.secret = secret; // null: demo mode
@@ -44,9 +52,14 @@ export class Hub {
 
   /** `secret`: run without --demo, verifying HS256 tokens signed with it. `webDir`: the
    *  directory of the client it serves (default: this one). */
-  static async start({ secret = null, webDir = WEB_DIR } = {}) {
+  static async start({ secret = null, webDir = WEB_DIR, args = [] } = {}) {
     if (!existsSync(YUI_BIN)) throw new Error(`hub binary not found at ${YUI_BIN} (set YUI_BIN or build yui-server)`);
-    const hub = new Hub({ port: await freePort(), dataDir: mkdtempSync(join(tmpdir(), 'yui-web-test-')), secret, webDir });
+    const hub = new Hub({ port: await freePort(), dataDir: mkdtempSync(join(tmpdir(), 'yui-web-test-')), secret, webDir, args });
+    if (CLUSTER) {
+      hub.db = `yui_web_${uniq()}${uniq()}`;
+      psql(`CREATE DATABASE ${hub.db}`);
+      hub.extraArgs = [...hub.extraArgs, '--database-url', `${PG}/${hub.db}`, '--redis-url', REDIS, '--redis-prefix', hub.db];
+    }
     await hub.spawn();
     return hub;
   }
@@ -58,6 +71,7 @@ export class Hub {
     if (this.secret) env.YUI_JWT_SECRET = this.secret;
     const args = ['serve', '--listen', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--web-dir', this.webDir];
     if (!this.secret) args.splice(1, 0, '--demo');
+    args.push(...this.extraArgs);
     this.proc = spawn(YUI_BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     const add = (d) => { this.log += d.toString(); if (this.log.length > 200000) this.log = this.log.slice(-100000); };
     this.proc.stdout.on('data', add);
@@ -91,6 +105,7 @@ export class Hub {
   async stop() {
     await this.kill();
     rmSync(this.dataDir, { recursive: true, force: true });
+    if (this.db) psql(`DROP DATABASE IF EXISTS ${this.db} WITH (FORCE)`);
   }
 
   /** Mints a token with `yui token` and this hub's secret (non-demo hubs). */

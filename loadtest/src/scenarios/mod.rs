@@ -14,6 +14,7 @@ use crate::hubs::{Hubs, ProcSample};
 use crate::report::{HubFigures, Report};
 use crate::setup;
 use crate::stats::{Stats, Violation};
+use crate::uploads::Uploader;
 use anyhow::{Context, Result};
 use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -45,6 +46,9 @@ pub struct Load {
     /// Connections opened at once.
     #[arg(long, default_value_t = 256)]
     pub connect_concurrency: usize,
+    /// Share of posts (0-1) that carry a small photo, uploaded first over HTTP (`fanout`).
+    #[arg(long, default_value_t = 0.0)]
+    pub attachment_share: f64,
 }
 
 fn bar(len: u64, what: &str) -> ProgressBar {
@@ -111,6 +115,7 @@ pub async fn connect_members(
 }
 
 /// Posts at `rate`/s for `secs`, round-robin over rooms, from members of each room.
+#[allow(clippy::too_many_arguments)]
 pub async fn drive(
     stats: &Stats,
     conns: &Connected,
@@ -119,6 +124,7 @@ pub async fn drive(
     rate: f64,
     secs: u64,
     label: &str,
+    photos: Option<(&Arc<Uploader>, f64)>,
 ) -> u64 {
     let pb = bar(secs, label);
     let started = Instant::now();
@@ -134,7 +140,16 @@ pub async fn drive(
             let r = (sent as usize) % rooms.max(1);
             let m = (sent as usize / rooms.max(1)) % members.max(1);
             if let Some((c, room)) = conns.clients.get(r * members + m) {
-                if c.post(room, stats.next_post.fetch_add(1, Ordering::Relaxed)) {
+                let n = stats.next_post.fetch_add(1, Ordering::Relaxed);
+                // Every 1/share-th post carries a photo (spread evenly, not at random).
+                let with_photo = photos.filter(|(_, share)| {
+                    (sent as f64 * share).floor() != ((sent + 1) as f64 * share).floor()
+                });
+                let queued = match with_photo {
+                    Some((up, _)) => up.post_with_photo(c, room, n),
+                    None => c.post(room, n),
+                };
+                if queued {
                     stats.posts_sent.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -258,6 +273,13 @@ pub async fn fanout(hubs: &Hubs, load: &Load, floor: bool, name: &str) -> Result
     let before = hubs.samples();
     let svc = hubs.services_cpu();
     let started = Instant::now();
+    let uploader = (load.attachment_share > 0.0 && !floor).then(|| {
+        Uploader::new(
+            (0..hubs.urls.len()).map(|i| hubs.http_base(i)).collect(),
+            hubs.secret.clone(),
+        )
+    });
+    let share = load.attachment_share.clamp(0.0, 1.0);
     drive(
         &stats,
         &conns,
@@ -266,10 +288,23 @@ pub async fn fanout(hubs: &Hubs, load: &Load, floor: bool, name: &str) -> Result
         load.rate,
         load.duration,
         name,
+        uploader.as_ref().map(|u| (u, share)),
     )
     .await;
     settle(&stats, &conns, Duration::from_secs(10)).await;
     check_unacked(&stats);
+    if let Some(failed) = uploader
+        .as_ref()
+        .map(|u| u.failed.load(Ordering::Relaxed))
+        .filter(|n| *n > 0)
+    {
+        stats.violation(Violation {
+            kind: "upload",
+            room: String::new(),
+            client: 0,
+            detail: format!("{failed} uploads failed"),
+        });
+    }
     let elapsed = started.elapsed();
     let after = hubs.samples();
     let deliveries = stats.deliveries.load(Ordering::Relaxed);
@@ -283,6 +318,9 @@ pub async fn fanout(hubs: &Hubs, load: &Load, floor: bool, name: &str) -> Result
     report.hubs = figures(&before, &after, deliveries, conns.clients.len(), &idle);
     report.set_services_cpu(svc, hubs.services_cpu());
     report.connections = conns.clients.len();
+    if let Some(up) = &uploader {
+        report.extra = up.summary(elapsed.as_secs_f64());
+    }
     Ok(report)
 }
 
@@ -385,6 +423,7 @@ pub async fn saturate(
             rate,
             step_secs,
             &format!("{rate:.0}/s"),
+            None,
         )
         .await;
         settle(&stats, &conns, Duration::from_secs(5)).await;

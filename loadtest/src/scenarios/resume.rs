@@ -162,7 +162,7 @@ pub async fn resume(hubs: &Hubs, load: &Load, clients: usize, floor: bool) -> Re
     let (rate, secs) = (load.rate, load.duration.max(4));
     let drive_task = tokio::spawn(async move {
         let c = Connected { clients: posters };
-        drive(&stats2, &c, rooms, 1, rate, secs, "resume").await;
+        drive(&stats2, &c, rooms, 1, rate, secs, "resume", None).await;
         c
     });
     tokio::time::sleep(Duration::from_secs(secs / 3)).await;

@@ -59,6 +59,9 @@ pub enum BusEvent {
     MemberRemoved { room: RoomId, user: UserId },
     /// A member's role changed or a room's title, kind or town: drop cached access data.
     RoomChanged { room: RoomId },
+    /// A room's title or resident changed: drop cached access data, and send `room_updated`
+    /// to the local connections of a team room's members.
+    RoomUpdated { room: RoomId },
     /// The bus may have lost events (it reconnected, or another node dropped some it could
     /// not publish and asks for this on the control channel); the hub should check every room
     /// it serves against the store.

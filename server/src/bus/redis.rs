@@ -66,7 +66,8 @@ impl Channels {
             }
             BusEvent::MemberAdded { .. }
             | BusEvent::MemberRemoved { .. }
-            | BusEvent::RoomChanged { .. } => Some(self.control()),
+            | BusEvent::RoomChanged { .. }
+            | BusEvent::RoomUpdated { .. } => Some(self.control()),
             BusEvent::Resync => None,
         }
     }

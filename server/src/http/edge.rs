@@ -23,6 +23,9 @@ use yui_protocol::ErrorCode;
 pub struct EdgeSettings {
     /// The largest request body any route reads (JSON bodies: 64 KiB).
     pub max_body_bytes: usize,
+    /// The largest body of an attachment upload (`--max-attachment-bytes`), the one route
+    /// that reads more.
+    pub max_attachment_bytes: usize,
     /// Per-user requests per second over the HTTP API, and the burst (the WebSocket's numbers).
     pub rate_per_second: u32,
     pub rate_burst: u32,
@@ -100,7 +103,11 @@ fn retry_after(wait: Duration) -> u64 {
 /// any other body is cut off at the limit while it is read (chunked bodies included), so a
 /// handler that reads it gets an error instead of memory growing with the request.
 pub async fn limit_body(State(edge): State<Arc<Edge>>, req: Request, next: Next) -> Response {
-    let max = edge.settings.max_body_bytes;
+    let max = if is_upload(&req) {
+        edge.settings.max_attachment_bytes
+    } else {
+        edge.settings.max_body_bytes
+    };
     if declared_length(req.headers()).is_some_and(|n| n > max as u64) {
         return too_large(max).into_response();
     }
@@ -108,6 +115,18 @@ pub async fn limit_body(State(edge): State<Arc<Edge>>, req: Request, next: Next)
     let body = Body::new(http_body_util::Limited::new(body, max));
     next.run(Request::from_parts(parts, body)).await
 }
+
+/// `POST /api/rooms/{room}/attachments` (the route was matched before this layer runs).
+fn is_upload(req: &Request) -> bool {
+    req.method() == axum::http::Method::POST
+        && req
+            .extensions()
+            .get::<axum::extract::MatchedPath>()
+            .is_some_and(|p| p.as_str() == UPLOAD_ROUTE)
+}
+
+/// The upload route, as the router names it.
+pub const UPLOAD_ROUTE: &str = "/api/rooms/{room}/attachments";
 
 fn declared_length(headers: &HeaderMap) -> Option<u64> {
     headers

@@ -83,7 +83,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 }
 
 /// Whether a body error (or any error under it) is a length limit being reached.
-fn is_length_limit(e: &axum::Error) -> bool {
+pub(super) fn is_length_limit(e: &axum::Error) -> bool {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
         if err.is::<http_body_util::LengthLimitError>() {

@@ -8,22 +8,33 @@
 //! - [`members`] serves `/api/rooms/{room}/members/{user}`.
 //! - [`messages`] serves `/api/rooms/{room}/messages`, `/api/rooms/{room}/receipts`,
 //!   `/api/rooms/{room}/messages/{seq}/confirm` and `…/confirms`.
+//! - [`attachments`] serves `/api/rooms/{room}/attachments` (upload) and
+//!   `/api/attachments/{id}` (download).
 //! - [`audit`] serves `/api/audit`.
+//! - [`town`] serves `/api/rooms/{room}/resident`, `/api/rooms/{room}/consents…`,
+//!   `/api/towns/{town}/users`, `/api/me/rooms/{room}/settings` (PROTOCOL.md 5.4, 5.5).
+//! - [`search`] serves `/api/search`, `/api/rooms/{room}/export`.
 //! - [`ops`] serves `/healthz`, `/readyz`, `/metrics`, `/api/config`, `/api/demo/users`.
+//! - [`push`] serves `/api/me/push` (Web Push subscriptions) and `/api/me/settings` (email
+//!   digests), PROTOCOL.md 5.6.
 //! - [`extract`]: the bearer token (and the user's rate limit) and JSON body extractors.
 //! - [`edge`]: what every request passes first (PROTOCOL.md 5.1): the body limit while
 //!   reading, the security headers, the WebSocket `Origin` check, the per-user rate limiter.
 //! - [`serve`]: the accept loop: header-read timeout, the cap on connections still in their
 //!   first request, accept errors that neither spin nor stop it, graceful shutdown.
 
+mod attachments;
 mod audit;
 pub mod edge;
 mod extract;
 mod members;
 mod messages;
 mod ops;
+mod push;
 mod rooms;
+mod search;
 pub mod serve;
+mod town;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -56,6 +67,10 @@ pub fn app(state: AppState, ws: Router<AppState>, edge: Arc<Edge>) -> Router {
             get(messages::get_messages).post(messages::post_message),
         )
         .route("/rooms/{room}/receipts", get(messages::get_receipts))
+        .route("/rooms/{room}/export", get(search::export))
+        .route("/search", get(search::search))
+        .route("/rooms/{room}/attachments", post(attachments::upload))
+        .route("/attachments/{id}", get(attachments::download))
         .route(
             "/rooms/{room}/messages/{seq}/confirm",
             post(messages::confirm),
@@ -65,6 +80,22 @@ pub fn app(state: AppState, ws: Router<AppState>, edge: Arc<Edge>) -> Router {
             get(messages::get_confirms),
         )
         .route("/me/rooms", get(rooms::my_rooms))
+        .route("/me/push", post(push::subscribe).delete(push::unsubscribe))
+        .route(
+            "/me/settings",
+            get(push::get_settings).put(push::put_settings),
+        )
+        .route("/rooms/{room}/resident", put(town::put_resident))
+        .route(
+            "/rooms/{room}/consents",
+            get(town::get_consents).post(town::post_consent),
+        )
+        .route(
+            "/rooms/{room}/consents/{id}/withdraw",
+            post(town::withdraw_consent),
+        )
+        .route("/towns/{town}/users", get(town::town_users))
+        .route("/me/rooms/{room}/settings", put(town::put_settings))
         .route("/audit", get(audit::audit))
         .route("/config", get(ops::config))
         .route("/demo/users", get(ops::demo_users))

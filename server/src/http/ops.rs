@@ -62,26 +62,22 @@ pub async fn demo_users(State(state): State<AppState>) -> Result<impl IntoRespon
     }
 }
 
-/// The largest attachment, as PROTOCOL.md 5.3 sets it by default. Fixed until attachments
-/// exist (then `--max-attachment-bytes`).
-pub const MAX_ATTACHMENT_BYTES: u64 = 10 * 1024 * 1024;
-
 /// `GET /api/config` (anyone): what a client needs to know about this hub before signing in.
 #[derive(Debug, serde::Serialize)]
 pub struct ConfigReply {
     pub demo: bool,
-    /// The hub's Web Push key (5.6); none until push exists.
+    /// The hub's Web Push key (5.6): base64url of the uncompressed P-256 point.
     pub vapid_public_key: Option<String>,
     pub max_attachment_bytes: u64,
-    /// `--require-consent` (5.4); off until consents exist.
+    /// `--require-consent` (5.4).
     pub require_consent: bool,
 }
 
 pub async fn config(State(state): State<AppState>) -> Json<ConfigReply> {
     Json(ConfigReply {
         demo: state.demo_users.is_some(),
-        vapid_public_key: None,
-        max_attachment_bytes: MAX_ATTACHMENT_BYTES,
-        require_consent: false,
+        vapid_public_key: Some(state.push.public_key().to_owned()),
+        max_attachment_bytes: state.service.max_attachment_bytes() as u64,
+        require_consent: state.service.require_consent(),
     })
 }

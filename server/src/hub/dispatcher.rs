@@ -91,8 +91,38 @@ impl Hub {
                 self.access.invalidate(&room);
                 Ok(())
             }
+            BusEvent::RoomUpdated { room } => {
+                self.access.invalidate(&room);
+                self.room_updated(&room).await
+            }
             BusEvent::Resync => self.resync().await,
         }
+    }
+
+    /// Sends `room_updated` (the room as each member now lists it) to the local connections of
+    /// a team room's members. Town rooms' readers (the whole town) see a new title in their
+    /// next room list.
+    async fn room_updated(&self, room: &RoomId) -> StoreResult<()> {
+        let Some(access) = self.access.get(room).await? else {
+            return Ok(());
+        };
+        if access.info.kind != RoomKind::Team {
+            return Ok(());
+        }
+        for user in access.members.keys() {
+            let conns = self.registry.user_conns(user);
+            if conns.is_empty() {
+                continue;
+            }
+            if let Some(summary) = self.store.room_summary(room, user).await? {
+                let t = text(&ServerFrame::RoomUpdated { room: summary });
+                for c in &conns {
+                    c.push_live(Outbound::text(t.clone()));
+                }
+                count_out("room_updated", conns.len() as u64);
+            }
+        }
+        Ok(())
     }
 
     /// Delivers a receipt or a confirmation of `reader` to the room's subscribers. A town room's

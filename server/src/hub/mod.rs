@@ -36,6 +36,9 @@ pub struct Hub {
     registry: Registry,
     access: Arc<AccessCache>,
     events: mpsc::Sender<BusEvent>,
+    /// Where each message committed on this node is also handed (the push outbox's bounded
+    /// queue, PROTOCOL.md 5.6), never awaited: a full queue drops the notification, not the post.
+    committed: std::sync::OnceLock<mpsc::Sender<Arc<yui_protocol::model::Message>>>,
 }
 
 impl Hub {
@@ -59,11 +62,32 @@ impl Hub {
             registry: Registry::default(),
             access,
             events,
+            committed: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Hands every message committed on this node to `tx` too (set once, at start).
+    pub fn tap_committed(&self, tx: mpsc::Sender<Arc<yui_protocol::model::Message>>) {
+        let _ = self.committed.set(tx);
+    }
+
+    /// Every (user, room) with a live subscription on this node.
+    pub fn local_presence(&self) -> std::collections::HashSet<(yui_protocol::ids::UserId, RoomId)> {
+        self.registry.presence()
+    }
+
+    /// Whether `user` has a live subscription to `room` on this node.
+    pub fn locally_subscribed(&self, user: &yui_protocol::ids::UserId, room: &RoomId) -> bool {
+        self.registry.is_subscribed(user, room)
     }
 
     /// Delivers an event on this node and publishes it to the others.
     pub async fn emit(&self, event: BusEvent) {
+        if let (BusEvent::Message { message, .. }, Some(tx)) = (&event, self.committed.get()) {
+            if tx.try_send(message.clone()).is_err() {
+                metrics::counter!("yui_push_dropped_total").increment(1);
+            }
+        }
         if let Err(e) = self.bus.publish(event.clone()).await {
             metrics::counter!("yui_bus_publish_errors_total").increment(1);
             tracing::warn!(error = %e, "publish to other nodes failed; they repair from the store");

@@ -133,6 +133,28 @@ impl Registry {
         }
     }
 
+    /// Every (user, room) with a live subscription here (for push presence, PROTOCOL.md 5.6).
+    pub fn presence(&self) -> std::collections::HashSet<(UserId, RoomId)> {
+        let mut out = std::collections::HashSet::new();
+        for e in self.rooms.iter() {
+            for sub in e.value().conns.values() {
+                if !sub.conn.closer.is_closed() {
+                    out.insert((sub.conn.user.clone(), e.key().clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether `user` has a live subscription to `room` here.
+    pub fn is_subscribed(&self, user: &UserId, room: &RoomId) -> bool {
+        self.rooms.get(room).is_some_and(|s| {
+            s.conns
+                .values()
+                .any(|sub| &sub.conn.user == user && !sub.conn.closer.is_closed())
+        })
+    }
+
     /// Every room served here with its cursor.
     pub fn rooms(&self) -> Vec<(RoomId, Cursor)> {
         self.rooms

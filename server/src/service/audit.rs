@@ -34,18 +34,25 @@ impl RoomService {
         }
     }
 
-    /// A page of the access log within the scope [`RoomService::audit_scope`] gave.
+    /// A page of the access log within the scope [`RoomService::audit_scope`] gave, and whether
+    /// older entries match too.
     pub async fn audit_log(
         &self,
         scope: Option<TownId>,
         q: AuditRequest,
-    ) -> Result<Vec<AuditEntry>, ApiError> {
+    ) -> Result<(Vec<AuditEntry>, bool), ApiError> {
         let filter = AuditFilter {
             room: q.room,
             user: q.user,
             town: scope,
-            limit: q.limit,
+            limit: q.limit + 1,
+            from: q.from,
+            to: q.to,
+            before: q.before,
         };
-        Ok(self.store.audit_query(&filter).await?)
+        let mut entries = self.store.audit_query(&filter).await?;
+        let more = entries.len() > q.limit as usize;
+        entries.truncate(q.limit as usize);
+        Ok((entries, more))
     }
 }

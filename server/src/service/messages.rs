@@ -30,6 +30,9 @@ impl RoomService {
                 "only the town's coordinators and admins post notices",
             ));
         }
+        if let Some(first) = self.consent_gate(&access, who, post.client_id()).await? {
+            return Ok((first, false));
+        }
         let room_kind = access.info.kind.message_kind();
         if let Some(k) = post.kind() {
             if k != room_kind {
@@ -38,15 +41,17 @@ impl RoomService {
                 )));
             }
         }
-        // The attachments of 5.3 are claimed by the store once they exist; until then a post
-        // naming one is refused rather than committed without it.
-        if let Some(a) = post.attachments().first() {
-            return Err(ApiError::bad_request(format!(
-                "attachments: unknown attachment '{a}'"
-            )));
-        }
-        let mentions = match self.check_notes(who, &access, &post).await {
-            Ok(mentions) => mentions,
+        // The attachments are checked here (clear errors) and claimed in the commit, which
+        // refuses the post if another post claimed one of them first.
+        let checked = match self.check_notes(who, &access, &post).await {
+            Ok(mentions) => self
+                .attachments_for_post(who, room, post.client_id(), post.attachments())
+                .await
+                .map(|attachments| (mentions, attachments)),
+            Err(e) => Err(e),
+        };
+        let (mentions, attachments) = match checked {
+            Ok(checked) => checked,
             // A retry of a committed post is answered with it (PROTOCOL.md 3.4.2), even when
             // its checks would fail now (a mentioned member removed since).
             Err(e) => match self
@@ -71,6 +76,7 @@ impl RoomService {
             priority: post.priority(),
             mentions,
             revision: post.revision(),
+            attachments,
         };
         match self.committer.commit(write, None).await? {
             WriteOutcome::Posted { message, new, .. } => Ok((message, new)),

@@ -9,17 +9,31 @@
 //!   unsubscribe, catch-up pages.
 //! - [`rooms`]: create or update a room, show it, a user's rooms.
 //! - [`members`]: add, update and remove members.
+//! - [`attachments`]: upload, download, the attachments a post names, clean-up of unposted
+//!   uploads.
 //! - [`audit`]: the access log: writing `read_history`, and who may query it.
+//! - [`town`]: residents' profiles, consents and `--require-consent`, the town directory,
+//!   room settings (mute), the order people are listed in (PROTOCOL.md 5.4, 5.5).
+//! - [`search`]: search over the rooms a user reads now.
+//! - [`export`]: a room's record over a period; [`export_csv`] and [`export_pdf`] lay it out.
 
+mod attachments;
 mod audit;
+pub mod export;
+pub mod export_csv;
+pub mod export_pdf;
 mod members;
 mod messages;
 mod notes;
 mod rooms;
+mod search;
 mod subscribe;
+mod town;
 
+pub use attachments::{AttachmentSettings, Collected, Download};
 pub use messages::Receipts;
 pub use subscribe::Snapshot;
+pub use town::{sort_members, CONSENT_REQUIRED};
 
 use crate::access::{AccessCache, RoomAccess};
 use crate::committer::Committer;
@@ -48,6 +62,11 @@ pub struct RoomService {
     committer: Committer,
     /// Profiles this node last wrote to the user directory, to skip rewriting unchanged ones.
     directory: DashMap<UserId, (UserRef, TownId)>,
+    attachments: attachments::AttachmentState,
+    /// When this node last wrote each user's `last_seen` (the town directory, 5.4).
+    seen: DashMap<UserId, std::time::Instant>,
+    /// `--require-consent`: team rooms without a standing consent refuse posts.
+    require_consent: bool,
 }
 
 impl RoomService {
@@ -56,6 +75,7 @@ impl RoomService {
         hub: Arc<Hub>,
         access: Arc<AccessCache>,
         committer: Committer,
+        attachments: AttachmentSettings,
     ) -> Self {
         RoomService {
             store,
@@ -63,6 +83,9 @@ impl RoomService {
             access,
             committer,
             directory: DashMap::new(),
+            attachments: attachments::AttachmentState::new(attachments),
+            seen: DashMap::new(),
+            require_consent: false,
         }
     }
 
@@ -74,9 +97,17 @@ impl RoomService {
             .is_some_and(|e| e.0 == who.user && e.1 == who.town);
         if !known {
             self.store.upsert_user(&who.user, &who.town).await?;
+            if let Some(email) = &who.email {
+                // Where this user's email digests go (PROTOCOL.md 5.6).
+                self.store
+                    .push()
+                    .remember_email(&who.user.id, &who.town, email)
+                    .await?;
+            }
             self.directory
                 .insert(who.user.id.clone(), (who.user.clone(), who.town.clone()));
         }
+        self.mark_seen(who, !known).await?;
         Ok(())
     }
 

@@ -42,9 +42,12 @@ impl RoomService {
                 ))
             }
         };
-        self.hub
-            .emit(BusEvent::RoomChanged { room: room.clone() })
-            .await;
+        let changed = if created {
+            BusEvent::RoomChanged { room: room.clone() }
+        } else {
+            BusEvent::RoomUpdated { room: room.clone() }
+        };
+        self.hub.emit(changed).await;
         if created && kind == RoomKind::Team {
             self.hub
                 .emit(BusEvent::MemberAdded {
@@ -73,9 +76,14 @@ impl RoomService {
     }
 
     async fn room_reply(&self, info: &RoomInfo) -> Result<RoomReply, ApiError> {
-        let members = match info.kind {
+        let mut members = match info.kind {
             RoomKind::Team => self.store.members(&info.room).await?,
             RoomKind::Town => Vec::new(),
+        };
+        super::sort_members(&mut members);
+        let resident = match &info.resident {
+            Some(_) => self.store.resident(&info.room).await?,
+            None => None,
         };
         Ok(RoomReply {
             room: info.room.clone(),
@@ -83,7 +91,7 @@ impl RoomService {
             title: info.title.clone(),
             town: info.town.clone(),
             members,
-            resident: info.resident.clone(),
+            resident,
         })
     }
 }

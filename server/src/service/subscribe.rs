@@ -104,7 +104,8 @@ impl RoomService {
         // (whatever the cache said at `subscribe`) gets no catch-up of what came after.
         let members = match info.kind {
             RoomKind::Team => {
-                let members = self.store.members(&req.room).await?;
+                let mut members = self.store.members(&req.room).await?;
+                super::sort_members(&mut members);
                 if !members.iter().any(|m| m.id == who.user.id) {
                     return Err(ApiError::room_not_found());
                 }

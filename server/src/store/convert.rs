@@ -3,9 +3,10 @@
 
 use super::StoreError;
 use yui_protocol::error::Invalid;
-use yui_protocol::ids::{ClientId, Name, RoomId, Title, TownId, UserId};
+use yui_protocol::ids::{AttachmentId, ClientId, FileName, Name, RoomId, Title, TownId, UserId};
 use yui_protocol::model::{
-    MemberRole, MessageKind, Priority, Profession, RoomKind, Timestamp, UserName, UserRef,
+    Attachment, AttachmentType, MemberRole, MessageKind, Priority, Profession, RoomKind, Timestamp,
+    UserName, UserRef,
 };
 
 fn corrupt(what: &str) -> impl FnOnce(Invalid) -> StoreError + '_ {
@@ -91,4 +92,29 @@ pub fn mentions(s: &str) -> Result<Vec<UserName>, StoreError> {
 pub fn mentions_json(mentions: &[UserName]) -> String {
     // Serializing ids and names cannot fail.
     serde_json::to_string(mentions).unwrap_or_else(|_| "[]".to_owned())
+}
+
+/// An attachment from its stored columns.
+#[allow(clippy::too_many_arguments)]
+pub fn attachment(
+    id: String,
+    name: String,
+    kind: &str,
+    size: i64,
+    sha256: String,
+    width: Option<u32>,
+    height: Option<u32>,
+) -> Result<Attachment, StoreError> {
+    Ok(Attachment {
+        id: AttachmentId::parse(id)
+            .map_err(|e| StoreError::Corrupt(format!("attachment id: {}", e.message)))?,
+        name: FileName::parse(name)
+            .map_err(|e| StoreError::Corrupt(format!("file name: {}", e.message)))?,
+        content_type: AttachmentType::parse(kind)
+            .ok_or_else(|| StoreError::Corrupt(format!("attachment type '{kind}'")))?,
+        size: seq(size),
+        sha256,
+        width,
+        height,
+    })
 }

@@ -7,10 +7,10 @@
 //! inputs and writes its results.
 
 use async_trait::async_trait;
-use yui_protocol::ids::{Body, ClientId, Name, RoomId, Title, TownId, UserId};
+use yui_protocol::ids::{AttachmentId, Body, ClientId, Name, RoomId, Title, TownId, UserId};
 use yui_protocol::model::{
-    AuditAction, AuditEntry, Confirmation, Member, MemberRole, Message, MessageKind, Priority,
-    Profession, Reader, Resident, RoomKind, RoomSummary, Timestamp, UserName, UserRef,
+    Attachment, AuditAction, AuditEntry, Confirmation, Member, MemberRole, Message, MessageKind,
+    Priority, Profession, Reader, Resident, RoomKind, RoomSummary, Timestamp, UserName, UserRef,
 };
 use yui_protocol::post::Revision;
 
@@ -18,9 +18,14 @@ mod convert;
 mod health;
 mod plan;
 pub mod postgres;
+pub mod push;
+pub mod search;
 pub mod sqlite;
 #[cfg(test)]
 mod tests;
+pub mod town;
+
+pub use town::TownStore;
 
 /// Why a store call failed. `Unavailable` is worth retrying (the database is down, unreachable
 /// or out of space); `Internal` is a bug or a broken database.
@@ -32,6 +37,10 @@ pub enum StoreError {
     Internal(#[source] DbError),
     #[error("corrupt row: {0}")]
     Corrupt(String),
+    /// The write names rows it may not use (an attachment already claimed by another post):
+    /// the client's mistake, told as `bad_request`; the rest of the batch commits.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// The driver's error under a [`StoreError`].
@@ -198,6 +207,9 @@ pub enum Write {
         priority: Priority,
         mentions: Vec<UserName>,
         revision: Option<Revision>,
+        /// Checked by the service (uploaded by the author to this room, not in a message);
+        /// claimed in the commit, which refuses the post if another claimed one first.
+        attachments: Vec<Attachment>,
     },
     /// Moves `user`'s read position in `room` forward to `seq` (clamped to `last_seq`).
     Read {
@@ -252,10 +264,35 @@ pub struct AuditFilter {
     /// Only rooms of this town (a coordinator's view); `None` for every town (admin).
     pub town: Option<TownId>,
     pub limit: u32,
+    /// `from <= at < to`, and entries older than the entry `before` (its id).
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+    pub before: Option<u64>,
+}
+
+/// A search over the rooms a user reads now: messages holding every word of `matcher`, newest
+/// first (by `at`, then `id`), older than the message `before` names.
+#[derive(Clone)]
+pub struct SearchSpec {
+    pub rooms: Vec<RoomId>,
+    pub matcher: std::sync::Arc<search::Matcher>,
+    pub before: Option<String>,
+    pub limit: u32,
+}
+
+/// An uploaded attachment (PROTOCOL.md 5.3) as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttachmentRecord {
+    pub attachment: Attachment,
+    pub room: RoomId,
+    pub uploader: UserId,
+    pub created_at: Timestamp,
+    /// The seq and `client_id` of the message holding it, once posted.
+    pub posted: Option<(u64, ClientId)>,
 }
 
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: TownStore + Send + Sync + 'static {
     /// Answers when the database does (for `/readyz`).
     async fn ping(&self) -> StoreResult<()>;
 
@@ -331,6 +368,17 @@ pub trait Store: Send + Sync + 'static {
 
     async fn audit_query(&self, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>>;
 
+    /// Records an upload (not yet in a message).
+    async fn insert_attachment(&self, record: &AttachmentRecord) -> StoreResult<()>;
+
+    async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<AttachmentRecord>>;
+
+    /// Deletes the attachments never posted that were uploaded before `cutoff`; how many.
+    async fn delete_unposted_attachments(&self, cutoff: Timestamp) -> StoreResult<u64>;
+
+    /// Whether any attachment row names this content (its blobs are then kept).
+    async fn attachment_content_in_use(&self, sha256: &str) -> StoreResult<bool>;
+
     /// The message committed under a post's idempotency key, if any.
     async fn posted(
         &self,
@@ -354,4 +402,18 @@ pub trait Store: Send + Sync + 'static {
     /// The room's audience (as [`Store::audience`] counts it) whose read position is below
     /// `seq`, ordered by id.
     async fn pending(&self, room: &RoomInfo, seq: u64) -> StoreResult<Vec<UserRef>>;
+
+    /// Web Push's tables (PROTOCOL.md 5.6).
+    fn push(&self) -> &dyn push::PushStore;
+    /// Up to `spec.limit` matching messages, newest first, and whether more match.
+    async fn search(&self, spec: &SearchSpec) -> StoreResult<(Vec<Message>, bool)>;
+
+    /// The room's messages with `from <= at < to`, in seq order, at most `limit`.
+    async fn messages_between(
+        &self,
+        room: &RoomId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
 }

@@ -267,6 +267,7 @@ impl<'a> Plan<'a> {
                         priority,
                         mentions,
                         revision,
+                        attachments,
                     },
                     Slot::Post { room: r, key, pair },
                 ) => {
@@ -319,7 +320,7 @@ impl<'a> Plan<'a> {
                                 at: now,
                                 priority: *priority,
                                 mentions: mentions.clone(),
-                                attachments: Vec::new(),
+                                attachments: attachments.clone(),
                                 replaces: revision.and_then(Revision::replaces),
                                 retracts: revision.and_then(Revision::retracts),
                                 confirms: None,
@@ -511,6 +512,7 @@ mod tests {
             priority: Default::default(),
             mentions: Vec::new(),
             revision: None,
+            attachments: Vec::new(),
         }
     }
 

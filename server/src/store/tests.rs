@@ -157,6 +157,7 @@ conformance!(
     care_notes_fields_round_trip_and_count_unread,
     confirmations_are_kept_once,
     pending_lists_the_audience_below_a_seq,
+    attachments_are_claimed_once_by_their_post,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -227,6 +228,7 @@ fn post(room: &str, author: &UserRef, client_id: &str, body: &str) -> Write {
         priority: Priority::Normal,
         mentions: Vec::new(),
         revision: None,
+        attachments: Vec::new(),
     }
 }
 
@@ -559,6 +561,9 @@ async fn put_room_created_updated_conflict(s: Arc<dyn Store>) {
             user: None,
             town: None,
             limit: 10,
+            from: None,
+            to: None,
+            before: None,
         })
         .await
         .unwrap();
@@ -848,6 +853,9 @@ async fn audit_entries_and_filters(s: Arc<dyn Store>) {
         user: user.map(uid),
         town: town_.map(town),
         limit,
+        from: None,
+        to: None,
+        before: None,
     };
     let all = s.audit_query(&q(None, None, None, 100)).await.unwrap();
     let actions: Vec<AuditAction> = all.iter().map(|e| e.action).collect();
@@ -1268,6 +1276,9 @@ async fn audit_entries_keep_batch_order(s: Arc<dyn Store>) {
             user: None,
             town: None,
             limit: 100,
+            from: None,
+            to: None,
+            before: None,
         })
         .await
         .unwrap();
@@ -1302,6 +1313,9 @@ async fn audit_entries_keep_batch_order(s: Arc<dyn Store>) {
             user: None,
             town: None,
             limit: 1,
+            from: None,
+            to: None,
+            before: None,
         })
         .await
         .unwrap();
@@ -1379,6 +1393,9 @@ async fn batch_larger_than_one_chunk(s: Arc<dyn Store>) {
             user: None,
             town: None,
             limit: 10_000,
+            from: None,
+            to: None,
+            before: None,
         })
         .await
         .unwrap();
@@ -1764,6 +1781,7 @@ fn note(room: &str, author: &UserRef, client_id: &str, body: Option<&str>) -> Wr
         priority: Priority::Normal,
         mentions: Vec::new(),
         revision: None,
+        attachments: Vec::new(),
     }
 }
 
@@ -1785,6 +1803,7 @@ fn with(w: Write, p: Priority, m: &[&UserRef], r: Option<Revision>) -> Write {
             priority: p,
             mentions: m.iter().map(|u| short(u)).collect(),
             revision: r,
+            attachments: Vec::new(),
         },
         other => other,
     }
@@ -1999,3 +2018,369 @@ async fn pending_lists_the_audience_below_a_seq(s: Arc<dyn Store>) {
     let board = s.room(&rid("board")).await.unwrap().unwrap();
     assert_eq!(ids(s.pending(&board, 1).await.unwrap()), vec!["carl"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Attachments (PROTOCOL.md 5.3)
+
+fn attachment_record(id: &str, room: &str, uploader: &str, sha: char, at: i64) -> AttachmentRecord {
+    use yui_protocol::ids::{AttachmentId, FileName};
+    use yui_protocol::model::{Attachment, AttachmentType};
+    AttachmentRecord {
+        attachment: Attachment {
+            id: AttachmentId::parse(id).unwrap(),
+            name: FileName::parse(format!("{id}.jpg")).unwrap(),
+            content_type: AttachmentType::Jpeg,
+            size: 1234,
+            sha256: sha.to_string().repeat(64),
+            width: Some(640),
+            height: Some(480),
+        },
+        room: rid(room),
+        uploader: uid(uploader),
+        created_at: yui_protocol::model::Timestamp::from_millis(at),
+        posted: None,
+    }
+}
+
+fn post_with(room: &str, author: &UserRef, client_id: &str, atts: &[&AttachmentRecord]) -> Write {
+    let Write::Post {
+        room,
+        author,
+        client_id,
+        kind,
+        body,
+        priority,
+        mentions,
+        revision,
+        ..
+    } = post(room, author, client_id, "with attachments")
+    else {
+        unreachable!()
+    };
+    Write::Post {
+        room,
+        author,
+        client_id,
+        kind,
+        body,
+        priority,
+        mentions,
+        revision,
+        attachments: atts.iter().map(|a| a.attachment.clone()).collect(),
+    }
+}
+
+async fn attachments_are_claimed_once_by_their_post(s: Arc<dyn Store>) {
+    let ann = user("ann");
+    team_room(s.as_ref(), "r1", &ann).await;
+    team_room(s.as_ref(), "r2", &ann).await;
+    let now = yui_protocol::model::Timestamp::now().millis();
+    let a = attachment_record("att_a", "r1", "ann", 'a', now);
+    let b = attachment_record("att_b", "r1", "ann", 'b', now);
+    let old = attachment_record("att_old", "r1", "ann", 'c', now - 10_000);
+    let bens = attachment_record("att_ben", "r1", "ben", 'a', now);
+    for r in [&a, &b, &old, &bens] {
+        s.insert_attachment(r).await.unwrap();
+    }
+    assert_eq!(
+        s.attachment(&a.attachment.id).await.unwrap().as_ref(),
+        Some(&a)
+    );
+    let none = yui_protocol::ids::AttachmentId::parse("att_none").unwrap();
+    assert!(s.attachment(&none).await.unwrap().is_none());
+
+    // Claimed by the post, in the post's order; the message carries them.
+    let out = s
+        .commit(&[post_with("r1", &ann, "c1", &[&b, &a])])
+        .await
+        .unwrap();
+    let (m, new) = posted(&out[0]);
+    assert!(new);
+    let ids: Vec<&str> = m.attachments.iter().map(|x| x.id.as_str()).collect();
+    assert_eq!(ids, ["att_b", "att_a"]);
+    let stored = s.attachment(&a.attachment.id).await.unwrap().unwrap();
+    assert_eq!(stored.posted, Some((m.seq, ClientId::parse("c1").unwrap())));
+    // History and catch-up carry them too; a message without any has none.
+    s.commit(&[post("r1", &ann, "c2", "plain")]).await.unwrap();
+    let after = s.messages_after(&rid("r1"), 0, 10).await.unwrap();
+    assert_eq!(after[0].attachments, m.attachments);
+    assert!(after[1].attachments.is_empty());
+    let (before, _) = s.messages_before(&rid("r1"), None, 10).await.unwrap();
+    assert_eq!(before[0].attachments, m.attachments);
+
+    // A retry of the committed post is answered with it, claiming nothing again.
+    let out = s
+        .commit(&[post_with("r1", &ann, "c1", &[&b, &a])])
+        .await
+        .unwrap();
+    let (again, new) = posted(&out[0]);
+    assert_eq!((again.seq, again.id, new), (m.seq, m.id.clone(), false));
+    // Another post naming a claimed attachment, or someone else's, or another room's, is
+    // refused; nothing of its batch commits.
+    for w in [
+        post_with("r1", &ann, "c3", &[&a]),
+        post_with("r1", &ann, "c4", &[&bens]),
+        post_with("r2", &ann, "c5", &[&old]),
+    ] {
+        let err = s.commit(&[w]).await.unwrap_err();
+        assert!(matches!(err, StoreError::Refused(_)), "{err:?}");
+    }
+    // Two posts of one batch naming the same attachment: the batch is refused.
+    let err = s
+        .commit(&[
+            post_with("r1", &ann, "c6", &[&old]),
+            post_with("r1", &ann, "c7", &[&old]),
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Refused(_)), "{err:?}");
+    assert_eq!(s.room(&rid("r1")).await.unwrap().unwrap().last_seq, 2);
+
+    // Clean-up: only unposted rows older than the cutoff.
+    assert!(s.attachment_content_in_use(&"c".repeat(64)).await.unwrap());
+    let cutoff = yui_protocol::model::Timestamp::from_millis(now - 5_000);
+    assert_eq!(s.delete_unposted_attachments(cutoff).await.unwrap(), 1);
+    assert!(s.attachment(&old.attachment.id).await.unwrap().is_none());
+    assert!(!s.attachment_content_in_use(&"c".repeat(64)).await.unwrap());
+    assert!(s.attachment_content_in_use(&"a".repeat(64)).await.unwrap());
+    assert!(s.attachment(&bens.attachment.id).await.unwrap().is_some());
+}
+// Web Push's tables, with the same harness.
+#[path = "push_tests.rs"]
+mod push_tests;
+
+// ---------------------------------------------------------------------------------------------
+// Residents, consents, mutes, the directory (PROTOCOL.md 5.4, 5.5)
+
+#[path = "town_tests.rs"]
+mod town_tests;
+
+// ---------------------------------------------------------------------------------------------
+// Search (PROTOCOL.md 5.5): the bigram index both stores keep, and the backfill of messages
+// committed before it existed.
+
+mod search_on_sqlite {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn search_finds_words_in_the_given_rooms() {
+        let (store, _dir) = super::sqlite_store().await;
+        super::search_finds_words_in_the_given_rooms(store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn older_messages_are_backfilled() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("yui.db");
+        let store = super::SqliteStore::open(&path).await.unwrap();
+        super::fill_for_backfill(&store).await;
+        store.close().await;
+        drop(store);
+        // As a database migrated to 0008 with older messages finds it: nothing indexed.
+        {
+            let conn = rusqlite::Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "INSERT INTO message_search (message_search) VALUES ('delete-all');
+                 DELETE FROM message_search_rows;
+                 UPDATE search_backfill SET done = 0, room = '', seq = 0;",
+            )
+            .unwrap();
+        }
+        let store = super::SqliteStore::open(&path).await.unwrap();
+        super::check_backfilled(&store).await;
+        store.close().await;
+        drop(store);
+        // Opening again indexes nothing twice.
+        let store = super::SqliteStore::open(&path).await.unwrap();
+        super::check_backfilled(&store).await;
+    }
+}
+
+mod search_on_postgres {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn search_finds_words_in_the_given_rooms() {
+        let Some((store, _db)) = super::pg_store().await else {
+            return;
+        };
+        super::search_finds_words_in_the_given_rooms(store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn older_messages_are_backfilled() {
+        let Some(db) = super::pg_database().await else {
+            return;
+        };
+        let store = super::PostgresStore::connect(&db.url, 4).await.unwrap();
+        super::fill_for_backfill(&store).await;
+        {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(&db.url).await.unwrap();
+            sqlx::query("DELETE FROM message_search")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query("UPDATE search_backfill SET done = false")
+                .execute(&mut conn)
+                .await
+                .unwrap();
+        }
+        let store = super::PostgresStore::connect(&db.url, 4).await.unwrap();
+        super::check_backfilled(&store).await;
+        let store = super::PostgresStore::connect(&db.url, 4).await.unwrap();
+        super::check_backfilled(&store).await;
+    }
+}
+
+fn spec_for(rooms: &[&str], words: &[&str], before: Option<String>, limit: u32) -> SearchSpec {
+    SearchSpec {
+        rooms: rooms.iter().map(|r| rid(r)).collect(),
+        matcher: Arc::new(search::Matcher::new(words.iter().copied())),
+        before,
+        limit,
+    }
+}
+
+async fn search_finds_words_in_the_given_rooms(s: Arc<dyn Store>) {
+    let s = &*s;
+    let ann = user("ann");
+    team_room(s, "a", &ann).await;
+    team_room(s, "b", &ann).await;
+    // One batch across rooms, then one more post each: indexed in the group commit.
+    s.commit(&[
+        post("a", &ann, "a1", "夜間に発熱あり"),
+        post("b", &ann, "b1", "発熱なし、転倒なし"),
+        post("a", &ann, "a2", "居間で転倒"),
+    ])
+    .await
+    .unwrap();
+    commit_one(s, post("a", &ann, "a3", "発熱 38.0度")).await;
+    let bodies = |ms: &[Message]| ms.iter().map(|m| m.body.clone()).collect::<Vec<_>>();
+
+    let (found, more) = s
+        .search(&spec_for(&["a", "b"], &["発熱"], None, 10))
+        .await
+        .unwrap();
+    assert!(!more);
+    assert_eq!(found.len(), 3);
+    assert_eq!(found[0].body, "発熱 38.0度");
+    // Only the rooms asked for.
+    let (found, _) = s
+        .search(&spec_for(&["a"], &["発熱"], None, 10))
+        .await
+        .unwrap();
+    assert_eq!(bodies(&found), vec!["発熱 38.0度", "夜間に発熱あり"]);
+    let (found, _) = s
+        .search(&spec_for(&["nowhere"], &["発熱"], None, 10))
+        .await
+        .unwrap();
+    assert!(found.is_empty());
+    // Every word, as a substring.
+    let (found, _) = s
+        .search(&spec_for(&["a", "b"], &["発熱", "転倒"], None, 10))
+        .await
+        .unwrap();
+    assert_eq!(bodies(&found), vec!["発熱なし、転倒なし"]);
+    let (found, _) = s
+        .search(&spec_for(&["a", "b"], &["熱あ"], None, 10))
+        .await
+        .unwrap();
+    assert_eq!(bodies(&found), vec!["夜間に発熱あり"]);
+    // Paging: newest first, `before` the last one's id.
+    let (page, more) = s
+        .search(&spec_for(&["a", "b"], &["発熱"], None, 2))
+        .await
+        .unwrap();
+    assert!(more);
+    assert_eq!(page.len(), 2);
+    let (rest, more) = s
+        .search(&spec_for(
+            &["a", "b"],
+            &["発熱"],
+            Some(page[1].id.clone()),
+            2,
+        ))
+        .await
+        .unwrap();
+    assert!(!more);
+    assert_eq!(rest.len(), 1);
+    assert!(!page.iter().any(|m| m.id == rest[0].id));
+    let (none, _) = s
+        .search(&spec_for(&["a"], &["発熱"], Some("unknown-id".into()), 2))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+
+    // The export's period read.
+    let all = s
+        .messages_between(
+            &rid("a"),
+            Timestamp::from_millis(0),
+            Timestamp::from_millis(i64::MAX / 2),
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(all.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    let first_at = all[0].at.millis();
+    let later = s
+        .messages_between(
+            &rid("a"),
+            Timestamp::from_millis(first_at + 1),
+            Timestamp::from_millis(i64::MAX / 2),
+            100,
+        )
+        .await
+        .unwrap();
+    assert!(later.iter().all(|m| m.at.millis() > first_at));
+    let limited = s
+        .messages_between(
+            &rid("a"),
+            Timestamp::from_millis(0),
+            Timestamp::from_millis(i64::MAX / 2),
+            2,
+        )
+        .await
+        .unwrap();
+    assert_eq!(limited.len(), 2);
+}
+
+/// Enough messages for several backfill chunks.
+const BACKFILLED: usize = 4500;
+
+async fn fill_for_backfill(s: &dyn Store) {
+    let ann = user("ann");
+    team_room(s, "a", &ann).await;
+    team_room(s, "b", &ann).await;
+    let writes: Vec<Write> = (0..BACKFILLED)
+        .map(|i| {
+            let room = if i % 3 == 0 { "b" } else { "a" };
+            let body = if i % 100 == 7 {
+                "服薬確認"
+            } else {
+                "特記事項なし"
+            };
+            post(room, &ann, &format!("c{i}"), body)
+        })
+        .collect();
+    for chunk in writes.chunks(500) {
+        s.commit(chunk).await.unwrap();
+    }
+}
+
+async fn check_backfilled(s: &dyn Store) {
+    let (found, more) = s
+        .search(&spec_for(&["a", "b"], &["服薬"], None, 200))
+        .await
+        .unwrap();
+    assert!(!more);
+    assert_eq!(found.len(), BACKFILLED / 100);
+    let ids: HashSet<&str> = found.iter().map(|m| m.id.as_str()).collect();
+    assert_eq!(ids.len(), found.len(), "a message indexed twice");
+    let (found, _) = s
+        .search(&spec_for(&["a", "b"], &["特記"], None, 50))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 50);
+}
+
+/// The 1,000,000-note search measurement (ignored: docs/benchmarks.md).
+#[path = "bench.rs"]
+mod bench;

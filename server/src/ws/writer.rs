@@ -290,6 +290,7 @@ mod tests {
             town: ok(TownId::parse("misaki")),
             role: UserRole::Coordinator,
             exp: i64::MAX / 2,
+            email: None,
         };
         let room = ok(RoomId::parse("board"));
         ok(state.service.remember(&who).await);

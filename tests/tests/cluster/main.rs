@@ -4,6 +4,7 @@
 
 mod care_notes;
 mod removal;
+mod town;
 
 use std::time::Duration;
 use yui_protocol::client::Request;

@@ -3,6 +3,7 @@
 //! the promise that matters: an ack means durable, a seq is never given to two messages, and
 //! `/readyz` says so while the store cannot commit.
 
+mod attachments;
 mod disk;
 mod isolation;
 mod lock;

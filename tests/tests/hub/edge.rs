@@ -350,9 +350,14 @@ async fn browser_responses_carry_the_security_headers_and_config_is_public() {
     }
     let (s, b) = app.call_token(None, "GET", "/api/config", None).await;
     assert_eq!(s, 200, "{b}");
+    let key = b["vapid_public_key"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(key.len(), 87, "base64url of a 65-byte P-256 point: {b}");
     assert_eq!(
         b,
-        json!({"demo":false,"vapid_public_key":null,"max_attachment_bytes":10485760,"require_consent":false})
+        json!({"demo":false,"vapid_public_key":key,"max_attachment_bytes":10485760,"require_consent":false})
     );
 }
 

@@ -2,6 +2,7 @@
 //! process where it gets killed), a real WebSocket client and a real HTTP client.
 //! With `YUI_TEST_BACKEND=cluster` the same tests run on Postgres and Redis.
 
+mod attachments;
 mod care_notes;
 mod cli;
 mod delivery;
@@ -11,5 +12,7 @@ mod limits;
 mod membership;
 mod protocol_edges;
 mod restart;
+mod search_export;
 mod session;
 mod text_rules;
+mod town;

@@ -1,5 +1,5 @@
 // "Who has read this": a modal dialog with each reader's name, profession, organization and
-// time, "read by N of M", and for team rooms the members who have not read it yet.
+// time, "read by N of M", and who has not read it yet (with their organization: whom to phone).
 import { t, profession } from '../i18n.js';
 import { fullTime } from '../format.js';
 import { el } from './dom.js';
@@ -51,16 +51,20 @@ export class ReadersDialog {
           el('span', { class: 'org' }, org));
       }));
     }
+    // Who has not read it yet: the hub's `pending` (receipts with seq, PROTOCOL 5.2: the whole
+    // audience, town rooms too), else, in a team room, the members not among the readers.
     const block = document.getElementById('unread-block');
-    if (r.kind === 'team' && r.members) {
-      const readIds = new Set(readers.map((x) => x.user.id));
-      const unread = r.members.filter((m) => m.id !== msg.author.id && !readIds.has(m.id));
-      block.hidden = unread.length === 0;
-      document.getElementById('unread-list').replaceChildren(...unread.map((m) => el('li', { 'data-user': m.id },
-        el('span', {}, el('span', { class: 'who' }, m.name), el('span', { class: 'prof' }, profession(m.profession))),
-        el('span', { class: 'org' }, m.org))));
-    } else {
-      block.hidden = true;
+    const readIds = new Set(readers.map((x) => x.user.id));
+    let unread = null;
+    if (r.pending && r.pending.seq === msg.seq) {
+      unread = r.pending.users.map((u) => u.user ?? u).filter((u) => u.id !== msg.author.id && !readIds.has(u.id));
+    } else if (r.kind === 'team' && r.members) {
+      unread = r.members.filter((m) => m.id !== msg.author.id && !readIds.has(m.id));
     }
+    block.hidden = !unread || unread.length === 0;
+    document.getElementById('unread-heading').textContent = unread ? t('unread_members_n', { n: unread.length }) : t('unread_members');
+    document.getElementById('unread-list').replaceChildren(...(unread ?? []).map((m) => el('li', { 'data-user': m.id },
+      el('span', {}, el('span', { class: 'who' }, m.name), m.profession ? el('span', { class: 'prof' }, profession(m.profession)) : null),
+      el('span', { class: 'org' }, m.org ?? this.store.memberProfile(r, m.id)?.org ?? ''))));
   }
 }

@@ -16,11 +16,11 @@ pub(super) async fn upsert_user(
 ) -> StoreResult<()> {
     let mut tx = begin_write(conn).await?;
     sqlx::query(
-        "INSERT INTO users (id, name, profession, org, town, from_token, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, TRUE, $6) \
+        "INSERT INTO users (id, name, profession, org, town, from_token, updated_at, last_seen) \
+         VALUES ($1, $2, $3, $4, $5, TRUE, $6, $6) \
          ON CONFLICT (id) DO UPDATE SET name = excluded.name, \
          profession = excluded.profession, org = excluded.org, town = excluded.town, \
-         from_token = TRUE, updated_at = excluded.updated_at",
+         from_token = TRUE, updated_at = excluded.updated_at, last_seen = excluded.last_seen",
     )
     .bind(user.id.as_str())
     .bind(user.name.as_str())

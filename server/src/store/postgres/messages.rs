@@ -33,7 +33,9 @@ pub(super) async fn after(
         .bind(i64::from(limit))
         .fetch_all(pool)
         .await?;
-    rows.iter().map(message).collect()
+    let mut messages = rows.iter().map(message).collect::<StoreResult<Vec<_>>>()?;
+    super::attachments::fill(pool, &mut messages).await?;
+    Ok(messages)
 }
 
 pub(super) async fn before(
@@ -64,6 +66,7 @@ pub(super) async fn before(
         })
         .collect::<StoreResult<Vec<_>>>()?;
     messages.reverse();
+    super::attachments::fill(pool, &mut messages).await?;
     Ok((messages, more))
 }
 

@@ -10,26 +10,30 @@
 use super::health::WriteHealth;
 use super::DbError;
 use super::{
-    AuditFilter, PutMember, PutRoom, RoomInfo, RoomSpec, Store, StoreError, StoreResult, Write,
-    WriteOutcome,
+    AttachmentRecord, AuditFilter, PutMember, PutRoom, RoomInfo, RoomSpec, SearchSpec, Store,
+    StoreError, StoreResult, Write, WriteOutcome,
 };
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::time::Duration;
-use yui_protocol::ids::{RoomId, TownId, UserId};
+use yui_protocol::ids::{AttachmentId, RoomId, TownId, UserId};
 use yui_protocol::model::{
-    AuditEntry, Member, MemberRole, Message, Reader, RoomSummary, UserName, UserRef,
+    AuditEntry, Member, MemberRole, Message, Reader, RoomSummary, Timestamp, UserName, UserRef,
 };
 
+mod attachments;
 mod audit;
 mod commit;
 mod members;
 mod messages;
 mod notes;
+mod push;
 mod reads;
 mod rooms;
+mod search;
+mod town;
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -50,6 +54,7 @@ impl PostgresStore {
             health: WriteHealth::new(),
         };
         store.migrate().await?;
+        search::backfill(&store.pool).await?;
         Ok(store)
     }
 
@@ -200,6 +205,26 @@ impl Store for PostgresStore {
         audit::query(&self.pool, filter).await
     }
 
+    async fn insert_attachment(&self, record: &AttachmentRecord) -> StoreResult<()> {
+        let mut conn = self.pool.acquire().await?;
+        let result = attachments::insert(&mut conn, record).await;
+        self.settle(conn, result)
+    }
+
+    async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<AttachmentRecord>> {
+        attachments::get(&self.pool, id).await
+    }
+
+    async fn delete_unposted_attachments(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        let mut conn = self.pool.acquire().await?;
+        let result = attachments::delete_unposted(&mut conn, cutoff.millis()).await;
+        self.settle(conn, result)
+    }
+
+    async fn attachment_content_in_use(&self, sha256: &str) -> StoreResult<bool> {
+        attachments::content_in_use(&self.pool, sha256).await
+    }
+
     async fn posted(
         &self,
         room: &RoomId,
@@ -230,6 +255,24 @@ impl Store for PostgresStore {
 
     async fn pending(&self, room: &RoomInfo, seq: u64) -> StoreResult<Vec<UserRef>> {
         notes::pending(&self.pool, room, seq).await
+    }
+
+    fn push(&self) -> &dyn crate::store::push::PushStore {
+        self
+    }
+
+    async fn search(&self, spec: &SearchSpec) -> StoreResult<(Vec<Message>, bool)> {
+        search::search(&self.pool, spec).await
+    }
+
+    async fn messages_between(
+        &self,
+        room: &RoomId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        search::between(&self.pool, room, from, to, limit).await
     }
 }
 

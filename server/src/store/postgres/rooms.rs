@@ -134,7 +134,9 @@ pub(super) async fn rooms_for(
         .bind(town.as_str())
         .fetch_all(pool)
         .await?;
-    rows.iter().map(summary).collect()
+    let mut summaries = rows.iter().map(summary).collect::<StoreResult<Vec<_>>>()?;
+    super::town::decorate(pool, user, &mut summaries).await?;
+    Ok(summaries)
 }
 
 pub(super) async fn room_summary(
@@ -152,7 +154,11 @@ pub(super) async fn room_summary(
         .bind(user.as_str())
         .fetch_optional(pool)
         .await?;
-    row.map(|r| summary(&r)).transpose()
+    let mut summary = row.map(|r| summary(&r)).transpose()?;
+    if let Some(s) = summary.as_mut() {
+        super::town::decorate(pool, user, std::slice::from_mut(s)).await?;
+    }
+    Ok(summary)
 }
 
 fn room_info(r: &PgRow) -> StoreResult<RoomInfo> {
@@ -185,5 +191,7 @@ fn summary(r: &PgRow) -> StoreResult<RoomSummary> {
         unread: last_seq - read_seq,
         urgent: convert::seq(r.try_get("urgent")?),
         mentions: convert::seq(r.try_get("mentions")?),
+        muted_until: None,
+        resident: None,
     })
 }

@@ -31,10 +31,12 @@ pub(super) fn insert_audit(
 
 pub(super) fn query(conn: &Connection, filter: &AuditFilter) -> StoreResult<Vec<AuditEntry>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT a.at, a.actor_id, a.actor_name, a.action, a.room, a.target FROM audit a \
+        "SELECT a.at, a.actor_id, a.actor_name, a.action, a.room, a.target, a.id FROM audit a \
          WHERE (?1 IS NULL OR a.room = ?1) \
            AND (?2 IS NULL OR a.actor_id = ?2 OR a.target = ?2) \
            AND (?3 IS NULL OR a.room IN (SELECT id FROM rooms WHERE town = ?3)) \
+           AND (?5 IS NULL OR a.at >= ?5) AND (?6 IS NULL OR a.at < ?6) \
+           AND (?7 IS NULL OR a.id < ?7) \
          ORDER BY a.id DESC LIMIT ?4",
     )?;
     let rows = stmt.query_map(
@@ -43,6 +45,9 @@ pub(super) fn query(conn: &Connection, filter: &AuditFilter) -> StoreResult<Vec<
             filter.user.as_ref().map(|u| u.as_str()),
             filter.town.as_ref().map(|t| t.as_str()),
             i64::from(filter.limit),
+            filter.from.map(|t| t.millis()),
+            filter.to.map(|t| t.millis()),
+            filter.before.map(convert::db_seq),
         ],
         |r| {
             Ok((
@@ -52,12 +57,14 @@ pub(super) fn query(conn: &Connection, filter: &AuditFilter) -> StoreResult<Vec<
                 r.get::<_, String>(3)?,
                 r.get::<_, String>(4)?,
                 r.get::<_, Option<String>>(5)?,
+                r.get::<_, i64>(6)?,
             ))
         },
     )?;
     rows.map(|row| {
-        let (at, actor_id, actor_name, action, room, target) = row?;
+        let (at, actor_id, actor_name, action, room, target, id) = row?;
         Ok(AuditEntry {
+            id: convert::seq(id),
             at: convert::time(at),
             actor: UserName {
                 id: convert::user_id(actor_id)?,

@@ -6,6 +6,7 @@
 use super::audit::INSERT_AUDIT;
 use super::conn::WriterState;
 use super::messages::{MessageRow, MESSAGE_COLUMNS};
+use super::search;
 use crate::store::plan::{Committed, Plan, Positions, Retries, RoomSeqs, StoredPosition};
 use crate::store::{convert, StoreResult, Write, WriteOutcome};
 use rusqlite::{params, Connection, OptionalExtension};
@@ -70,6 +71,7 @@ fn commit_with(
             m.replaces.map(convert::db_seq),
             m.retracts.map(convert::db_seq),
         ])?;
+        search::index(conn, &m.room, convert::db_seq(m.seq), &m.body)?;
         for u in &m.mentions {
             mention.execute(params![
                 u.id.as_str(),
@@ -78,6 +80,9 @@ fn commit_with(
             ])?;
         }
     }
+    // After the inserts: a retry of a committed post fails on the unique key first (and is
+    // then answered from the first commit), not on its attachments being claimed already.
+    super::attachments::claim(conn, applied.new_messages())?;
     // Never backwards: a pair only posts touched started the replay at 0, not at its stored
     // position.
     let mut stmt = conn.prepare_cached(

@@ -34,7 +34,11 @@ pub(super) fn after(
         params![room.as_str(), convert::db_seq(after), i64::from(limit)],
         MessageRow::read,
     )?;
-    rows.map(|r| r?.into_message()).collect()
+    let mut messages = rows
+        .map(|r| r?.into_message())
+        .collect::<StoreResult<Vec<_>>>()?;
+    super::attachments::fill(conn, &mut messages)?;
+    Ok(messages)
 }
 
 pub(super) fn before(
@@ -73,6 +77,7 @@ pub(super) fn before(
         })
         .collect::<StoreResult<Vec<_>>>()?;
     messages.reverse();
+    super::attachments::fill(conn, &mut messages)?;
     Ok((messages, more))
 }
 

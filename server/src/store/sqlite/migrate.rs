@@ -39,6 +39,26 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         description: "care notes",
         sql: include_str!("../../../migrations/sqlite/0005_care_notes.sql"),
     },
+    Migration {
+        version: 6,
+        description: "attachments",
+        sql: include_str!("../../../migrations/sqlite/0006_attachments.sql"),
+    },
+    Migration {
+        version: 7,
+        description: "town",
+        sql: include_str!("../../../migrations/sqlite/0007_town.sql"),
+    },
+    Migration {
+        version: 8,
+        description: "search",
+        sql: include_str!("../../../migrations/sqlite/0008_search.sql"),
+    },
+    Migration {
+        version: 9,
+        description: "push",
+        sql: include_str!("../../../migrations/sqlite/0009_push.sql"),
+    },
 ];
 
 /// The table sqlx's SQLite migrator keeps, exactly as it creates it.

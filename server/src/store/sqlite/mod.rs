@@ -8,17 +8,18 @@
 
 use super::health::WriteHealth;
 use super::{
-    AuditFilter, DbError, ProfilePatch, PutMember, PutRoom, RoomInfo, RoomSpec, Store, StoreError,
-    StoreResult, Write, WriteOutcome,
+    AttachmentRecord, AuditFilter, DbError, ProfilePatch, PutMember, PutRoom, RoomInfo, RoomSpec,
+    SearchSpec, Store, StoreError, StoreResult, Write, WriteOutcome,
 };
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
-use yui_protocol::ids::{RoomId, TownId, UserId};
+use yui_protocol::ids::{AttachmentId, RoomId, TownId, UserId};
 use yui_protocol::model::{
     AuditEntry, Confirmation, Member, MemberRole, Message, Reader, RoomSummary, Timestamp,
     UserName, UserRef,
 };
 
+mod attachments;
 mod audit;
 mod commit;
 mod conn;
@@ -26,8 +27,11 @@ mod members;
 mod messages;
 mod migrate;
 mod notes;
+mod push;
 mod reads;
 mod rooms;
+mod search;
+mod town;
 
 pub struct SqliteStore {
     writer: conn::Writer,
@@ -52,6 +56,7 @@ impl SqliteStore {
             // The only connection that may create the file.
             let conn = conn::open_writer(&path, conn::Create::IfMissing)?;
             migrate::run(&conn)?;
+            search::backfill(&conn)?;
             let identity = conn::FileIdentity::of(&path)?;
             Ok(SqliteStore {
                 writer: conn::Writer::spawn(&path, identity, conn)?,
@@ -266,6 +271,15 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn insert_attachment(&self, record: &AttachmentRecord) -> StoreResult<()> {
+        let record = record.clone();
+        let result = self
+            .writer
+            .transaction(move |conn| attachments::insert(conn, &record))
+            .await;
+        self.health.settle(result)
+    }
+
     async fn posted(
         &self,
         room: &RoomId,
@@ -292,6 +306,28 @@ impl Store for SqliteStore {
         self.health.settle(result)
     }
 
+    async fn attachment(&self, id: &AttachmentId) -> StoreResult<Option<AttachmentRecord>> {
+        let id = id.clone();
+        self.readers
+            .run(move |conn| attachments::get(conn, &id))
+            .await
+    }
+
+    async fn delete_unposted_attachments(&self, cutoff: Timestamp) -> StoreResult<u64> {
+        let result = self
+            .writer
+            .transaction(move |conn| attachments::delete_unposted(conn, cutoff.millis()))
+            .await;
+        self.health.settle(result)
+    }
+
+    async fn attachment_content_in_use(&self, sha256: &str) -> StoreResult<bool> {
+        let sha256 = sha256.to_owned();
+        self.readers
+            .run(move |conn| attachments::content_in_use(conn, &sha256))
+            .await
+    }
+
     async fn confirms(&self, room: &RoomId, seq: u64) -> StoreResult<Vec<Confirmation>> {
         let room = room.clone();
         self.readers
@@ -303,6 +339,30 @@ impl Store for SqliteStore {
         let room = room.clone();
         self.readers
             .run(move |conn| notes::pending(conn, &room, seq))
+            .await
+    }
+
+    fn push(&self) -> &dyn crate::store::push::PushStore {
+        self
+    }
+
+    async fn search(&self, spec: &SearchSpec) -> StoreResult<(Vec<Message>, bool)> {
+        let spec = spec.clone();
+        self.readers
+            .run(move |conn| search::search(conn, &spec))
+            .await
+    }
+
+    async fn messages_between(
+        &self,
+        room: &RoomId,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        let room = room.clone();
+        self.readers
+            .run(move |conn| search::between(conn, &room, from, to, limit))
             .await
     }
 }

@@ -119,7 +119,11 @@ pub(super) fn rooms_for(
         unread_counts("?1")
     ))?;
     let rows = stmt.query_map([user.as_str(), town.as_str()], SummaryRow::read)?;
-    rows.map(|r| r?.into_summary()).collect()
+    let mut summaries = rows
+        .map(|r| r?.into_summary())
+        .collect::<StoreResult<Vec<_>>>()?;
+    super::town::decorate(conn, user, &mut summaries)?;
+    Ok(summaries)
 }
 
 pub(super) fn room_summary(
@@ -137,7 +141,11 @@ pub(super) fn room_summary(
         ))?
         .query_row([room.as_str(), user.as_str()], SummaryRow::read)
         .optional()?;
-    row.map(SummaryRow::into_summary).transpose()
+    let mut summary = row.map(SummaryRow::into_summary).transpose()?;
+    if let Some(s) = summary.as_mut() {
+        super::town::decorate(conn, user, std::slice::from_mut(s))?;
+    }
+    Ok(summary)
 }
 
 /// A `rooms` row as stored, validated by [`RoomRow::into_info`].
@@ -220,6 +228,8 @@ impl SummaryRow {
             unread: last_seq - read_seq,
             urgent: convert::seq(self.urgent),
             mentions: convert::seq(self.mentions),
+            muted_until: None,
+            resident: None,
         })
     }
 }

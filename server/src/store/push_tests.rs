@@ -1,0 +1,249 @@
+//! Conformance of Web Push's tables (`store::push`) on both stores: the key is made once, a
+//! claim is exclusive until its lease is over, a push ends only for the node holding it, and
+//! the coalescing window and the "again" mark.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::*;
+use crate::store::push::{Notify, Outcome, VapidKey};
+use yui_protocol::push::{base64url, KeysBody, SubscribeBody, Subscription};
+
+conformance!(
+    vapid_key_is_made_once,
+    claims_are_exclusive_until_the_lease_ends,
+    a_post_while_sending_goes_again_after_the_window,
+    push_targets_follow_who_may_read,
+);
+
+fn subscription(n: u8) -> Subscription {
+    let mut p = vec![4u8];
+    p.extend([n; 64]);
+    Subscription::parse(
+        SubscribeBody {
+            endpoint: format!("https://push.example/{n}"),
+            keys: KeysBody {
+                p256dh: base64url(&p),
+                auth: base64url(&[n; 16]),
+            },
+        },
+        false,
+    )
+    .unwrap()
+}
+
+fn notify(n: u8, room: &str, user: &str, urgent: bool) -> Notify {
+    Notify {
+        endpoint: format!("https://push.example/{n}"),
+        room: rid(room),
+        user: uid(user),
+        urgent,
+        mentioned: false,
+    }
+}
+
+async fn vapid_key_is_made_once(s: Arc<dyn Store>) {
+    let first = VapidKey {
+        private_pem: "first".into(),
+        public_key: "k1".into(),
+    };
+    let second = VapidKey {
+        private_pem: "second".into(),
+        public_key: "k2".into(),
+    };
+    assert_eq!(s.push().vapid_key(&first).await.unwrap(), first);
+    assert_eq!(s.push().vapid_key(&second).await.unwrap(), first);
+}
+
+async fn claims_are_exclusive_until_the_lease_ends(s: Arc<dyn Store>) {
+    let p = s.push();
+    p.put_push_subscription(&uid("b"), &town(TOWN), false, &subscription(1), 0)
+        .await
+        .unwrap();
+    let (now, lease, window) = (1_000_000i64, 30_000i64, 60_000i64);
+    p.enqueue_pushes(&[notify(1, "r1", "b", false)], now, window)
+        .await
+        .unwrap();
+    assert_eq!(p.outbox_depth().await.unwrap(), 1);
+    let a = p.claim_pushes("node-a", now, lease, 10).await.unwrap();
+    assert_eq!(a.len(), 1);
+    assert_eq!(a[0].subscription.as_ref(), Some(&subscription(1)));
+    assert!(p
+        .claim_pushes("node-b", now + 1, lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Past the lease: another node takes it; the first may no longer end it.
+    let b = p
+        .claim_pushes("node-b", now + lease, lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1);
+    p.finish_push(
+        &a[0].endpoint,
+        &a[0].room,
+        "node-a",
+        Outcome::Sent,
+        now + lease + 1,
+        window,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        p.outbox_depth().await.unwrap(),
+        1,
+        "node-a no longer holds it"
+    );
+    let sent_at = now + lease + 2;
+    p.finish_push(
+        &b[0].endpoint,
+        &b[0].room,
+        "node-b",
+        Outcome::Sent,
+        sent_at,
+        window,
+    )
+    .await
+    .unwrap();
+    assert_eq!(p.outbox_depth().await.unwrap(), 0);
+    // A new post inside the window is due at its end.
+    p.enqueue_pushes(&[notify(1, "r1", "b", false)], sent_at + 10, window)
+        .await
+        .unwrap();
+    assert!(p
+        .claim_pushes("node-a", sent_at + 10, lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let c = p
+        .claim_pushes("node-a", sent_at + window, lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(c.len(), 1);
+    // A retry gives it back for later, one attempt more.
+    p.finish_push(
+        &c[0].endpoint,
+        &c[0].room,
+        "node-a",
+        Outcome::Retry {
+            at: sent_at + window + 500,
+        },
+        sent_at + window,
+        window,
+    )
+    .await
+    .unwrap();
+    assert!(p
+        .claim_pushes("node-a", sent_at + window + 1, lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let d = p
+        .claim_pushes("node-b", sent_at + window + 500, lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(d[0].attempts, 1);
+    // A removed subscription takes its pushes with it.
+    p.remove_push_endpoint(&d[0].endpoint).await.unwrap();
+    assert_eq!(p.outbox_depth().await.unwrap(), 0);
+}
+
+async fn a_post_while_sending_goes_again_after_the_window(s: Arc<dyn Store>) {
+    let p = s.push();
+    p.put_push_subscription(&uid("b"), &town(TOWN), false, &subscription(2), 0)
+        .await
+        .unwrap();
+    let (now, lease, window) = (5_000_000i64, 30_000i64, 60_000i64);
+    p.enqueue_pushes(&[notify(2, "r1", "b", false)], now, window)
+        .await
+        .unwrap();
+    let a = p.claim_pushes("n", now, lease, 10).await.unwrap();
+    assert!(!a[0].urgent);
+    // An urgent post arrives while the push is being sent.
+    p.enqueue_pushes(&[notify(2, "r1", "b", true)], now + 5, window)
+        .await
+        .unwrap();
+    p.finish_push(
+        &a[0].endpoint,
+        &a[0].room,
+        "n",
+        Outcome::Sent,
+        now + 10,
+        window,
+    )
+    .await
+    .unwrap();
+    assert_eq!(p.outbox_depth().await.unwrap(), 1, "sent again");
+    assert!(p
+        .claim_pushes("n", now + 20, lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let b = p
+        .claim_pushes("n", now + 10 + window, lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1);
+    assert!(
+        b[0].urgent,
+        "the urgent flag of the post that came while sending"
+    );
+    p.finish_push(
+        &b[0].endpoint,
+        &b[0].room,
+        "n",
+        Outcome::Dropped,
+        now + 10 + window,
+        window,
+    )
+    .await
+    .unwrap();
+    assert_eq!(p.outbox_depth().await.unwrap(), 0);
+    assert_eq!(
+        p.prune_pushes(now + 10 + 3 * window, window).await.unwrap(),
+        1
+    );
+}
+
+async fn push_targets_follow_who_may_read(s: Arc<dyn Store>) {
+    let owner = user("owner");
+    team_room(s.as_ref(), "team", &owner).await;
+    town_room(s.as_ref(), "board", TOWN, &owner).await;
+    s.put_member(
+        &rid("team"),
+        &uid("b"),
+        None,
+        &ProfilePatch::default(),
+        &short(&owner),
+    )
+    .await
+    .unwrap();
+    let p = s.push();
+    p.put_push_subscription(&uid("b"), &town(TOWN), false, &subscription(3), 0)
+        .await
+        .unwrap();
+    p.put_push_subscription(&uid("c"), &town(TOWN), false, &subscription(4), 0)
+        .await
+        .unwrap();
+    p.put_push_subscription(&uid("x"), &town("elsewhere"), false, &subscription(5), 0)
+        .await
+        .unwrap();
+    p.put_push_subscription(&uid("adm"), &town("hq"), true, &subscription(6), 0)
+        .await
+        .unwrap();
+    let users = |ts: Vec<crate::store::push::Target>| {
+        ts.into_iter()
+            .map(|t| t.user.as_str().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let team = s.room(&rid("team")).await.unwrap().unwrap();
+    assert_eq!(users(p.push_targets(&team).await.unwrap()), ["b"]);
+    let board = s.room(&rid("board")).await.unwrap().unwrap();
+    assert_eq!(
+        users(p.push_targets(&board).await.unwrap()),
+        ["adm", "b", "c"]
+    );
+    // Unsubscribing is the user's own: another user's endpoint is left alone.
+    let e3 = subscription(3).endpoint;
+    assert!(!p.delete_push_subscription(&uid("c"), &e3).await.unwrap());
+    assert!(p.delete_push_subscription(&uid("b"), &e3).await.unwrap());
+    assert!(p.push_targets(&team).await.unwrap().is_empty());
+}
