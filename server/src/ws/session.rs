@@ -53,8 +53,8 @@ impl Session {
         }
     }
 
-    fn expiry(&self) -> tokio::time::Instant {
-        let exp = self.conn.identity().exp;
+    /// When the connection's token expires (with the verifier's leeway), for `exp`.
+    fn expiry(&self, exp: i64) -> tokio::time::Instant {
         let left = exp + self.state.verifier.leeway() as i64 - crate::auth::now();
         tokio::time::Instant::now() + Duration::from_secs(left.max(0) as u64)
     }
@@ -63,16 +63,29 @@ impl Session {
         let shutdown = self.state.shutdown.clone();
         let conn = self.conn.clone();
         let closer = &conn.closer;
+        // Made once for the connection's life, not once per frame: each would otherwise
+        // register (and drop) a waiter on the connection's and the node's cancellation tokens
+        // and an entry in the runtime's timer wheel for every frame read. The expiry timer is
+        // moved only when a `refresh` changed the token's expiry.
+        let closed = closer.closed();
+        let draining = shutdown.cancelled();
+        let mut exp = self.conn.identity().exp;
+        let expired = tokio::time::sleep_until(self.expiry(exp));
+        tokio::pin!(closed, draining, expired);
         loop {
-            let expiry = self.expiry();
+            let now_exp = self.conn.identity().exp;
+            if now_exp != exp {
+                exp = now_exp;
+                expired.as_mut().reset(self.expiry(exp));
+            }
             tokio::select! {
                 biased;
-                _ = closer.closed() => return,
-                _ = shutdown.cancelled() => {
+                _ = &mut closed => return,
+                _ = &mut draining => {
                     closer.close(close::GOING_AWAY);
                     return;
                 }
-                _ = tokio::time::sleep_until(expiry) => {
+                _ = &mut expired => {
                     closer.close(close::UNAUTHORIZED);
                     return;
                 }

@@ -53,10 +53,13 @@ impl Writer {
         let mut heartbeat = tokio::time::interval(self.state.limits.heartbeat);
         heartbeat.tick().await;
         let outcome: Result<(), WriteError> = async {
+            // One waiter on the closer for the connection's life, not one per wake-up.
+            let closed = self.conn.closer.closed();
+            tokio::pin!(closed);
             loop {
                 tokio::select! {
                     biased;
-                    _ = self.conn.closer.closed() => {
+                    _ = &mut closed => {
                         // Replies already queued (the error that explains the close) go first;
                         // a connection closed for being too slow gets no more.
                         if self.conn.closer.code() != Some(close::TOO_SLOW) {
@@ -151,7 +154,10 @@ impl Writer {
                     }
                 }
                 feed(sink, event.text.clone()).await?;
-                rooms.insert(event.room.clone(), Cursor::at(seq));
+                // In place: no copy of the room id per delivered message.
+                if let Some(c) = rooms.get_mut(&event.room) {
+                    *c = Cursor::at(seq);
+                }
                 Ok(())
             }
             Outbound::Subscribe(req) => {
