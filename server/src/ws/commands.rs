@@ -78,13 +78,7 @@ impl Session {
     async fn read(&mut self, r#ref: Option<Ref>, room: RoomId, seq: u64) -> Reply {
         let who = self.conn.identity();
         let seq = self.state.service.read(&who, &room, seq).await?;
-        Ok(Some(ServerFrame::Ack {
-            r#ref,
-            room: Some(room),
-            seq: Some(seq),
-            id: None,
-            at: None,
-        }))
+        Ok(Some(seq_ack(r#ref, room, seq)))
     }
 
     async fn history(
@@ -123,13 +117,7 @@ impl Session {
     async fn confirm(&mut self, r#ref: Option<Ref>, room: RoomId, seq: u64) -> Reply {
         let who = self.conn.identity();
         let seq = self.state.service.confirm(&who, &room, seq).await?;
-        Ok(Some(ServerFrame::Ack {
-            r#ref,
-            room: Some(room),
-            seq: Some(seq),
-            id: None,
-            at: None,
-        }))
+        Ok(Some(seq_ack(r#ref, room, seq)))
     }
 
     async fn confirms(&mut self, r#ref: Option<Ref>, room: RoomId, seq: u64) -> Reply {
@@ -141,5 +129,16 @@ impl Session {
             seq,
             users,
         }))
+    }
+}
+
+/// The ack of a `read` or a `confirm`: the room and the position it now stands at.
+fn seq_ack(r#ref: Option<Ref>, room: RoomId, seq: u64) -> ServerFrame {
+    ServerFrame::Ack {
+        r#ref,
+        room: Some(room),
+        seq: Some(seq),
+        id: None,
+        at: None,
     }
 }
