@@ -2039,6 +2039,7 @@ fn attachment_record(id: &str, room: &str, uploader: &str, sha: char, at: i64) -
         uploader: uid(uploader),
         created_at: yui_protocol::model::Timestamp::from_millis(at),
         posted: None,
+        consent: None,
     }
 }
 
