@@ -165,8 +165,44 @@ async fn bench_search_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "minutes and about a gigabyte: docs/benchmarks.md"]
 async fn bench_search_postgres() {
-    let Some((store, _db)) = pg_store().await else {
+    let Some((store, db)) = pg_store().await else {
         return;
     };
     measure("postgres", store).await;
+    explain(&db.url).await;
+}
+
+/// What the planner picks for the search query (as `store::postgres::search` sends it, first
+/// page, no cursor) for a frequent and a rarer word over 30 and 1000 rooms.
+async fn explain(url: &str) {
+    use sqlx::{Connection, Row};
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("ANALYZE message_search")
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (word, rooms) in [("発熱", 30), ("発熱", ROOMS), ("褥瘡処置", 30), ("血圧の変動", 30)] {
+        let terms = Matcher::new([word].into_iter()).terms;
+        let rooms: Vec<String> = (0..rooms).map(|r| room(r).as_str().to_owned()).collect();
+        let plan = sqlx::query(
+            "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT m.* FROM message_search s \
+             JOIN messages m ON m.room = s.room AND m.seq = s.seq \
+             WHERE s.terms @> $1 AND s.room = ANY($2) AND (s.at, s.id) < ($3, $4) \
+             ORDER BY s.at DESC, s.id DESC LIMIT 42",
+        )
+        .bind(&terms)
+        .bind(&rooms)
+        .bind(i64::MAX)
+        .bind("")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        println!("postgres plan, {word} over {} rooms:", rooms.len());
+        for row in plan {
+            let line: String = row.try_get(0).unwrap_or_else(|e| panic!("{e}"));
+            println!("    {line}");
+        }
+    }
 }
