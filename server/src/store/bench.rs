@@ -183,7 +183,12 @@ async fn explain(url: &str) {
         .execute(&mut conn)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    for (word, rooms) in [("発熱", 30), ("発熱", ROOMS), ("褥瘡処置", 30), ("血圧の変動", 30)] {
+    for (word, rooms) in [
+        ("発熱", 30),
+        ("発熱", ROOMS),
+        ("褥瘡処置", 30),
+        ("血圧の変動", 30),
+    ] {
         let terms = Matcher::new([word].into_iter()).terms;
         let rooms: Vec<String> = (0..rooms).map(|r| room(r).as_str().to_owned()).collect();
         let plan = sqlx::query(

@@ -2392,7 +2392,8 @@ async fn search_pages_through_many_matches_in_time_order(s: Arc<dyn Store>) {
     expected.sort_by(|a, b| (b.at.millis(), &b.id).cmp(&(a.at.millis(), &a.id)));
     assert!(expected.len() > 30, "enough matches to page through");
     assert!(
-        all.iter().any(|m| m.body.contains("薬管") && !m.body.contains("服薬管")),
+        all.iter()
+            .any(|m| m.body.contains("薬管") && !m.body.contains("服薬管")),
         "candidates the substring check rejects"
     );
     let mut paged: Vec<Message> = Vec::new();
@@ -2404,7 +2405,12 @@ async fn search_pages_through_many_matches_in_time_order(s: Arc<dyn Store>) {
             .unwrap();
         assert!(page.len() <= 7);
         paged.extend(page.iter().cloned());
-        assert_eq!(more, paged.len() < expected.len(), "more after {}", paged.len());
+        assert_eq!(
+            more,
+            paged.len() < expected.len(),
+            "more after {}",
+            paged.len()
+        );
         if !more {
             break;
         }
@@ -2414,7 +2420,12 @@ async fn search_pages_through_many_matches_in_time_order(s: Arc<dyn Store>) {
     assert_eq!(ids(&paged.iter().collect::<Vec<_>>()), ids(&expected));
     // One page as large as all of them: the same list, no more.
     let (whole, more) = s
-        .search(&spec_for(&readable, &["服薬管"], None, expected.len() as u32))
+        .search(&spec_for(
+            &readable,
+            &["服薬管"],
+            None,
+            expected.len() as u32,
+        ))
         .await
         .unwrap();
     assert!(!more);
@@ -2453,6 +2464,33 @@ async fn check_backfilled(s: &dyn Store) {
     assert_eq!(found.len(), BACKFILLED / 100);
     let ids: HashSet<&str> = found.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids.len(), found.len(), "a message indexed twice");
+    // Indexed in time order: newest first by (at, id), across the rooms.
+    let mut sorted = found.clone();
+    sorted.sort_by(|a, b| (b.at.millis(), &b.id).cmp(&(a.at.millis(), &a.id)));
+    assert_eq!(
+        found.iter().map(|m| &m.id).collect::<Vec<_>>(),
+        sorted.iter().map(|m| &m.id).collect::<Vec<_>>()
+    );
+    // Paging through the backfilled matches finds each once.
+    let (first, more) = s
+        .search(&spec_for(&["a", "b"], &["服薬"], None, 20))
+        .await
+        .unwrap();
+    assert!(more);
+    let (rest, more) = s
+        .search(&spec_for(
+            &["a", "b"],
+            &["服薬"],
+            first.last().map(|m| m.id.clone()),
+            200,
+        ))
+        .await
+        .unwrap();
+    assert!(!more);
+    assert_eq!(
+        first.iter().chain(&rest).map(|m| &m.id).collect::<Vec<_>>(),
+        sorted.iter().map(|m| &m.id).collect::<Vec<_>>()
+    );
     let (found, _) = s
         .search(&spec_for(&["a", "b"], &["特記"], None, 50))
         .await

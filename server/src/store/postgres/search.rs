@@ -17,9 +17,8 @@ pub(super) async fn index(
     rows: usize,
 ) -> StoreResult<()> {
     for chunk in messages.chunks(rows) {
-        let mut q = QueryBuilder::<Postgres>::new(
-            "INSERT INTO message_search (room, seq, terms, at, id) ",
-        );
+        let mut q =
+            QueryBuilder::<Postgres>::new("INSERT INTO message_search (room, seq, terms, at, id) ");
         q.push_values(chunk, |mut row, m| {
             row.push_bind(m.room.as_str())
                 .push_bind(convert::db_seq(m.seq))
@@ -55,9 +54,8 @@ pub(super) async fn backfill(pool: &PgPool) -> StoreResult<()> {
         if rows.is_empty() {
             break;
         }
-        let mut q = QueryBuilder::<Postgres>::new(
-            "INSERT INTO message_search (room, seq, terms, at, id) ",
-        );
+        let mut q =
+            QueryBuilder::<Postgres>::new("INSERT INTO message_search (room, seq, terms, at, id) ");
         let mut items = Vec::with_capacity(rows.len());
         for row in &rows {
             let room: String = row.try_get("room")?;
