@@ -128,7 +128,9 @@ async fn time_search(s: &dyn Store, word: &str, rooms: usize, runs: usize) -> (f
     (times[times.len() / 2], times[times.len() - 1], found)
 }
 
-async fn measure(name: &str, s: Arc<dyn Store>) {
+/// `pg_url`: a Postgres store's database, analyzed after the fill (as autovacuum would have
+/// done on a table that size) and the planner's choices printed, before the timed searches.
+async fn measure(name: &str, s: Arc<dyn Store>, pg_url: Option<&str>) {
     let notes: usize = std::env::var("YUI_BENCH_NOTES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -140,6 +142,9 @@ async fn measure(name: &str, s: Arc<dyn Store>) {
         took.as_secs_f64(),
         notes as f64 / took.as_secs_f64()
     );
+    if let Some(url) = pg_url {
+        explain(url).await;
+    }
     for (word, rooms) in [
         ("発熱", 30),
         ("発熱", ROOMS),
@@ -159,7 +164,7 @@ async fn measure(name: &str, s: Arc<dyn Store>) {
 #[ignore = "minutes and about a gigabyte: docs/benchmarks.md"]
 async fn bench_search_sqlite() {
     let (store, _dir) = sqlite_store().await;
-    measure("sqlite", store).await;
+    measure("sqlite", store, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -168,8 +173,7 @@ async fn bench_search_postgres() {
     let Some((store, db)) = pg_store().await else {
         return;
     };
-    measure("postgres", store).await;
-    explain(&db.url).await;
+    measure("postgres", store, Some(&db.url)).await;
 }
 
 /// What the planner picks for the search query (as `store::postgres::search` sends it, first
