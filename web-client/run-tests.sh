@@ -4,10 +4,10 @@
 # <repo>/target/debug/yui (build it with `cargo build -p yui-server`).
 set -euo pipefail
 cd "$(dirname "$0")"
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
 if [ ! -x "${CHROMIUM_BIN:-/usr/bin/chromium}" ]; then
   echo "[web-client] installing Debian's chromium"
-  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
@@ -16,6 +16,14 @@ fi
 if ! fc-list 2>/dev/null | grep -qiE 'ipa|noto sans cjk'; then
   echo "[web-client] installing a Japanese font for the screenshots"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-ipafont-gothic >/dev/null 2>&1 || echo "[web-client] no Japanese font: screenshots show boxes"
+fi
+
+# The hub's PDF export embeds IPAex Gothic (its default --export-font); the tests read the PDF
+# back with pdftotext. scripts/test installs both too; this keeps the browser tests runnable alone.
+if [ ! -f /usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf ] || ! command -v pdftotext >/dev/null; then
+  echo "[web-client] installing the PDF export's font and poppler-utils"
+  $SUDO apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq fonts-ipaexfont-gothic poppler-utils >/dev/null 2>&1 || echo "[web-client] no IPAex font: the PDF export test will fail"
 fi
 
 if [ ! -d node_modules/playwright-core ]; then

@@ -174,12 +174,10 @@ test('a coordinator creates a household room, adds three professionals from the 
   assert.equal(consents.consents.length, 1);
   assert.equal(consents.consents[0].given_by, '小川 キヨ');
   assert.ok(consents.consents[0].document, 'the document is linked');
-  // The hub links only a scan posted in the room: it is in the team's timeline, for all to open.
-  const { messages } = await hub.api('GET', `/api/rooms/${state.room}/messages`, tok);
-  const scanNote = messages.find((m) => m.attachments?.some((a) => a.id === consents.consents[0].document));
-  assert.ok(scanNote, 'the scan was posted in a note');
-  assert.match(scanNote.body, /同意書のスキャン/);
-  await msgLocator(coord, '同意書のスキャン').waitFor();
+  // The consent keeps the scan (a member opens it) and the team is told in a note.
+  const opened = await fetch(`${hub.url}/api/attachments/${consents.consents[0].document}`, { headers: { authorization: `Bearer ${await demoToken(hub, 'ns-sato')}` } });
+  assert.equal(opened.status, 200, 'a member opens the consent\'s scan');
+  await msgLocator(coord, '同意書を登録しました').waitFor();
 
   assertNoErrors(null, coord, nurse);
   await coord.context().close();
@@ -388,13 +386,13 @@ test('with --require-consent a room without a standing consent says so, keeps th
     await consent.locator('.consent-form .form-error', { hasText: '今日以前' }).waitFor(); // a future date: said, not sent
     const today = new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Tokyo' }).format(new Date());
     await consent.locator('#cs-date').fill(today);
-    // The first consent of a room that requires one: its scan cannot be posted before it, so the
-    // consent is recorded, then the scan posted (not linked), and the user is told.
+    // The first consent of a room that requires one carries its scan (nothing could be posted
+    // before it); then the team is told in a note.
     await consent.locator('#cs-doc').setInputFiles({ name: '同意書.png', mimeType: 'image/png', buffer: makePng() });
     await consent.locator('.consent-form button[type="submit"]').click();
     await consent.locator('.consent-state.standing').waitFor();
-    await coord.locator('#banner', { hasText: 'リンクされません' }).waitFor();
-    await msgLocator(coord, '同意書のスキャン').waitFor();
+    await consent.locator('.consent-item a, .consent-item button', { hasText: '同意書を開く' }).first().waitFor();
+    await msgLocator(coord, '同意書を登録しました').waitFor();
     assert.match(await consent.locator('.consent-item').first().innerText(), /青木 一郎（長男）/);
     await consent.locator('.dialog-close').click();
     await cwarn.waitFor({ state: 'hidden' });

@@ -150,6 +150,7 @@ impl RoomService {
             uploader: who.user.id.clone(),
             created_at: Timestamp::now(),
             posted: None,
+            consent: None,
         };
         self.store.insert_attachment(&record).await?;
         metrics::counter!("yui_attachments_uploaded_total").increment(1);
@@ -157,7 +158,7 @@ impl RoomService {
     }
 
     /// The attachment's bytes (or its thumbnail), for the readers of the room whose message
-    /// holds it, or its uploader before that; anyone else gets `not_found`. Written to the
+    /// (or consent) holds it, or its uploader before that; anyone else gets `not_found`. Written to the
     /// access log before anything is sent.
     pub async fn download(
         &self,
@@ -166,7 +167,7 @@ impl RoomService {
         thumb: bool,
     ) -> Result<Download, ApiError> {
         let record = self.store.attachment(id).await?.ok_or_else(not_found)?;
-        if record.posted.is_none() && record.uploader != who.user.id {
+        if !record.kept() && record.uploader != who.user.id {
             return Err(not_found());
         }
         let Ok(access) = self.readable(who, &record.room).await else {
@@ -239,6 +240,12 @@ impl RoomService {
             let record = self.store.attachment(id).await?.ok_or_else(unknown)?;
             if record.uploader != who.user.id || &record.room != room {
                 return Err(unknown());
+            }
+            if record.consent.is_some() {
+                return Err(ApiError::bad_request(format!(
+                    "attachments: '{id}' is a consent's scanned document; upload it again to \
+                     post it in a note"
+                )));
             }
             match &record.posted {
                 None => {}

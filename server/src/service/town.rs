@@ -133,7 +133,7 @@ impl RoomService {
         self.managed_team_room(who, room, "consents").await?;
         not_in_future(req.date)?;
         if let Some(doc) = &req.document {
-            self.check_document(room, doc).await?;
+            self.check_document(who, room, doc).await?;
         }
         let id = uuid::Uuid::now_v7().simple().to_string();
         let consent = self
@@ -180,15 +180,22 @@ impl RoomService {
         }
     }
 
-    /// Whether `document` may be named by a consent of `room`: an attachment of this room
-    /// already posted in one of its messages, so every member can open it (5.3) and it is kept
-    /// (unposted uploads are deleted after a day).
-    async fn check_document(&self, room: &RoomId, document: &AttachmentId) -> Result<(), ApiError> {
+    /// Whether `document` may be named by a consent of `room` that `who` records: an
+    /// attachment of this room posted in one of its messages or kept by another consent (every
+    /// member can open it already), or `who`'s own upload to this room never posted, which
+    /// recording the consent then keeps (the store claims it in the consent's transaction).
+    /// Under `--require-consent` the first consent cannot wait for a post to carry its scan.
+    async fn check_document(
+        &self,
+        who: &Identity,
+        room: &RoomId,
+        document: &AttachmentId,
+    ) -> Result<(), ApiError> {
         match self.store.attachment(document).await? {
-            Some(a) if &a.room == room && a.posted.is_some() => Ok(()),
+            Some(a) if &a.room == room && (a.kept() || a.uploader == who.user.id) => Ok(()),
             Some(a) if &a.room == room => Err(ApiError::bad_request(
-                "document: post the attachment in a note of this room first (so the team can \
-                 open it and it is kept), then record the consent",
+                "document: this upload is another user's and not posted; upload the scan \
+                 yourself with the consent, or post it in a note of this room first",
             )),
             _ => Err(ApiError::bad_request(
                 "document: no attachment of this room has this id",

@@ -128,7 +128,9 @@ async fn time_search(s: &dyn Store, word: &str, rooms: usize, runs: usize) -> (f
     (times[times.len() / 2], times[times.len() - 1], found)
 }
 
-async fn measure(name: &str, s: Arc<dyn Store>) {
+/// `pg_url`: a Postgres store's database, analyzed after the fill (as autovacuum would have
+/// done on a table that size) and the planner's choices printed, before the timed searches.
+async fn measure(name: &str, s: Arc<dyn Store>, pg_url: Option<&str>) {
     let notes: usize = std::env::var("YUI_BENCH_NOTES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -140,6 +142,9 @@ async fn measure(name: &str, s: Arc<dyn Store>) {
         took.as_secs_f64(),
         notes as f64 / took.as_secs_f64()
     );
+    if let Some(url) = pg_url {
+        explain(url).await;
+    }
     for (word, rooms) in [
         ("発熱", 30),
         ("発熱", ROOMS),
@@ -159,14 +164,54 @@ async fn measure(name: &str, s: Arc<dyn Store>) {
 #[ignore = "minutes and about a gigabyte: docs/benchmarks.md"]
 async fn bench_search_sqlite() {
     let (store, _dir) = sqlite_store().await;
-    measure("sqlite", store).await;
+    measure("sqlite", store, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "minutes and about a gigabyte: docs/benchmarks.md"]
 async fn bench_search_postgres() {
-    let Some((store, _db)) = pg_store().await else {
+    let Some((store, db)) = pg_store().await else {
         return;
     };
-    measure("postgres", store).await;
+    measure("postgres", store, Some(&db.url)).await;
+}
+
+/// What the planner picks for the search query (as `store::postgres::search` sends it, first
+/// page, no cursor) for a frequent and a rarer word over 30 and 1000 rooms.
+async fn explain(url: &str) {
+    use sqlx::{Connection, Row};
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    sqlx::query("ANALYZE message_search")
+        .execute(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (word, rooms) in [
+        ("発熱", 30),
+        ("発熱", ROOMS),
+        ("褥瘡処置", 30),
+        ("血圧の変動", 30),
+    ] {
+        let terms = Matcher::new([word].into_iter()).terms;
+        let rooms: Vec<String> = (0..rooms).map(|r| room(r).as_str().to_owned()).collect();
+        let plan = sqlx::query(
+            "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) SELECT m.* FROM message_search s \
+             JOIN messages m ON m.room = s.room AND m.seq = s.seq \
+             WHERE s.terms @> $1 AND s.room = ANY($2) AND (s.at, s.id) < ($3, $4) \
+             ORDER BY s.at DESC, s.id DESC LIMIT 42",
+        )
+        .bind(&terms)
+        .bind(&rooms)
+        .bind(i64::MAX)
+        .bind("")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        println!("postgres plan, {word} over {} rooms:", rooms.len());
+        for row in plan {
+            let line: String = row.try_get(0).unwrap_or_else(|e| panic!("{e}"));
+            println!("    {line}");
+        }
+    }
 }

@@ -289,6 +289,16 @@ pub struct AttachmentRecord {
     pub created_at: Timestamp,
     /// The seq and `client_id` of the message holding it, once posted.
     pub posted: Option<(u64, ClientId)>,
+    /// The consent that keeps it as its scanned document, if a consent claimed it unposted.
+    pub consent: Option<String>,
+}
+
+impl AttachmentRecord {
+    /// Whether the room's readers may open it and the clean-up keeps it: posted in a message,
+    /// or claimed by a consent.
+    pub fn kept(&self) -> bool {
+        self.posted.is_some() || self.consent.is_some()
+    }
 }
 
 #[async_trait]

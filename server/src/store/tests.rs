@@ -2039,6 +2039,7 @@ fn attachment_record(id: &str, room: &str, uploader: &str, sha: char, at: i64) -
         uploader: uid(uploader),
         created_at: yui_protocol::model::Timestamp::from_millis(at),
         posted: None,
+        consent: None,
     }
 }
 
@@ -2167,6 +2168,12 @@ mod search_on_sqlite {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn search_pages_through_many_matches_in_time_order() {
+        let (store, _dir) = super::sqlite_store().await;
+        super::search_pages_through_many_matches_in_time_order(store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn older_messages_are_backfilled() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("yui.db");
@@ -2180,7 +2187,7 @@ mod search_on_sqlite {
             conn.execute_batch(
                 "INSERT INTO message_search (message_search) VALUES ('delete-all');
                  DELETE FROM message_search_rows;
-                 UPDATE search_backfill SET done = 0, room = '', seq = 0;",
+                 UPDATE search_backfill SET done = 0, at = -1, mid = '';",
             )
             .unwrap();
         }
@@ -2201,6 +2208,14 @@ mod search_on_postgres {
             return;
         };
         super::search_finds_words_in_the_given_rooms(store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn search_pages_through_many_matches_in_time_order() {
+        let Some((store, _db)) = super::pg_store().await else {
+            return;
+        };
+        super::search_pages_through_many_matches_in_time_order(store).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -2342,6 +2357,82 @@ async fn search_finds_words_in_the_given_rooms(s: Arc<dyn Store>) {
     assert_eq!(limited.len(), 2);
 }
 
+/// Many matches across rooms, committed in group commits of several sizes (so many share an
+/// `at`), some only candidates (the bigrams of 服薬管 present, the word absent), some in a room
+/// not read: paging with `before` through all of them gives exactly the readable matches,
+/// newest first by (at, id), each once, `more` true until the last page.
+async fn search_pages_through_many_matches_in_time_order(s: Arc<dyn Store>) {
+    let s = &*s;
+    let ann = user("ann");
+    for r in ["a", "b", "c", "hidden"] {
+        team_room(s, r, &ann).await;
+    }
+    let rooms = ["a", "b", "c", "hidden"];
+    let mut all: Vec<Message> = Vec::new();
+    let mut n = 0;
+    for size in [1, 7, 30, 2, 13, 1, 1, 40, 5] {
+        let batch: Vec<Write> = (0..size)
+            .map(|i| {
+                n += 1;
+                let body = match (n + i) % 4 {
+                    0 => "服薬管理を確認",
+                    1 => "服薬あり、薬管理表の記入",
+                    2 => "特記事項なし",
+                    _ => "服薬管理表を更新",
+                };
+                post(rooms[n % rooms.len()], &ann, &format!("p{n}"), body)
+            })
+            .collect();
+        all.extend(s.commit(&batch).await.unwrap().iter().map(|o| posted(o).0));
+    }
+    let readable = ["a", "b", "c"];
+    let mut expected: Vec<&Message> = all
+        .iter()
+        .filter(|m| readable.contains(&m.room.as_str()) && m.body.contains("服薬管"))
+        .collect();
+    expected.sort_by(|a, b| (b.at.millis(), &b.id).cmp(&(a.at.millis(), &a.id)));
+    assert!(expected.len() > 30, "enough matches to page through");
+    assert!(
+        all.iter()
+            .any(|m| m.body.contains("薬管") && !m.body.contains("服薬管")),
+        "candidates the substring check rejects"
+    );
+    let mut paged: Vec<Message> = Vec::new();
+    let mut before = None;
+    loop {
+        let (page, more) = s
+            .search(&spec_for(&readable, &["服薬管"], before.clone(), 7))
+            .await
+            .unwrap();
+        assert!(page.len() <= 7);
+        paged.extend(page.iter().cloned());
+        assert_eq!(
+            more,
+            paged.len() < expected.len(),
+            "more after {}",
+            paged.len()
+        );
+        if !more {
+            break;
+        }
+        before = page.last().map(|m| m.id.clone());
+    }
+    let ids = |ms: &[&Message]| ms.iter().map(|m| m.id.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&paged.iter().collect::<Vec<_>>()), ids(&expected));
+    // One page as large as all of them: the same list, no more.
+    let (whole, more) = s
+        .search(&spec_for(
+            &readable,
+            &["服薬管"],
+            None,
+            expected.len() as u32,
+        ))
+        .await
+        .unwrap();
+    assert!(!more);
+    assert_eq!(ids(&whole.iter().collect::<Vec<_>>()), ids(&expected));
+}
+
 /// Enough messages for several backfill chunks.
 const BACKFILLED: usize = 4500;
 
@@ -2374,6 +2465,33 @@ async fn check_backfilled(s: &dyn Store) {
     assert_eq!(found.len(), BACKFILLED / 100);
     let ids: HashSet<&str> = found.iter().map(|m| m.id.as_str()).collect();
     assert_eq!(ids.len(), found.len(), "a message indexed twice");
+    // Indexed in time order: newest first by (at, id), across the rooms.
+    let mut sorted = found.clone();
+    sorted.sort_by(|a, b| (b.at.millis(), &b.id).cmp(&(a.at.millis(), &a.id)));
+    assert_eq!(
+        found.iter().map(|m| &m.id).collect::<Vec<_>>(),
+        sorted.iter().map(|m| &m.id).collect::<Vec<_>>()
+    );
+    // Paging through the backfilled matches finds each once.
+    let (first, more) = s
+        .search(&spec_for(&["a", "b"], &["服薬"], None, 20))
+        .await
+        .unwrap();
+    assert!(more);
+    let (rest, more) = s
+        .search(&spec_for(
+            &["a", "b"],
+            &["服薬"],
+            first.last().map(|m| m.id.clone()),
+            200,
+        ))
+        .await
+        .unwrap();
+    assert!(!more);
+    assert_eq!(
+        first.iter().chain(&rest).map(|m| &m.id).collect::<Vec<_>>(),
+        sorted.iter().map(|m| &m.id).collect::<Vec<_>>()
+    );
     let (found, _) = s
         .search(&spec_for(&["a", "b"], &["特記"], None, 50))
         .await

@@ -920,50 +920,138 @@ async fn a_title_or_resident_change_reaches_the_members_room_lists_live() {
     assert!(!extra.iter().any(updated), "{extra:?}");
 }
 
+/// Uploads a scanned form to `room` as `who`; its attachment id.
+async fn upload_scan(app: &TestApp, who: &User, room: &str) -> String {
+    let resp = app
+        .http
+        .post(app.url(&format!("/api/rooms/{room}/attachments")))
+        .query(&[("name", "同意書.pdf")])
+        .bearer_auth(app.token(who))
+        .header("content-type", "application/pdf")
+        .body(yui_tests::images::pdf())
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(resp.status().as_u16(), 201);
+    let v: Value = resp.json().await.unwrap_or_default();
+    v["id"].as_str().unwrap_or_default().to_string()
+}
+
+fn with_document(id: &str) -> Value {
+    let mut c = consent();
+    c["document"] = json!(id);
+    c
+}
+
+async fn open_attachment(app: &TestApp, who: &User, id: &str) -> u16 {
+    app.http
+        .get(app.url(&format!("/api/attachments/{id}")))
+        .bearer_auth(app.token(who))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .status()
+        .as_u16()
+}
+
+fn message_of(b: &Value) -> &str {
+    b["error"]["message"].as_str().unwrap_or("")
+}
+
 #[tokio::test]
-async fn a_consents_document_is_an_attachment_posted_in_the_room() {
+async fn a_consents_document_is_the_recorders_upload_or_an_attachment_posted_in_the_room() {
     let app = fast_app().await;
     let coord = User::coordinator("coord");
     let nurse = User::member("nurse");
+    let outsider = User::member("outsider");
     app.team_room(&coord, "yamada", &[&nurse]).await;
     app.team_room(&coord, "tanaka", &[&nurse]).await;
-    let upload = |room: &'static str| {
-        let req = app
-            .http
-            .post(app.url(&format!("/api/rooms/{room}/attachments")))
-            .query(&[("name", "同意書.pdf")])
-            .bearer_auth(app.token(&coord))
-            .header("content-type", "application/pdf")
-            .body(yui_tests::images::pdf());
+    let record = |doc: String| {
+        let app = &app;
+        let coord = &coord;
         async move {
-            let resp = req.send().await.unwrap_or_else(|e| panic!("{e}"));
-            assert_eq!(resp.status().as_u16(), 201);
-            let v: Value = resp.json().await.unwrap_or_default();
-            v["id"].as_str().unwrap_or_default().to_string()
+            app.call(
+                coord,
+                "POST",
+                "/api/rooms/yamada/consents",
+                Some(with_document(&doc)),
+            )
+            .await
         }
     };
-    let with_doc = |id: &str| {
-        let mut c = consent();
-        c["document"] = json!(id);
-        c
-    };
-    let doc = upload("yamada").await;
-    let elsewhere = upload("tanaka").await;
-    // Not yet posted: the team could not open it, and it would be deleted after a day.
+    // Another user's upload never posted: not the recorder's to give away.
+    let nurses = upload_scan(&app, &nurse, "yamada").await;
+    let (s, b) = record(nurses).await;
+    assert_eq!(s, 400, "{b}");
+    assert!(message_of(&b).contains("another user's"), "{b}");
+    // The recorder's own upload never posted: the consent keeps it.
+    let doc = upload_scan(&app, &coord, "yamada").await;
+    assert_eq!(
+        open_attachment(&app, &nurse, &doc).await,
+        404,
+        "not yet kept"
+    );
+    let (s, b) = record(doc.clone()).await;
+    assert_eq!(s, 201, "{b}");
+    assert_eq!(b["document"], doc.as_str());
+    assert_eq!(
+        open_attachment(&app, &nurse, &doc).await,
+        200,
+        "a member opens it"
+    );
+    assert_eq!(open_attachment(&app, &outsider, &doc).await, 404);
+    // A second consent may name the same kept scan; a note may not take it.
+    let (s, b) = record(doc.clone()).await;
+    assert_eq!(s, 201, "{b}");
     let (s, b) = app
         .call(
             &coord,
             "POST",
-            "/api/rooms/yamada/consents",
-            Some(with_doc(&doc)),
+            "/api/rooms/yamada/messages",
+            Some(json!({"client_id":"doc-0","body":"同意書","attachments":[doc]})),
         )
         .await;
     assert_eq!(s, 400, "{b}");
-    assert!(b["error"]["message"]
-        .as_str()
-        .unwrap_or("")
-        .contains("post the attachment"));
+    assert!(message_of(&b).contains("consent"), "{b}");
+    // An attachment posted in a note of the room, even another member's, may be named.
+    let posted = upload_scan(&app, &nurse, "yamada").await;
     let (s, _) = app
+        .call(
+            &nurse,
+            "POST",
+            "/api/rooms/yamada/messages",
+            Some(json!({"client_id":"doc-1","body":"同意書を添付します","attachments":[posted]})),
+        )
+        .await;
+    assert_eq!(s, 201);
+    let (s, b) = record(posted).await;
+    assert_eq!(s, 201, "{b}");
+    // Another room's attachment, and an unknown id, are refused alike.
+    let elsewhere = upload_scan(&app, &coord, "tanaka").await;
+    for id in [elsewhere, "att-unknown".to_string()] {
+        let (s, b) = record(id).await;
+        assert_eq!(s, 400, "{b}");
+        assert!(message_of(&b).contains("no attachment of this room"), "{b}");
+    }
+}
+
+#[tokio::test]
+async fn under_require_consent_the_first_consent_carries_its_scan_and_it_is_kept() {
+    let app = spawn_app_with(Options {
+        tune: Some(|a| {
+            consent_gate(a);
+            a.limits.unposted_attachment_ttl = 1;
+            a.limits.attachment_gc_interval = 1;
+        }),
+        ..Options::default()
+    })
+    .await;
+    let coord = User::coordinator("coord");
+    let nurse = User::member("nurse");
+    app.team_room(&coord, "yamada", &[&nurse]).await;
+    // No consent yet: posting the scan in a note is refused ...
+    let doc = upload_scan(&app, &coord, "yamada").await;
+    let (s, b) = app
         .call(
             &coord,
             "POST",
@@ -971,41 +1059,41 @@ async fn a_consents_document_is_an_attachment_posted_in_the_room() {
             Some(json!({"client_id":"doc-1","body":"同意書を添付します","attachments":[doc]})),
         )
         .await;
-    assert_eq!(s, 201);
+    assert_eq!(s, 403, "{b}");
+    // ... but the consent itself carries it, and posts go through afterwards.
     let (s, b) = app
         .call(
             &coord,
             "POST",
             "/api/rooms/yamada/consents",
-            Some(with_doc(&doc)),
+            Some(with_document(&doc)),
         )
         .await;
     assert_eq!(s, 201, "{b}");
-    assert_eq!(b["document"], doc.as_str());
-    // Another room's attachment is refused like an unknown one.
-    app.call(
-        &coord,
-        "POST",
-        "/api/rooms/tanaka/messages",
-        Some(json!({"client_id":"doc-2","body":"添付","attachments":[elsewhere]})),
-    )
-    .await;
     let (s, b) = app
         .call(
-            &coord,
+            &nurse,
             "POST",
-            "/api/rooms/yamada/consents",
-            Some(with_doc(&elsewhere)),
+            "/api/rooms/yamada/messages",
+            Some(json!({"client_id":"n-1","body":"同意書を確認しました"})),
         )
         .await;
-    assert_eq!(s, 400, "{b}");
-    // A member opens it.
-    let resp = app
-        .http
-        .get(app.url(&format!("/api/attachments/{doc}")))
-        .bearer_auth(app.token(&nurse))
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(s, 201, "{b}");
+    // The clean-up of unposted uploads (1 s old here) deletes an upload left alone but keeps
+    // the consent's scan.
+    let left = upload_scan(&app, &coord, "yamada").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while open_attachment(&app, &coord, &left).await != 404 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the unposted upload was never deleted"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    assert_eq!(open_attachment(&app, &nurse, &doc).await, 200);
+    let (s, b) = app
+        .call(&nurse, "GET", "/api/rooms/yamada/consents", None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(b["consents"][0]["document"], doc.as_str());
 }

@@ -186,8 +186,8 @@ export class Consents {
     const doc = el('input', { type: 'file', accept: DOC_TYPES.join(',') });
     const save = el('button', { type: 'submit', class: 'btn-primary' }, t('tt_c_save'));
     const max = this.ctx.config()?.max_attachment_bytes;
-    // The scan once uploaded and posted (a retry after a failure does neither again).
-    let sent = null; // {file, id, posted}
+    // The scan once uploaded (a retry after a failure does not upload it again).
+    let sent = null; // {file, id, clientId}
     const form = el('form', { class: 'tool-form consent-form', novalidate: true },
       el('h3', {}, t('tt_consent_record')),
       el('div', { class: 'row' }, field('cs-given-by', t('tt_c_given_by'), givenBy, t('tt_c_given_by_hint')), field('cs-relation', t('tt_c_relation'), relation)),
@@ -212,47 +212,32 @@ export class Consents {
       try {
         const body = { given_by: givenBy.value.trim(), relation: relation.value.trim(), date: date.value, explained_by: explainedBy.value.trim() };
         if (scope.value.trim()) body.scope = scope.value.trim();
-        // The hub links a consent only to a scan already posted in the room (so the team can open
-        // it and it is kept): uploaded, then posted in a note, then named by the consent.
-        if (file && sent?.file !== file) sent = { file, id: null, posted: false, clientId: `consent-${crypto.randomUUID()}` };
+        // The scan is uploaded, then named by the consent, which keeps it (5.4: even before
+        // anything may be posted under --require-consent). The team is told in a note.
+        if (file && sent?.file !== file) sent = { file, id: null, clientId: `consent-${crypto.randomUUID()}` };
         if (file && !sent.id) {
           save.textContent = t('tt_c_uploading');
           sent.id = (await townApi.upload(this.ctx.token(), r.id, file)).id;
         }
-        const note = { client_id: sent?.clientId, body: t('tt_c_note', { by: body.given_by, rel: body.relation, date: body.date }), attachments: [sent?.id] };
-        // --require-consent and no standing consent: nothing can be posted before this very
-        // consent. It is recorded first, then the scan is posted; the hub cannot link them.
-        let unlinked = !!file && !sent.posted && !!this.ctx.config()?.require_consent && this.state(r.id) !== 'standing';
-        if (file && !sent.posted && !unlinked) {
-          try {
-            await this.ctx.postNote(r.id, note);
-            sent.posted = true;
-          } catch (ex) {
-            if (ex.code !== 'forbidden') throw ex; // the same case, withdrawn meanwhile elsewhere
-            unlinked = true;
-          }
-        }
-        if (file && sent.posted) body.document = sent.id;
+        if (file) body.document = sent.id;
         save.textContent = t('tt_c_save');
         await townApi.recordConsent(this.ctx.token(), r.id, body);
-        if (unlinked) {
-          // The consent is recorded: whatever happens to the note, it is not recorded twice.
-          try {
-            // The hub may take a moment to see the new consent on its post path (its access cache
-            // is dropped by an event): a refusal is retried, same client_id, a few times.
-            for (let i = 0; ; i++) {
-              try {
-                await this.ctx.postNote(r.id, note);
-                break;
-              } catch (ex) {
-                if (ex.code !== 'forbidden' || i >= 4) throw ex;
-                await new Promise((res) => setTimeout(res, 250 * (i + 1)));
-              }
+        const note = { client_id: sent?.clientId ?? `consent-${crypto.randomUUID()}`, body: t(file ? 'tt_c_note' : 'tt_c_note_plain', { by: body.given_by, rel: body.relation, date: body.date }) };
+        // The consent is recorded: whatever happens to the note, it is not recorded twice. Under
+        // --require-consent the hub may take a moment to see the new consent on its post path (its
+        // access cache is dropped by an event): a refusal is retried, same client_id, a few times.
+        try {
+          for (let i = 0; ; i++) {
+            try {
+              await this.ctx.postNote(r.id, note);
+              break;
+            } catch (ex) {
+              if (ex.code !== 'forbidden' || i >= 4) throw ex;
+              await new Promise((res) => setTimeout(res, 250 * (i + 1)));
             }
-            this.ctx.banner(t('tt_c_unlinked'));
-          } catch (ex) {
-            this.ctx.banner(t('tt_c_scan_not_posted', { msg: errorText(ex) }));
           }
+        } catch (ex) {
+          this.ctx.banner(t('tt_c_note_not_posted', { msg: errorText(ex) }));
         }
         sent = null;
         this.ctx.announce(t('tt_c_saved'));

@@ -9,7 +9,7 @@ use yui_protocol::ids::AttachmentId;
 use yui_protocol::model::Message;
 
 const COLUMNS: &str = "id, name, type, size, sha256, width, height, room, uploader, \
-                       created_at, message_seq, client_id";
+                       created_at, message_seq, client_id, consent";
 
 pub(super) async fn insert(conn: &mut PgConnection, r: &AttachmentRecord) -> StoreResult<()> {
     let a = &r.attachment;
@@ -41,11 +41,14 @@ pub(super) async fn get(pool: &PgPool, id: &AttachmentId) -> StoreResult<Option<
 }
 
 pub(super) async fn delete_unposted(conn: &mut PgConnection, cutoff: i64) -> StoreResult<u64> {
-    let n = sqlx::query("DELETE FROM attachments WHERE message_seq IS NULL AND created_at < $1")
-        .bind(cutoff)
-        .execute(conn)
-        .await?
-        .rows_affected();
+    let n = sqlx::query(
+        "DELETE FROM attachments WHERE message_seq IS NULL AND consent IS NULL \
+         AND created_at < $1",
+    )
+    .bind(cutoff)
+    .execute(conn)
+    .await?
+    .rows_affected();
     Ok(n)
 }
 
@@ -93,7 +96,7 @@ pub(super) async fn claim(conn: &mut PgConnection, messages: &[&Message]) -> Sto
         q.push(
             ") AS v (id, room, uploader, seq, client_id, pos) WHERE attachments.id = v.id \
              AND attachments.room = v.room AND attachments.uploader = v.uploader \
-             AND attachments.message_seq IS NULL",
+             AND attachments.message_seq IS NULL AND attachments.consent IS NULL",
         );
         let n = q.build().execute(&mut *conn).await?.rows_affected();
         if n != chunk.len() as u64 {
@@ -103,6 +106,43 @@ pub(super) async fn claim(conn: &mut PgConnection, messages: &[&Message]) -> Sto
         }
     }
     Ok(())
+}
+
+/// Keeps the upload `document` of `room` for consent `consent`, inside the consent's
+/// transaction: an upload by `uploader` never posted nor kept is claimed; one posted in a
+/// message or kept by another consent stays as it is. Anything else (gone since the check, or
+/// another room's) fails with `Refused`, and the consent with it.
+pub(super) async fn keep_for_consent(
+    conn: &mut PgConnection,
+    room: &str,
+    document: &str,
+    uploader: &str,
+    consent: &str,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE attachments SET consent = $1 WHERE id = $2 AND room = $3 AND uploader = $4 \
+         AND message_seq IS NULL AND consent IS NULL",
+    )
+    .bind(consent)
+    .bind(document)
+    .bind(room)
+    .bind(uploader)
+    .execute(&mut *conn)
+    .await?;
+    let kept: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM attachments WHERE id = $1 AND room = $2 \
+         AND (message_seq IS NOT NULL OR consent IS NOT NULL) FOR SHARE",
+    )
+    .bind(document)
+    .bind(room)
+    .fetch_optional(&mut *conn)
+    .await?;
+    match kept {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Refused(format!(
+            "document: '{document}' is no longer available (expired or not this room's)"
+        ))),
+    }
 }
 
 /// Puts each message's attachments (in their order) into a page of messages of one room.
@@ -159,5 +199,6 @@ fn record(r: &PgRow) -> StoreResult<AttachmentRecord> {
         uploader: convert::user_id(r.try_get("uploader")?)?,
         created_at: convert::time(r.try_get("created_at")?),
         posted,
+        consent: r.try_get("consent")?,
     })
 }

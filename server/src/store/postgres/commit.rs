@@ -76,7 +76,7 @@ async fn write_applied(
     update_rooms(conn, &applied.room_ends).await?;
     let messages: Vec<&Message> = applied.new_messages().collect();
     insert_messages(conn, &messages).await?;
-    super::search::index(conn, &messages, rows_per_statement(3)).await?;
+    super::search::index(conn, &messages, rows_per_statement(5)).await?;
     // After the inserts: a retry of a committed post fails on the unique key first (and is
     // then answered from the first commit), not on its attachments being claimed already.
     super::attachments::claim(conn, &messages).await?;

@@ -164,6 +164,16 @@ async fn record_consent(
     .bind(now)
     .execute(&mut *tx)
     .await?;
+    if let Some(document) = &req.document {
+        super::attachments::keep_for_consent(
+            &mut tx,
+            room.as_str(),
+            document.as_str(),
+            actor.id.as_str(),
+            id,
+        )
+        .await?;
+    }
     bump(&mut tx, room).await?;
     insert_audit(
         &mut tx,

@@ -7,7 +7,7 @@ use yui_protocol::ids::AttachmentId;
 use yui_protocol::model::Message;
 
 const COLUMNS: &str = "id, name, type, size, sha256, width, height, room, uploader, \
-                       created_at, message_seq, client_id";
+                       created_at, message_seq, client_id, consent";
 
 pub(super) fn insert(conn: &Connection, r: &AttachmentRecord) -> StoreResult<()> {
     let a = &r.attachment;
@@ -39,7 +39,10 @@ pub(super) fn get(conn: &Connection, id: &AttachmentId) -> StoreResult<Option<At
 
 pub(super) fn delete_unposted(conn: &Connection, cutoff: i64) -> StoreResult<u64> {
     let n = conn
-        .prepare_cached("DELETE FROM attachments WHERE message_seq IS NULL AND created_at < ?1")?
+        .prepare_cached(
+            "DELETE FROM attachments WHERE message_seq IS NULL AND consent IS NULL \
+             AND created_at < ?1",
+        )?
         .execute([cutoff])?;
     Ok(n as u64)
 }
@@ -61,7 +64,8 @@ pub(super) fn claim<'a>(
 ) -> StoreResult<()> {
     let mut stmt = conn.prepare_cached(
         "UPDATE attachments SET message_seq = ?1, client_id = ?2, position = ?3 \
-         WHERE id = ?4 AND room = ?5 AND uploader = ?6 AND message_seq IS NULL",
+         WHERE id = ?4 AND room = ?5 AND uploader = ?6 AND message_seq IS NULL \
+         AND consent IS NULL",
     )?;
     for m in messages {
         for (i, a) in m.attachments.iter().enumerate() {
@@ -82,6 +86,39 @@ pub(super) fn claim<'a>(
         }
     }
     Ok(())
+}
+
+/// Keeps the upload `document` of `room` for consent `consent`, inside the consent's
+/// transaction: an upload by `uploader` never posted nor kept is claimed; one posted in a
+/// message or kept by another consent stays as it is. Anything else (gone since the check, or
+/// another room's) fails with `Refused`, and the consent with it.
+pub(super) fn keep_for_consent(
+    conn: &Connection,
+    room: &str,
+    document: &str,
+    uploader: &str,
+    consent: &str,
+) -> StoreResult<()> {
+    conn.prepare_cached(
+        "UPDATE attachments SET consent = ?1 WHERE id = ?2 AND room = ?3 AND uploader = ?4 \
+         AND message_seq IS NULL AND consent IS NULL",
+    )?
+    .execute(params![consent, document, room, uploader])?;
+    let kept = conn
+        .prepare_cached(
+            "SELECT 1 FROM attachments WHERE id = ?1 AND room = ?2 \
+             AND (message_seq IS NOT NULL OR consent IS NOT NULL)",
+        )?
+        .query_row(params![document, room], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if kept {
+        Ok(())
+    } else {
+        Err(StoreError::Refused(format!(
+            "document: '{document}' is no longer available (expired or not this room's)"
+        )))
+    }
 }
 
 /// Puts each message's attachments (in their order) into a page of messages of one room.
@@ -127,6 +164,7 @@ struct Row_ {
     created_at: i64,
     message_seq: Option<i64>,
     client_id: Option<String>,
+    consent: Option<String>,
 }
 
 impl Row_ {
@@ -144,6 +182,7 @@ impl Row_ {
             created_at: r.get(9)?,
             message_seq: r.get(10)?,
             client_id: r.get(11)?,
+            consent: r.get(12)?,
         })
     }
 
@@ -166,6 +205,7 @@ impl Row_ {
             uploader: convert::user_id(self.uploader)?,
             created_at: convert::time(self.created_at),
             posted,
+            consent: self.consent,
         })
     }
 }

@@ -59,6 +59,16 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         description: "push",
         sql: include_str!("../../../migrations/sqlite/0009_push.sql"),
     },
+    Migration {
+        version: 10,
+        description: "search time order",
+        sql: include_str!("../../../migrations/sqlite/0010_search_time_order.sql"),
+    },
+    Migration {
+        version: 11,
+        description: "consent documents",
+        sql: include_str!("../../../migrations/sqlite/0011_consent_documents.sql"),
+    },
 ];
 
 /// The table sqlx's SQLite migrator keeps, exactly as it creates it.

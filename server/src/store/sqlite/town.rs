@@ -152,6 +152,15 @@ fn record_consent(
         actor.name.as_str(),
         now,
     ])?;
+    if let Some(document) = &req.document {
+        super::attachments::keep_for_consent(
+            conn,
+            room.as_str(),
+            document.as_str(),
+            actor.id.as_str(),
+            id,
+        )?;
+    }
     bump(conn, room)?;
     insert_audit(
         conn,
