@@ -195,42 +195,28 @@ async fn update_rooms(conn: &mut PgConnection, ends: &[RoomEnd<'_>]) -> StoreRes
     Ok(())
 }
 
-/// One statement of fixed text for any number of messages: the columns go as arrays through
-/// `unnest`, so sqlx prepares it once per connection instead of once per batch size (a
-/// multi-row VALUES list has a new text, and a new parse and plan, for each row count).
 async fn insert_messages(conn: &mut PgConnection, messages: &[&Message]) -> StoreResult<()> {
-    for chunk in messages.chunks(MAX_ROWS) {
-        let col = |f: &dyn Fn(&Message) -> String| chunk.iter().map(|m| f(m)).collect::<Vec<_>>();
-        let seq =
-            |f: &dyn Fn(&Message) -> Option<i64>| chunk.iter().map(|m| f(m)).collect::<Vec<_>>();
-        sqlx::query(&format!(
-            "INSERT INTO messages ({MESSAGE_COLUMNS}) SELECT * FROM unnest(\
-             $1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], \
-             $7::text[], $8::text[], $9::text[], $10::text[], $11::bigint[], $12::text[], \
-             $13::text[], $14::bigint[], $15::bigint[])"
-        ))
-        .bind(col(&|m| m.room.as_str().to_owned()))
-        .bind(
-            chunk
-                .iter()
-                .map(|m| convert::db_seq(m.seq))
-                .collect::<Vec<i64>>(),
-        )
-        .bind(col(&|m| m.id.as_str().to_owned()))
-        .bind(col(&|m| m.client_id.as_str().to_owned()))
-        .bind(col(&|m| m.author.id.as_str().to_owned()))
-        .bind(col(&|m| m.author.name.as_str().to_owned()))
-        .bind(col(&|m| m.author.profession.as_str().to_owned()))
-        .bind(col(&|m| m.author.org.as_str().to_owned()))
-        .bind(col(&|m| m.kind.as_str().to_owned()))
-        .bind(col(&|m| m.body.as_str().to_owned()))
-        .bind(chunk.iter().map(|m| m.at.millis()).collect::<Vec<i64>>())
-        .bind(col(&|m| m.priority.as_str().to_owned()))
-        .bind(col(&|m| convert::mentions_json(&m.mentions)))
-        .bind(seq(&|m| m.replaces.map(convert::db_seq)))
-        .bind(seq(&|m| m.retracts.map(convert::db_seq)))
-        .execute(&mut *conn)
-        .await?;
+    for chunk in messages.chunks(rows_per_statement(15)) {
+        let mut q = QueryBuilder::<Postgres>::new("INSERT INTO messages (");
+        q.push(MESSAGE_COLUMNS).push(") ");
+        q.push_values(chunk, |mut row, m| {
+            row.push_bind(m.room.as_str())
+                .push_bind(convert::db_seq(m.seq))
+                .push_bind(m.id.as_str())
+                .push_bind(m.client_id.as_str())
+                .push_bind(m.author.id.as_str())
+                .push_bind(m.author.name.as_str())
+                .push_bind(m.author.profession.as_str())
+                .push_bind(m.author.org.as_str())
+                .push_bind(m.kind.as_str())
+                .push_bind(m.body.as_str())
+                .push_bind(m.at.millis())
+                .push_bind(m.priority.as_str())
+                .push_bind(convert::mentions_json(&m.mentions))
+                .push_bind(m.replaces.map(convert::db_seq))
+                .push_bind(m.retracts.map(convert::db_seq));
+        });
+        q.build().execute(&mut *conn).await?;
     }
     insert_mentions(conn, messages).await
 }
