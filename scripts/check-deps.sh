@@ -7,6 +7,7 @@
 #   push      -> hub, store
 #   service   -> hub, committer, store, access, bus (its events), attachments
 #   committer -> hub, store, bus
+#   indexer   -> store
 #   hub       -> bus, store, access
 #   access    -> store
 #   store, bus, config, shutdown, attachments -> nothing of the crate
@@ -26,6 +27,7 @@ allowed_for() {
         push) echo "$common hub store" ;;
         service) echo "$common hub committer store access bus attachments" ;;
         committer) echo "error hub store bus" ;;
+        indexer) echo "store" ;;
         hub) echo "bus store access" ;;
         access) echo "store" ;;
         store | bus | config | shutdown | attachments) echo "" ;;

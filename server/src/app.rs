@@ -136,8 +136,14 @@ pub async fn build(
     let access = Arc::new(AccessCache::new(store.clone()));
     let hub = Hub::new(store.clone(), bus, access.clone(), events);
     let dispatcher = tokio::spawn(hub.clone().run_dispatcher(inbox));
-    let (committer, committer_task) =
-        Committer::spawn(store.clone(), hub.clone(), args.limits.commit_batch);
+    let shutdown = CancellationToken::new();
+    let (indexed, indexer_task) = crate::indexer::spawn(store.clone(), shutdown.clone());
+    let (committer, committer_task) = Committer::spawn(
+        store.clone(),
+        hub.clone(),
+        args.limits.commit_batch,
+        indexed,
+    );
     let demo_users = if args.demo {
         let minter = Minter::from_args(&args.jwt, demo_secret)?;
         Some(crate::demo::seed(store.as_ref(), &minter).await?)
@@ -148,7 +154,6 @@ pub async fn build(
     let push = Push::new(store.clone(), push_settings(&args.push), node.clone())
         .await
         .context("loading the VAPID key")?;
-    let shutdown = CancellationToken::new();
     let push_tasks = push.spawn(hub.clone(), shutdown.clone());
     let l = &args.limits;
     let state = Arc::new(Shared {
@@ -191,7 +196,7 @@ pub async fn build(
         Duration::from_secs(l.attachment_gc_interval.max(1)),
         Duration::from_secs(l.unposted_attachment_ttl),
     ));
-    let mut tasks = vec![dispatcher, committer_task, gc];
+    let mut tasks = vec![dispatcher, committer_task, indexer_task, gc];
     tasks.extend(push_tasks);
     Ok((state, tasks))
 }

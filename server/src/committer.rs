@@ -9,7 +9,7 @@ use crate::hub::Hub;
 use crate::store::{Store, StoreError, Write, WriteOutcome};
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Notify};
 use yui_protocol::model::UserName;
 
 const QUEUE: usize = 8192;
@@ -29,13 +29,16 @@ pub struct Committer {
 }
 
 impl Committer {
+    /// `indexed` is notified after each batch that committed new posts (the search index
+    /// follower, [`crate::indexer`], writes their index entries then).
     pub fn spawn(
         store: Arc<dyn Store>,
         hub: Arc<Hub>,
         max_batch: usize,
+        indexed: Arc<Notify>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let task = tokio::spawn(run(store, hub, rx, max_batch.max(1)));
+        let task = tokio::spawn(run(store, hub, rx, max_batch.max(1), indexed));
         (Committer { tx }, task)
     }
 
@@ -59,7 +62,13 @@ impl Committer {
     }
 }
 
-async fn run(store: Arc<dyn Store>, hub: Arc<Hub>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+async fn run(
+    store: Arc<dyn Store>,
+    hub: Arc<Hub>,
+    mut rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    indexed: Arc<Notify>,
+) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut jobs, max_batch).await > 0 {
         let writes: Vec<Write> = jobs.iter().map(|j| j.write.clone()).collect();
@@ -97,6 +106,9 @@ async fn run(store: Arc<dyn Store>, hub: Arc<Hub>, mut rx: mpsc::Receiver<Job>, 
                 }
             }
             let _ = job.reply.send(result);
+        }
+        if events.iter().any(|e| matches!(e, BusEvent::Message { .. })) {
+            indexed.notify_one();
         }
         for event in events {
             hub.emit(event).await;

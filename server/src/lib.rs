@@ -13,6 +13,8 @@
 //!   connections and subscriptions, the dispatcher that fans events out in seq order, and the
 //!   one seq/gap logic ([`hub::cursor`]).
 //! - [`committer`]: group commit of posts and read positions; ack only after commit.
+//! - [`indexer`]: the search index follower: writes the index entries of committed messages
+//!   after the ack, many per transaction.
 //! - [`store`]: the `Store` trait, the typed group-commit `plan`, and its `sqlite` (rusqlite,
 //!   one writer thread) and `postgres` (sqlx) implementations, each split by concern.
 //! - [`bus`]: the `Bus` trait and its `local` and `redis` implementations.
@@ -43,6 +45,7 @@ pub mod demo;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod indexer;
 pub mod push;
 pub mod service;
 pub mod shutdown;

@@ -76,6 +76,14 @@ impl Hub {
         self.registry.presence()
     }
 
+    /// The room as the access cache holds it (loaded from the store on a miss).
+    pub async fn room_access(
+        &self,
+        room: &RoomId,
+    ) -> crate::store::StoreResult<Option<Arc<crate::access::RoomAccess>>> {
+        self.access.get(room).await
+    }
+
     /// Whether `user` has a live subscription to `room` on this node.
     pub fn locally_subscribed(&self, user: &yui_protocol::ids::UserId, room: &RoomId) -> bool {
         self.registry.is_subscribed(user, room)

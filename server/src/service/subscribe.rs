@@ -97,7 +97,11 @@ impl RoomService {
         let who = conn.identity();
         // One query for the room's last seq and the reader's position: a reconnect storm runs
         // this once per room of every client.
-        let Some(info) = self.store.room_summary(&req.room, &who.user.id).await? else {
+        let Some(info) = self
+            .store
+            .subscription_start(&req.room, &who.user.id)
+            .await?
+        else {
             return Err(ApiError::room_not_found());
         };
         // The members are read after the room's last seq: a user removed before this read

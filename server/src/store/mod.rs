@@ -154,6 +154,14 @@ pub struct RoomInfo {
     pub members_version: u64,
 }
 
+/// See [`Store::subscription_start`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscriptionStart {
+    pub kind: RoomKind,
+    pub last_seq: u64,
+    pub read_seq: u64,
+}
+
 /// What `PUT /api/rooms/{room}` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomSpec {
@@ -348,6 +356,15 @@ pub trait Store: TownStore + Send + Sync + 'static {
     /// The summary of one room for one user (the read position is 0 when it has none).
     async fn room_summary(&self, room: &RoomId, user: &UserId) -> StoreResult<Option<RoomSummary>>;
 
+    /// What a subscription starts from: the room's kind and last seq and the user's read
+    /// position (0 when none), in one indexed read (no unread counts: a reconnect storm runs
+    /// this once per room of every client).
+    async fn subscription_start(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+    ) -> StoreResult<Option<SubscriptionStart>>;
+
     /// Commits a batch in one transaction and returns an outcome per write, in order. A post
     /// increments its room's `last_seq` and moves the author's read position to the new seq.
     async fn commit(&self, batch: &[Write]) -> StoreResult<Vec<WriteOutcome>>;
@@ -415,8 +432,17 @@ pub trait Store: TownStore + Send + Sync + 'static {
 
     /// Web Push's tables (PROTOCOL.md 5.6).
     fn push(&self) -> &dyn push::PushStore;
-    /// Up to `spec.limit` matching messages, newest first, and whether more match.
+    /// Up to `spec.limit` matching messages, newest first, and whether more match. Every
+    /// message committed before the call is searched: the store indexes what is still queued
+    /// first (see [`Store::index_search`]).
     async fn search(&self, spec: &SearchSpec) -> StoreResult<(Vec<Message>, bool)>;
+
+    /// Writes the search index of up to `limit` committed messages that are only queued for it
+    /// (a group commit queues each new message; the index itself is written after the ack, many
+    /// messages per transaction, by a follower that calls this). Returns how many it indexed:
+    /// fewer than `limit` when the queue is empty (on Postgres, rows another node is indexing
+    /// now are left to it).
+    async fn index_search(&self, limit: usize) -> StoreResult<usize>;
 
     /// The room's messages with `from <= at < to`, in seq order, at most `limit`.
     async fn messages_between(

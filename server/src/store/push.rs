@@ -86,9 +86,11 @@ pub trait PushStore: Send + Sync {
     /// Removes a subscription its push service says is gone (404, 410), with its queued pushes.
     async fn remove_push_endpoint(&self, endpoint: &str) -> StoreResult<()>;
 
-    /// The subscriptions of the users who may read `room`: team, its members; town, the
-    /// town's users and admins.
-    async fn push_targets(&self, room: &RoomInfo) -> StoreResult<Vec<Target>>;
+    /// The subscriptions of the users who may read each of `rooms` (one list per room, in
+    /// order, each sorted by user and endpoint): team, its members; town, the town's users and
+    /// admins. One call for a batch of messages, so the fan-out costs a query per batch, not
+    /// per message.
+    async fn push_targets(&self, rooms: &[RoomInfo]) -> StoreResult<Vec<Vec<Target>>>;
 
     /// Users with an unexpired presence row for `room` (a connection subscribed to it on some
     /// node).

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::store::push::{Notify, Outcome, VapidKey};
+use crate::store::push::{Notify, Outcome, Target, VapidKey};
 use yui_protocol::push::{base64url, KeysBody, SubscribeBody, Subscription};
 
 conformance!(
@@ -235,15 +235,36 @@ async fn push_targets_follow_who_may_read(s: Arc<dyn Store>) {
             .collect::<Vec<_>>()
     };
     let team = s.room(&rid("team")).await.unwrap().unwrap();
-    assert_eq!(users(p.push_targets(&team).await.unwrap()), ["b"]);
     let board = s.room(&rid("board")).await.unwrap().unwrap();
+    let one = |rooms: Vec<Vec<Target>>| {
+        assert_eq!(rooms.len(), 1);
+        users(rooms.into_iter().next().unwrap())
+    };
     assert_eq!(
-        users(p.push_targets(&board).await.unwrap()),
+        one(p.push_targets(std::slice::from_ref(&team)).await.unwrap()),
+        ["b"]
+    );
+    assert_eq!(
+        one(p.push_targets(std::slice::from_ref(&board)).await.unwrap()),
         ["adm", "b", "c"]
     );
+    // A batch: one list per room, in the order asked, a room asked twice answered twice.
+    let batch = p
+        .push_targets(&[board.clone(), team.clone(), board.clone()])
+        .await
+        .unwrap();
+    let batch: Vec<Vec<String>> = batch.into_iter().map(users).collect();
+    assert_eq!(
+        batch,
+        [vec!["adm", "b", "c"], vec!["b"], vec!["adm", "b", "c"]]
+    );
+    assert!(p.push_targets(&[]).await.unwrap().is_empty());
     // Unsubscribing is the user's own: another user's endpoint is left alone.
     let e3 = subscription(3).endpoint;
     assert!(!p.delete_push_subscription(&uid("c"), &e3).await.unwrap());
     assert!(p.delete_push_subscription(&uid("b"), &e3).await.unwrap());
-    assert!(p.push_targets(&team).await.unwrap().is_empty());
+    assert_eq!(
+        p.push_targets(&[team]).await.unwrap(),
+        vec![Vec::<Target>::new()]
+    );
 }

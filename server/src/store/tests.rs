@@ -765,6 +765,29 @@ async fn rooms_for_and_unread(s: Arc<dyn Store>) {
         s.room_summary(&rid("nowhere"), &ann.id).await.unwrap(),
         None
     );
+    // What a subscription starts from: the same last seq and position, without the counts.
+    let start = |kind, last_seq, read_seq| {
+        Some(crate::store::SubscriptionStart {
+            kind,
+            last_seq,
+            read_seq,
+        })
+    };
+    for (room, who, expected) in [
+        ("a-team", &ben, start(RoomKind::Team, 3, 3)),
+        ("a-team", &ann, start(RoomKind::Team, 3, 1)),
+        ("not-mine", &ann, start(RoomKind::Team, 0, 0)),
+        ("kamiyama-board", &ben, start(RoomKind::Town, 1, 1)),
+        ("kamiyama-board", &ann, start(RoomKind::Town, 1, 0)),
+        ("nowhere", &ann, None),
+    ] {
+        assert_eq!(
+            s.subscription_start(&rid(room), &who.id).await.unwrap(),
+            expected,
+            "{room} for {}",
+            who.id
+        );
+    }
 }
 
 async fn receipts_and_audience(s: Arc<dyn Store>) {
@@ -2174,6 +2197,20 @@ mod search_on_sqlite {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_index_is_written_after_the_commit_and_survives_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("yui.db");
+        let store = std::sync::Arc::new(super::SqliteStore::open(&path).await.unwrap());
+        super::index_written_after_the_commit(store.clone()).await;
+        // Queued and not indexed when the hub stops: indexed after the restart.
+        super::queue_unindexed(store.as_ref()).await;
+        store.close().await;
+        drop(store);
+        let store = std::sync::Arc::new(super::SqliteStore::open(&path).await.unwrap());
+        super::queued_before_a_restart_are_indexed(store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn older_messages_are_backfilled() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("yui.db");
@@ -2187,6 +2224,7 @@ mod search_on_sqlite {
             conn.execute_batch(
                 "INSERT INTO message_search (message_search) VALUES ('delete-all');
                  DELETE FROM message_search_rows;
+                 UPDATE search_indexed SET upto = 0;
                  UPDATE search_backfill SET done = 0, at = -1, mid = '';",
             )
             .unwrap();
@@ -2219,6 +2257,19 @@ mod search_on_postgres {
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_index_is_written_after_the_commit_and_survives_a_restart() {
+        let Some(db) = super::pg_database().await else {
+            return;
+        };
+        let store = std::sync::Arc::new(super::PostgresStore::connect(&db.url, 4).await.unwrap());
+        super::index_written_after_the_commit(store.clone()).await;
+        super::queue_unindexed(store.as_ref()).await;
+        drop(store);
+        let store = std::sync::Arc::new(super::PostgresStore::connect(&db.url, 4).await.unwrap());
+        super::queued_before_a_restart_are_indexed(store).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn older_messages_are_backfilled() {
         let Some(db) = super::pg_database().await else {
             return;
@@ -2242,6 +2293,67 @@ mod search_on_postgres {
         let store = super::PostgresStore::connect(&db.url, 4).await.unwrap();
         super::check_backfilled(&store).await;
     }
+}
+
+/// A group commit only queues its messages for the index: `index_search` writes them, at most
+/// `limit` at a time, and a search first indexes whatever is still queued.
+async fn index_written_after_the_commit(s: Arc<dyn Store>) {
+    let s = &*s;
+    let ann = user("ann");
+    team_room(s, "q", &ann).await;
+    // Whatever the room's creation left: nothing is queued now.
+    while s.index_search(100).await.unwrap() > 0 {}
+    s.commit(&[
+        post("q", &ann, "q1", "夜間に発熱あり"),
+        post("q", &ann, "q2", "発熱なし"),
+        post("q", &ann, "q3", "転倒なし"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(s.index_search(2).await.unwrap(), 2);
+    assert_eq!(s.index_search(2).await.unwrap(), 1);
+    assert_eq!(s.index_search(2).await.unwrap(), 0);
+    let (found, _) = s
+        .search(&spec_for(&["q"], &["発熱"], None, 10))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    // Committed and not indexed by anyone yet: the search indexes it first.
+    commit_one(s, post("q", &ann, "q4", "発熱 37.8度")).await;
+    let (found, _) = s
+        .search(&spec_for(&["q"], &["発熱"], None, 10))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 3);
+    assert_eq!(found[0].body, "発熱 37.8度");
+    // Nothing twice: the search took the queue.
+    assert_eq!(s.index_search(10).await.unwrap(), 0);
+}
+
+/// Two posts committed and left queued (see `queued_before_a_restart_are_indexed`).
+async fn queue_unindexed(s: &dyn Store) {
+    let ann = user("ann");
+    s.commit(&[
+        post("q", &ann, "r1", "褥瘡処置を行った"),
+        post("q", &ann, "r2", "褥瘡の経過観察"),
+    ])
+    .await
+    .unwrap();
+}
+
+async fn queued_before_a_restart_are_indexed(s: Arc<dyn Store>) {
+    assert_eq!(s.index_search(10).await.unwrap(), 2);
+    assert_eq!(s.index_search(10).await.unwrap(), 0);
+    let (found, _) = s
+        .search(&spec_for(&["q"], &["褥瘡"], None, 10))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 2);
+    let (found, _) = s
+        .search(&spec_for(&["q"], &["発熱"], None, 10))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 3);
 }
 
 fn spec_for(rooms: &[&str], words: &[&str], before: Option<String>, limit: u32) -> SearchSpec {

@@ -76,7 +76,6 @@ async fn write_applied(
     update_rooms(conn, &applied.room_ends).await?;
     let messages: Vec<&Message> = applied.new_messages().collect();
     insert_messages(conn, &messages).await?;
-    super::search::index(conn, &messages, rows_per_statement(5)).await?;
     // After the inserts: a retry of a committed post fails on the unique key first (and is
     // then answered from the first commit), not on its attachments being claimed already.
     super::attachments::claim(conn, &messages).await?;
@@ -197,7 +196,9 @@ async fn update_rooms(conn: &mut PgConnection, ends: &[RoomEnd<'_>]) -> StoreRes
 
 async fn insert_messages(conn: &mut PgConnection, messages: &[&Message]) -> StoreResult<()> {
     for chunk in messages.chunks(rows_per_statement(15)) {
-        let mut q = QueryBuilder::<Postgres>::new("INSERT INTO messages (");
+        // The same statement queues the messages for the search index (written after the
+        // ack by `search::index_queued`): no round trip more.
+        let mut q = QueryBuilder::<Postgres>::new("WITH new AS (INSERT INTO messages (");
         q.push(MESSAGE_COLUMNS).push(") ");
         q.push_values(chunk, |mut row, m| {
             row.push_bind(m.room.as_str())
@@ -216,6 +217,9 @@ async fn insert_messages(conn: &mut PgConnection, messages: &[&Message]) -> Stor
                 .push_bind(m.replaces.map(convert::db_seq))
                 .push_bind(m.retracts.map(convert::db_seq));
         });
+        q.push(
+            " RETURNING room, seq) INSERT INTO search_queue (room, seq) SELECT room, seq FROM new",
+        );
         q.build().execute(&mut *conn).await?;
     }
     insert_mentions(conn, messages).await

@@ -171,6 +171,14 @@ impl Store for PostgresStore {
         rooms::room_summary(&self.pool, room, user).await
     }
 
+    async fn subscription_start(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+    ) -> StoreResult<Option<super::SubscriptionStart>> {
+        rooms::subscription_start(&self.pool, room, user).await
+    }
+
     async fn commit(&self, batch: &[Write]) -> StoreResult<Vec<WriteOutcome>> {
         commit::commit(self, batch).await
     }
@@ -263,6 +271,10 @@ impl Store for PostgresStore {
 
     async fn search(&self, spec: &SearchSpec) -> StoreResult<(Vec<Message>, bool)> {
         search::search(&self.pool, spec).await
+    }
+
+    async fn index_search(&self, limit: usize) -> StoreResult<usize> {
+        search::index_queued(&self.pool, limit.max(1), true).await
     }
 
     async fn messages_between(

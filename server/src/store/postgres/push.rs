@@ -106,36 +106,63 @@ impl PushStore for PostgresStore {
         Ok(())
     }
 
-    async fn push_targets(&self, info: &RoomInfo) -> StoreResult<Vec<Target>> {
-        let rows = match info.kind {
-            RoomKind::Team => {
-                sqlx::query(
-                    "SELECT s.user_id, s.endpoint FROM push_subscriptions s \
-                     JOIN members m ON m.user_id = s.user_id WHERE m.room = $1 \
-                     ORDER BY s.user_id, s.endpoint",
-                )
-                .bind(info.room.as_str())
-                .fetch_all(&self.pool)
-                .await?
-            }
-            RoomKind::Town => {
-                sqlx::query(
-                    "SELECT user_id, endpoint FROM push_subscriptions \
-                     WHERE town = $1 OR admin ORDER BY user_id, endpoint",
-                )
-                .bind(info.town.as_str())
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
-        rows.iter()
-            .map(|r| {
-                Ok(Target {
+    async fn push_targets(&self, rooms: &[RoomInfo]) -> StoreResult<Vec<Vec<Target>>> {
+        let mut out: Vec<Vec<Target>> = vec![Vec::new(); rooms.len()];
+        let teams: Vec<&str> = rooms
+            .iter()
+            .filter(|r| r.kind == RoomKind::Team)
+            .map(|r| r.room.as_str())
+            .collect();
+        if !teams.is_empty() {
+            let rows = sqlx::query(
+                "SELECT m.room, s.user_id, s.endpoint FROM push_subscriptions s \
+                 JOIN members m ON m.user_id = s.user_id WHERE m.room = ANY($1) \
+                 ORDER BY m.room, s.user_id, s.endpoint",
+            )
+            .bind(&teams)
+            .fetch_all(&self.pool)
+            .await?;
+            for r in &rows {
+                let room: &str = r.try_get("room")?;
+                let target = Target {
                     user: user(r.try_get("user_id")?)?,
                     endpoint: r.try_get("endpoint")?,
-                })
-            })
-            .collect()
+                };
+                for (i, info) in rooms.iter().enumerate() {
+                    if info.kind == RoomKind::Team && info.room.as_str() == room {
+                        out[i].push(target.clone());
+                    }
+                }
+            }
+        }
+        let towns: Vec<&str> = rooms
+            .iter()
+            .filter(|r| r.kind == RoomKind::Town)
+            .map(|r| r.town.as_str())
+            .collect();
+        if !towns.is_empty() {
+            let rows = sqlx::query(
+                "SELECT user_id, endpoint, town, admin FROM push_subscriptions \
+                 WHERE town = ANY($1) OR admin ORDER BY user_id, endpoint",
+            )
+            .bind(&towns)
+            .fetch_all(&self.pool)
+            .await?;
+            for r in &rows {
+                let town: &str = r.try_get("town")?;
+                let admin: bool = r.try_get("admin")?;
+                let target = Target {
+                    user: user(r.try_get("user_id")?)?,
+                    endpoint: r.try_get("endpoint")?,
+                };
+                for (i, info) in rooms.iter().enumerate() {
+                    if info.kind == RoomKind::Town && (admin || info.town.as_str() == town) {
+                        out[i].push(target.clone());
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn present_users(&self, room_id: &RoomId, now: i64) -> StoreResult<Vec<UserId>> {

@@ -2,7 +2,7 @@
 
 use super::audit::insert_audit;
 use super::begin_write;
-use crate::store::{convert, PutRoom, RoomInfo, RoomSpec, StoreResult};
+use crate::store::{convert, PutRoom, RoomInfo, RoomSpec, StoreResult, SubscriptionStart};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 use yui_protocol::ids::{RoomId, TownId, UserId};
@@ -159,6 +159,29 @@ pub(super) async fn room_summary(
         super::town::decorate(pool, user, std::slice::from_mut(s)).await?;
     }
     Ok(summary)
+}
+
+pub(super) async fn subscription_start(
+    pool: &PgPool,
+    room: &RoomId,
+    user: &UserId,
+) -> StoreResult<Option<SubscriptionStart>> {
+    let row: Option<(String, i64, i64)> = sqlx::query_as(
+        "SELECT r.kind, r.last_seq, COALESCE(p.seq, 0) FROM rooms r \
+         LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = $2 WHERE r.id = $1",
+    )
+    .bind(room.as_str())
+    .bind(user.as_str())
+    .fetch_optional(pool)
+    .await?;
+    row.map(|(kind, last_seq, read_seq)| {
+        Ok(SubscriptionStart {
+            kind: convert::room_kind(&kind)?,
+            last_seq: convert::seq(last_seq),
+            read_seq: convert::seq(read_seq),
+        })
+    })
+    .transpose()
 }
 
 fn room_info(r: &PgRow) -> StoreResult<RoomInfo> {

@@ -4,35 +4,99 @@
 
 use super::messages::{message, MESSAGE_COLUMNS};
 use crate::store::search::body_terms;
-use crate::store::{convert, SearchSpec, StoreResult};
+use crate::store::{SearchSpec, StoreResult};
 use futures::TryStreamExt;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder, Row};
+use sqlx::{PgPool, Postgres, QueryBuilder, Row};
 use std::collections::HashSet;
 use yui_protocol::model::Message;
 
-/// Indexes new messages (inside the group commit's transaction), `rows` at a time.
-pub(super) async fn index(
-    conn: &mut PgConnection,
-    messages: &[&Message],
-    rows: usize,
-) -> StoreResult<()> {
-    for chunk in messages.chunks(rows) {
+/// Writes the terms of up to `limit` queued messages (`search_queue`, filled by the group
+/// commit) and takes them off the queue, in one transaction. `skip_locked`: rows another node
+/// is indexing now are left to it (the follower); otherwise they are waited for (a search,
+/// which must see every message committed before it). Rows are locked in (room, seq) order, so
+/// two indexers never wait on each other in a cycle. Returns how many rows it took.
+pub(super) async fn index_queued(
+    pool: &PgPool,
+    limit: usize,
+    skip_locked: bool,
+) -> StoreResult<usize> {
+    let mut tx = pool.begin().await?;
+    let sql = format!(
+        "SELECT q.room, q.seq, m.body, m.at, m.id FROM search_queue q \
+         LEFT JOIN messages m ON m.room = q.room AND m.seq = q.seq \
+         ORDER BY q.room, q.seq LIMIT $1 FOR UPDATE OF q{}",
+        if skip_locked { " SKIP LOCKED" } else { "" }
+    );
+    let rows = sqlx::query(&sql)
+        .bind(limit as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+    if rows.is_empty() {
+        tx.rollback().await?;
+        return Ok(0);
+    }
+    let (mut rooms, mut seqs) = (
+        Vec::with_capacity(rows.len()),
+        Vec::with_capacity(rows.len()),
+    );
+    let mut items = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let room: String = row.try_get("room")?;
+        let seq: i64 = row.try_get("seq")?;
+        // A queued message that is gone (none is deleted today) is only taken off the queue.
+        if let Some(body) = row.try_get::<Option<String>, _>("body")? {
+            let at: i64 = row.try_get("at")?;
+            let id: String = row.try_get("id")?;
+            items.push((room.clone(), seq, body_terms(&body), at, id));
+        }
+        rooms.push(room);
+        seqs.push(seq);
+    }
+    for chunk in items.chunks(INDEX_ROWS) {
         let mut q =
             QueryBuilder::<Postgres>::new("INSERT INTO message_search (room, seq, terms, at, id) ");
-        q.push_values(chunk, |mut row, m| {
-            row.push_bind(m.room.as_str())
-                .push_bind(convert::db_seq(m.seq))
-                .push_bind(body_terms(&m.body))
-                .push_bind(m.at.millis())
-                .push_bind(m.id.as_str());
+        q.push_values(chunk, |mut row, (room, seq, terms, at, id)| {
+            row.push_bind(room)
+                .push_bind(seq)
+                .push_bind(terms)
+                .push_bind(at)
+                .push_bind(id);
         });
         q.push(" ON CONFLICT DO NOTHING");
-        q.build().execute(&mut *conn).await?;
+        q.build().execute(&mut *tx).await?;
     }
-    Ok(())
+    sqlx::query(
+        "DELETE FROM search_queue q USING UNNEST($1::text[], $2::bigint[]) AS x(room, seq) \
+         WHERE q.room = x.room AND q.seq = x.seq",
+    )
+    .bind(&rooms)
+    .bind(&seqs)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(rows.len())
 }
 
+/// Rows of `message_search` per insert statement (5 binds each, well under the bind limit).
+const INDEX_ROWS: usize = 1000;
+
 const BACKFILL_CHUNK: i64 = 2000;
+
+/// Indexes everything queued before a search reads, waiting for rows another node is indexing
+/// now. Best effort: when the index cannot be written (the database refuses writes), the
+/// search answers from what is indexed, and the follower writes the rest once it can.
+async fn catch_up(pool: &PgPool) {
+    loop {
+        match index_queued(pool, BACKFILL_CHUNK as usize, false).await {
+            Ok(n) if n == BACKFILL_CHUNK as usize => continue,
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "search: queued messages could not be indexed before a search");
+                return;
+            }
+        }
+    }
+}
 
 /// Indexes the messages committed before migration 0008, if any are left.
 pub(super) async fn backfill(pool: &PgPool) -> StoreResult<()> {
@@ -93,6 +157,7 @@ pub(super) async fn search(pool: &PgPool, spec: &SearchSpec) -> StoreResult<(Vec
     if spec.rooms.is_empty() || spec.matcher.terms.is_empty() {
         return Ok((Vec::new(), false));
     }
+    catch_up(pool).await;
     let readable: HashSet<&str> = spec.rooms.iter().map(|r| r.as_str()).collect();
     let rooms: Vec<&str> = spec.rooms.iter().map(|r| r.as_str()).collect();
     // Before everything when there is no cursor; nothing for an unknown one.

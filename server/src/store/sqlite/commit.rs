@@ -71,7 +71,7 @@ fn commit_with(
             m.replaces.map(convert::db_seq),
             m.retracts.map(convert::db_seq),
         ])?;
-        search::index(conn, &m.room, convert::db_seq(m.seq), &m.body)?;
+        search::queue(conn, &m.room, convert::db_seq(m.seq))?;
         for u in &m.mentions {
             mention.execute(params![
                 u.id.as_str(),

@@ -69,6 +69,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         description: "consent documents",
         sql: include_str!("../../../migrations/sqlite/0011_consent_documents.sql"),
     },
+    Migration {
+        version: 12,
+        description: "search after commit",
+        sql: include_str!("../../../migrations/sqlite/0012_search_after_commit.sql"),
+    },
 ];
 
 /// The table sqlx's SQLite migrator keeps, exactly as it creates it.

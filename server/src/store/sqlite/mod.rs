@@ -13,6 +13,7 @@ use super::{
 };
 use async_trait::async_trait;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use yui_protocol::ids::{AttachmentId, RoomId, TownId, UserId};
 use yui_protocol::model::{
     AuditEntry, Confirmation, Member, MemberRole, Message, Reader, RoomSummary, Timestamp,
@@ -33,6 +34,9 @@ mod rooms;
 mod search;
 mod town;
 
+/// Queued messages one index job takes when a search catches the index up.
+const SEARCH_CATCH_UP: usize = 2000;
+
 pub struct SqliteStore {
     writer: conn::Writer,
     readers: conn::Readers,
@@ -42,6 +46,11 @@ pub struct SqliteStore {
     /// An exclusive OS lock (flock) on `<database>.lock`, held as long as the store lives: one
     /// data directory, one hub.
     _lock: std::fs::File,
+    /// Group commits that queued messages for the search index (starts at 1: rows queued
+    /// before a restart count as one), and the count that an index job has since caught up
+    /// with: equal, nothing is queued, and a search needs no hop to the writer first.
+    search_queued: AtomicU64,
+    search_indexed: AtomicU64,
 }
 
 impl SqliteStore {
@@ -65,10 +74,28 @@ impl SqliteStore {
                 path,
                 identity,
                 _lock: lock,
+                search_queued: AtomicU64::new(1),
+                search_indexed: AtomicU64::new(0),
             })
         })
         .await
         .map_err(|_| super::StoreError::stopped("opening the SQLite store panicked"))?
+    }
+
+    /// Indexes everything queued for search before a search reads. Best effort: when the
+    /// index cannot be written now (a full disk), the search still answers from what is
+    /// indexed, and the follower writes the rest once it can.
+    async fn index_all_queued(&self) {
+        loop {
+            match self.index_search(SEARCH_CATCH_UP).await {
+                Ok(n) if n == SEARCH_CATCH_UP => continue,
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "search: queued messages could not be indexed before a search");
+                    return;
+                }
+            }
+        }
     }
 
     /// Closes the connections (the WAL is checkpointed when the last one closes); later writes
@@ -216,6 +243,17 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn subscription_start(
+        &self,
+        room: &RoomId,
+        user: &UserId,
+    ) -> StoreResult<Option<super::SubscriptionStart>> {
+        let (room, user) = (room.clone(), user.clone());
+        self.readers
+            .run(move |conn| rooms::subscription_start(conn, &room, &user))
+            .await
+    }
+
     async fn commit(&self, batch: &[Write]) -> StoreResult<Vec<WriteOutcome>> {
         // The writer thread needs the batch for the life of the job: one copy per group commit.
         let batch = batch.to_vec();
@@ -223,6 +261,16 @@ impl Store for SqliteStore {
             .writer
             .run(move |state| commit::commit(state, &batch))
             .await;
+        // A failed commit counts too: one that committed and then failed its file check has
+        // queued rows all the same, and an extra look costs one job.
+        let queued = result.as_ref().map_or(true, |outcomes| {
+            outcomes
+                .iter()
+                .any(|o| matches!(o, WriteOutcome::Posted { new: true, .. }))
+        });
+        if queued {
+            self.search_queued.fetch_add(1, Ordering::AcqRel);
+        }
         self.health.settle(result)
     }
 
@@ -346,7 +394,25 @@ impl Store for SqliteStore {
         self
     }
 
+    async fn index_search(&self, limit: usize) -> StoreResult<usize> {
+        let committed = self.search_queued.load(Ordering::Acquire);
+        if self.search_indexed.load(Ordering::Acquire) >= committed {
+            return Ok(0);
+        }
+        let n = self
+            .writer
+            .run(move |state| state.transaction(|conn| search::index_queued(conn, limit.max(1))))
+            .await?;
+        if n < limit {
+            // The writer runs jobs in order: every commit counted in `committed` ran before
+            // this job, so its messages are indexed now.
+            self.search_indexed.fetch_max(committed, Ordering::AcqRel);
+        }
+        Ok(n)
+    }
+
     async fn search(&self, spec: &SearchSpec) -> StoreResult<(Vec<Message>, bool)> {
+        self.index_all_queued().await;
         let spec = spec.clone();
         self.readers
             .run(move |conn| search::search(conn, &spec))

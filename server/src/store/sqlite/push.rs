@@ -213,37 +213,49 @@ impl PushStore for SqliteStore {
             .await
     }
 
-    async fn push_targets(&self, info: &RoomInfo) -> StoreResult<Vec<Target>> {
-        let (room_id, kind, town) = (
-            info.room.as_str().to_owned(),
-            info.kind,
-            info.town.as_str().to_owned(),
-        );
+    async fn push_targets(&self, rooms: &[RoomInfo]) -> StoreResult<Vec<Vec<Target>>> {
+        let rooms: Vec<(RoomKind, String, String)> = rooms
+            .iter()
+            .map(|r| {
+                (
+                    r.kind,
+                    r.room.as_str().to_owned(),
+                    r.town.as_str().to_owned(),
+                )
+            })
+            .collect();
+        // One hop to the read pool for the whole batch: each room is an indexed lookup there.
         self.readers
             .run(move |conn| {
-                let (sql, arg) = match kind {
-                    RoomKind::Team => (
-                        "SELECT s.user_id, s.endpoint FROM push_subscriptions s \
-                         JOIN members m ON m.user_id = s.user_id WHERE m.room = ?1 \
-                         ORDER BY s.user_id, s.endpoint",
-                        room_id,
-                    ),
-                    RoomKind::Town => (
-                        "SELECT user_id, endpoint FROM push_subscriptions \
-                         WHERE town = ?1 OR admin ORDER BY user_id, endpoint",
-                        town,
-                    ),
-                };
-                let mut stmt = conn.prepare_cached(sql)?;
-                let rows = stmt.query_map([arg], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
-                rows.map(|row| {
-                    let (u, endpoint) = row?;
-                    Ok(Target {
-                        user: user(u)?,
-                        endpoint,
+                rooms
+                    .iter()
+                    .map(|(kind, room, town)| {
+                        let (sql, arg) = match kind {
+                            RoomKind::Team => (
+                                "SELECT s.user_id, s.endpoint FROM push_subscriptions s \
+                                 JOIN members m ON m.user_id = s.user_id WHERE m.room = ?1 \
+                                 ORDER BY s.user_id, s.endpoint",
+                                room,
+                            ),
+                            RoomKind::Town => (
+                                "SELECT user_id, endpoint FROM push_subscriptions \
+                                 WHERE town = ?1 OR admin ORDER BY user_id, endpoint",
+                                town,
+                            ),
+                        };
+                        let mut stmt = conn.prepare_cached(sql)?;
+                        let rows =
+                            stmt.query_map([arg], |r| Ok((r.get::<_, String>(0)?, r.get(1)?)))?;
+                        rows.map(|row| {
+                            let (u, endpoint) = row?;
+                            Ok(Target {
+                                user: user(u)?,
+                                endpoint,
+                            })
+                        })
+                        .collect::<StoreResult<Vec<Target>>>()
                     })
-                })
-                .collect()
+                    .collect()
             })
             .await
     }

@@ -1,7 +1,7 @@
 //! Rooms: one room, creating or updating one, and the per-user room summaries.
 
 use super::audit::insert_audit;
-use crate::store::{convert, PutRoom, RoomInfo, RoomSpec, StoreResult};
+use crate::store::{convert, PutRoom, RoomInfo, RoomSpec, StoreResult, SubscriptionStart};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use yui_protocol::ids::{RoomId, TownId, UserId};
 use yui_protocol::model::{AuditAction, Resident, RoomKind, RoomSummary, Timestamp, UserRef};
@@ -146,6 +146,30 @@ pub(super) fn room_summary(
         super::town::decorate(conn, user, std::slice::from_mut(s))?;
     }
     Ok(summary)
+}
+
+pub(super) fn subscription_start(
+    conn: &Connection,
+    room: &RoomId,
+    user: &UserId,
+) -> StoreResult<Option<SubscriptionStart>> {
+    let row: Option<(String, i64, i64)> = conn
+        .prepare_cached(
+            "SELECT r.kind, r.last_seq, COALESCE(p.seq, 0) FROM rooms r \
+             LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = ?2 WHERE r.id = ?1",
+        )?
+        .query_row([room.as_str(), user.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
+        .optional()?;
+    row.map(|(kind, last_seq, read_seq)| {
+        Ok(SubscriptionStart {
+            kind: convert::room_kind(&kind)?,
+            last_seq: convert::seq(last_seq),
+            read_seq: convert::seq(read_seq),
+        })
+    })
+    .transpose()
 }
 
 /// A `rooms` row as stored, validated by [`RoomRow::into_info`].

@@ -10,14 +10,49 @@ use std::collections::HashSet;
 use yui_protocol::ids::RoomId;
 use yui_protocol::model::Message;
 
-/// Indexes one message (inside the caller's transaction).
-pub(super) fn index(conn: &Connection, room: &RoomId, seq: i64, body: &str) -> StoreResult<()> {
+/// Queues one message for the search index (inside the group commit's transaction): its row
+/// takes the index's next rowid, so the index's rowid order stays commit order, but the FTS5
+/// insert (term extraction, a segment written and merged per transaction) is left to
+/// [`index_queued`], which runs in a transaction of its own after the post is acked and takes
+/// many messages at once.
+pub(super) fn queue(conn: &Connection, room: &RoomId, seq: i64) -> StoreResult<()> {
     conn.prepare_cached("INSERT INTO message_search_rows (room, seq) VALUES (?1, ?2)")?
         .execute(params![room.as_str(), seq])?;
-    let id = conn.last_insert_rowid();
-    conn.prepare_cached("INSERT INTO message_search (rowid, terms) VALUES (?1, ?2)")?
-        .execute(params![id, message_terms_text(room, body)])?;
     Ok(())
+}
+
+/// Writes the FTS5 entries of up to `limit` queued messages, oldest first, and moves the
+/// indexed mark past them (inside the caller's transaction). Returns how many it indexed.
+pub(super) fn index_queued(conn: &Connection, limit: usize) -> StoreResult<usize> {
+    let upto: i64 = conn.query_row("SELECT upto FROM search_indexed WHERE id = 1", [], |r| {
+        r.get(0)
+    })?;
+    let rows: Vec<(i64, String, Option<String>)> = {
+        // A queued row whose message is gone (none is deleted today) is passed over.
+        let mut stmt = conn.prepare_cached(
+            "SELECT r.id, r.room, m.body FROM message_search_rows r \
+             LEFT JOIN messages m ON m.room = r.room AND m.seq = r.seq \
+             WHERE r.id > ?1 ORDER BY r.id LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![upto, limit as i64], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let Some((last, _, _)) = rows.last() else {
+        return Ok(0);
+    };
+    let mut insert =
+        conn.prepare_cached("INSERT INTO message_search (rowid, terms) VALUES (?1, ?2)")?;
+    for (id, room, body) in &rows {
+        if let Some(body) = body {
+            let room = crate::store::convert::room_id(room.clone())?;
+            insert.execute(params![id, message_terms_text(&room, body)])?;
+        }
+    }
+    conn.prepare_cached("UPDATE search_indexed SET upto = ?1 WHERE id = 1")?
+        .execute([last])?;
+    Ok(rows.len())
 }
 
 /// Messages indexed per backfill transaction.
@@ -61,10 +96,12 @@ pub(super) fn backfill(conn: &Connection) -> StoreResult<()> {
             tx.commit()?;
             break;
         };
-        for (room, seq, body, _, _) in &rows {
+        for (room, seq, _, _, _) in &rows {
             let room = crate::store::convert::room_id(room.clone())?;
-            index(&tx, &room, *seq, body)?;
+            queue(&tx, &room, *seq)?;
         }
+        // With anything queued before (a hub stopped before indexing it), in rowid order.
+        while index_queued(&tx, BACKFILL_CHUNK as usize)? > 0 {}
         tx.execute(
             "UPDATE search_backfill SET at = ?1, mid = ?2 WHERE id = 1",
             params![last_at, last_id],
