@@ -96,10 +96,16 @@ struct Storm {
 /// Every reader disconnects together and comes back at once with `since`; waits (up to 60 s)
 /// until each has caught up.
 async fn storm(plan: &ResumePlan, stats: &Arc<Stats>, readers: Joined) -> Result<Storm> {
-    let seen: Vec<u64> = readers
-        .iter()
-        .map(|(c, room)| lock_check(&c.shared).last(room).unwrap_or(0))
-        .collect();
+    // By reader index (`Client::id`, the index into `plan.readers`): `readers` is in the order
+    // the connections completed, not in plan order, and each reader must resume from what it
+    // saw itself. (Indexed by position, readers resumed with another reader's last seq: one
+    // ahead of its room made the catch-up look like duplicates.)
+    let mut seen = vec![0u64; plan.readers.len()];
+    for (c, room) in &readers {
+        if let Some(slot) = seen.get_mut(c.id) {
+            *slot = lock_check(&c.shared).last(room).unwrap_or(0);
+        }
+    }
     // Before the storm each reader saw a contiguous prefix (the first connection's checks
     // recorded any violation); the resumed stream continues from exactly there.
     let earlier: Vec<Arc<Shared>> = readers.iter().map(|(c, _)| c.shared.clone()).collect();
