@@ -1,10 +1,9 @@
-//! The group commit on Postgres: the plan's inputs fetched with set-based statements (run once
-//! per chunk of rows, one chunk for a batch of the default size, not at all when the batch has
-//! nothing for them) and its results written with one statement of fixed text over arrays, so a
-//! batch of posts costs four round trips (BEGIN, the room locks, the writes, COMMIT) whatever its
-//! size, and one more for each of reads' positions, retries' lookups and attachment claims.
+//! The group commit on Postgres: the plan's inputs fetched and its results written with
+//! set-based statements, each run once per chunk of rows (one chunk for a batch of the default
+//! size) and not at all when the batch has nothing for it, so a batch costs the same few round
+//! trips whatever its size.
 
-use super::messages::message;
+use super::messages::{message, MESSAGE_COLUMNS};
 use super::{begin_write, PostgresStore};
 use crate::store::plan::{
     Applied, Committed, MovedPosition, PairKey, Plan, Positions, PostKey, Retries, RoomEnd,
@@ -74,164 +73,16 @@ async fn write_applied(
     applied: &Applied<'_>,
     now: Timestamp,
 ) -> StoreResult<()> {
+    update_rooms(conn, &applied.room_ends).await?;
     let messages: Vec<&Message> = applied.new_messages().collect();
-    let audits: Vec<&AuditRecord> = plan.audits().collect();
-    write_rows(
-        conn,
-        &applied.room_ends,
-        &messages,
-        &applied.moved,
-        &audits,
-        now.millis(),
-    )
-    .await?;
+    insert_messages(conn, &messages).await?;
     // After the inserts: a retry of a committed post fails on the unique key first (and is
     // then answered from the first commit), not on its attachments being claimed already.
-    super::attachments::claim(conn, &messages).await
+    super::attachments::claim(conn, &messages).await?;
+    upsert_read_positions(conn, &applied.moved, now.millis()).await?;
+    let audits: Vec<&AuditRecord> = plan.audits().collect();
+    insert_audits(conn, &audits, now.millis()).await
 }
-
-/// Everything a batch writes after its plan is applied, in one statement of fixed text (one
-/// round trip, prepared once per connection): each room's new `last_seq`, the messages (queued
-/// for the search index in the same statement), their mentions, the moved read positions
-/// (never backwards) and the audit entries (ids in batch order: `UNNEST` yields the rows in
-/// array order). Each part is a data-modifying CTE over arrays; an empty part writes nothing.
-/// `moved` has each pair once and `ends` each room once: Postgres refuses an ON CONFLICT or an
-/// UPDATE ... FROM that touches one row twice in a statement.
-async fn write_rows(
-    conn: &mut PgConnection,
-    ends: &[RoomEnd<'_>],
-    messages: &[&Message],
-    moved: &[MovedPosition<'_>],
-    audits: &[&AuditRecord],
-    at: i64,
-) -> StoreResult<()> {
-    if ends.is_empty() && messages.is_empty() && moved.is_empty() && audits.is_empty() {
-        return Ok(());
-    }
-    let mentions: Vec<(&str, &str, i64)> = messages
-        .iter()
-        .flat_map(|m| {
-            m.mentions
-                .iter()
-                .map(|u| (u.id.as_str(), m.room.as_str(), convert::db_seq(m.seq)))
-        })
-        .collect();
-    let col = |f: fn(&Message) -> &str| messages.iter().map(|m| f(m)).collect::<Vec<&str>>();
-    let updated: i64 = sqlx::query_scalar(WRITE_ROWS)
-        .bind(ends.iter().map(|e| e.room).collect::<Vec<&str>>())
-        .bind(ends.iter().map(|e| e.last_seq).collect::<Vec<i64>>())
-        .bind(col(|m| m.room.as_str()))
-        .bind(
-            messages
-                .iter()
-                .map(|m| convert::db_seq(m.seq))
-                .collect::<Vec<i64>>(),
-        )
-        .bind(col(|m| m.id.as_str()))
-        .bind(col(|m| m.client_id.as_str()))
-        .bind(col(|m| m.author.id.as_str()))
-        .bind(col(|m| m.author.name.as_str()))
-        .bind(col(|m| m.author.profession.as_str()))
-        .bind(col(|m| m.author.org.as_str()))
-        .bind(col(|m| m.kind.as_str()))
-        .bind(col(|m| m.body.as_str()))
-        .bind(messages.iter().map(|m| m.at.millis()).collect::<Vec<i64>>())
-        .bind(col(|m| m.priority.as_str()))
-        .bind(
-            messages
-                .iter()
-                .map(|m| convert::mentions_json(&m.mentions))
-                .collect::<Vec<String>>(),
-        )
-        .bind(
-            messages
-                .iter()
-                .map(|m| m.replaces.map(convert::db_seq))
-                .collect::<Vec<Option<i64>>>(),
-        )
-        .bind(
-            messages
-                .iter()
-                .map(|m| m.retracts.map(convert::db_seq))
-                .collect::<Vec<Option<i64>>>(),
-        )
-        .bind(mentions.iter().map(|x| x.0).collect::<Vec<&str>>())
-        .bind(mentions.iter().map(|x| x.1).collect::<Vec<&str>>())
-        .bind(mentions.iter().map(|x| x.2).collect::<Vec<i64>>())
-        .bind(moved.iter().map(|p| p.room).collect::<Vec<&str>>())
-        .bind(moved.iter().map(|p| p.user).collect::<Vec<&str>>())
-        .bind(moved.iter().map(|p| p.seq).collect::<Vec<i64>>())
-        .bind(at)
-        .bind(
-            audits
-                .iter()
-                .map(|r| r.actor.id.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            audits
-                .iter()
-                .map(|r| r.actor.name.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            audits
-                .iter()
-                .map(|r| r.action.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            audits
-                .iter()
-                .map(|r| r.room.as_str())
-                .collect::<Vec<&str>>(),
-        )
-        .bind(
-            audits
-                .iter()
-                .map(|r| r.target.as_ref().map(|t| t.as_str()))
-                .collect::<Vec<Option<&str>>>(),
-        )
-        .fetch_one(&mut *conn)
-        .await?;
-    if updated != ends.len() as i64 {
-        return Err(StoreError::Corrupt(format!(
-            "{updated} of {} rooms took their new last_seq",
-            ends.len()
-        )));
-    }
-    Ok(())
-}
-
-const WRITE_ROWS: &str = "\
-WITH r AS (
-    UPDATE rooms SET last_seq = v.last_seq
-    FROM UNNEST($1::text[], $2::bigint[]) AS v (id, last_seq)
-    WHERE rooms.id = v.id RETURNING 1
-), new AS (
-    INSERT INTO messages (room, seq, id, client_id, author_id, author_name, author_profession,
-                          author_org, kind, body, at, priority, mentions, replaces, retracts)
-    SELECT * FROM UNNEST($3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[],
-                         $8::text[], $9::text[], $10::text[], $11::text[], $12::text[],
-                         $13::bigint[], $14::text[], $15::text[], $16::bigint[], $17::bigint[])
-    RETURNING room, seq
-), queued AS (
-    INSERT INTO search_queue (room, seq) SELECT room, seq FROM new
-), mentioned AS (
-    INSERT INTO message_mentions (user_id, room, seq)
-    SELECT * FROM UNNEST($18::text[], $19::text[], $20::bigint[])
-), positions AS (
-    INSERT INTO read_positions (room, user_id, seq, at)
-    SELECT v.room, v.user_id, v.seq, $24 FROM UNNEST($21::text[], $22::text[], $23::bigint[])
-        AS v (room, user_id, seq)
-    ON CONFLICT (room, user_id) DO UPDATE SET seq = excluded.seq, at = excluded.at
-    WHERE excluded.seq > read_positions.seq
-), audited AS (
-    INSERT INTO audit (at, actor_id, actor_name, action, room, target)
-    SELECT $24, v.* FROM UNNEST($25::text[], $26::text[], $27::text[], $28::text[], $29::text[])
-        AS v (actor_id, actor_name, action, room, target)
-)
-SELECT (SELECT count(*) FROM r)";
 
 /// Locks the batch's rooms' rows, in sorted order, and reads their `last_seq`: a post then
 /// checks its idempotency key and takes the next seq while no other node can, and two nodes'
@@ -316,4 +167,130 @@ async fn select_positions(conn: &mut PgConnection, plan: &Plan<'_>) -> StoreResu
         }
     }
     Ok(positions)
+}
+
+/// Sets each room's new `last_seq` (its rows are locked by this transaction).
+async fn update_rooms(conn: &mut PgConnection, ends: &[RoomEnd<'_>]) -> StoreResult<()> {
+    for chunk in ends.chunks(rows_per_statement(2)) {
+        // Each room appears once: an UPDATE ... FROM that matched a row twice would apply only
+        // one of the values.
+        let mut q = QueryBuilder::<Postgres>::new("UPDATE rooms SET last_seq = v.column2 FROM (");
+        q.push_values(chunk, |mut row, end| {
+            // Postgres types a VALUES column from its first row: the cast keeps it BIGINT.
+            row.push_bind(end.room)
+                .push("CAST(")
+                .push_bind_unseparated(end.last_seq)
+                .push_unseparated(" AS BIGINT)");
+        });
+        q.push(") AS v WHERE rooms.id = v.column1");
+        let updated = q.build().execute(&mut *conn).await?.rows_affected();
+        if updated != chunk.len() as u64 {
+            return Err(StoreError::Corrupt(format!(
+                "{updated} of {} rooms took their new last_seq",
+                chunk.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+async fn insert_messages(conn: &mut PgConnection, messages: &[&Message]) -> StoreResult<()> {
+    for chunk in messages.chunks(rows_per_statement(15)) {
+        // The same statement queues the messages for the search index (written after the
+        // ack by `search::index_queued`): no round trip more.
+        let mut q = QueryBuilder::<Postgres>::new("WITH new AS (INSERT INTO messages (");
+        q.push(MESSAGE_COLUMNS).push(") ");
+        q.push_values(chunk, |mut row, m| {
+            row.push_bind(m.room.as_str())
+                .push_bind(convert::db_seq(m.seq))
+                .push_bind(m.id.as_str())
+                .push_bind(m.client_id.as_str())
+                .push_bind(m.author.id.as_str())
+                .push_bind(m.author.name.as_str())
+                .push_bind(m.author.profession.as_str())
+                .push_bind(m.author.org.as_str())
+                .push_bind(m.kind.as_str())
+                .push_bind(m.body.as_str())
+                .push_bind(m.at.millis())
+                .push_bind(m.priority.as_str())
+                .push_bind(convert::mentions_json(&m.mentions))
+                .push_bind(m.replaces.map(convert::db_seq))
+                .push_bind(m.retracts.map(convert::db_seq));
+        });
+        q.push(
+            " RETURNING room, seq) INSERT INTO search_queue (room, seq) SELECT room, seq FROM new",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    insert_mentions(conn, messages).await
+}
+
+/// One `message_mentions` row per mentioned user of each new message.
+async fn insert_mentions(conn: &mut PgConnection, messages: &[&Message]) -> StoreResult<()> {
+    let rows: Vec<(&str, &str, i64)> = messages
+        .iter()
+        .flat_map(|m| {
+            m.mentions
+                .iter()
+                .map(|u| (u.id.as_str(), m.room.as_str(), convert::db_seq(m.seq)))
+        })
+        .collect();
+    for chunk in rows.chunks(rows_per_statement(3)) {
+        let mut q =
+            QueryBuilder::<Postgres>::new("INSERT INTO message_mentions (user_id, room, seq) ");
+        q.push_values(chunk, |mut row, (user, room, seq)| {
+            row.push_bind(*user).push_bind(*room).push_bind(*seq);
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Moves each pair to its seq, never backwards. `moved` has each pair once: Postgres refuses
+/// an ON CONFLICT that touches one row twice in a statement.
+async fn upsert_read_positions(
+    conn: &mut PgConnection,
+    moved: &[MovedPosition<'_>],
+    at: i64,
+) -> StoreResult<()> {
+    for chunk in moved.chunks(rows_per_statement(4)) {
+        let mut q =
+            QueryBuilder::<Postgres>::new("INSERT INTO read_positions (room, user_id, seq, at) ");
+        q.push_values(chunk, |mut row, p| {
+            row.push_bind(p.room)
+                .push_bind(p.user)
+                .push_bind(p.seq)
+                .push_bind(at);
+        });
+        q.push(
+            " ON CONFLICT (room, user_id) DO UPDATE SET seq = excluded.seq, at = excluded.at \
+             WHERE excluded.seq > read_positions.seq",
+        );
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+/// Appends the entries in their order: rows of one INSERT take ids in VALUES order, and chunks
+/// run in order, so audit ids follow the batch.
+async fn insert_audits(
+    conn: &mut PgConnection,
+    records: &[&AuditRecord],
+    at: i64,
+) -> StoreResult<()> {
+    for chunk in records.chunks(rows_per_statement(6)) {
+        let mut q = QueryBuilder::<Postgres>::new(
+            "INSERT INTO audit (at, actor_id, actor_name, action, room, target) ",
+        );
+        q.push_values(chunk, |mut row, r| {
+            row.push_bind(at)
+                .push_bind(r.actor.id.as_str())
+                .push_bind(r.actor.name.as_str())
+                .push_bind(r.action.as_str())
+                .push_bind(r.room.as_str())
+                .push_bind(r.target.as_ref().map(|t| t.as_str()));
+        });
+        q.build().execute(&mut *conn).await?;
+    }
+    Ok(())
 }
