@@ -71,9 +71,17 @@ impl Hub {
         let _ = self.committed.set(tx);
     }
 
-    /// Every (user, room) with a live subscription on this node.
-    pub fn local_presence(&self) -> std::collections::HashSet<(yui_protocol::ids::UserId, RoomId)> {
-        self.registry.presence()
+    /// The rooms with a subscription on this node.
+    pub fn served_rooms(&self) -> Vec<RoomId> {
+        self.registry.served_rooms()
+    }
+
+    /// The users with a live subscription to `room` on this node.
+    pub fn present_in(
+        &self,
+        room: &RoomId,
+    ) -> std::collections::HashSet<yui_protocol::ids::UserId> {
+        self.registry.present_in(room)
     }
 
     /// The room as the access cache holds it (loaded from the store on a miss).

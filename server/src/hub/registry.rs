@@ -7,7 +7,7 @@ use super::cursor::{Cursor, Step};
 use crate::access::RoomAccess;
 use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use yui_protocol::ids::{RoomId, UserId};
 
@@ -133,17 +133,21 @@ impl Registry {
         }
     }
 
-    /// Every (user, room) with a live subscription here (for push presence, PROTOCOL.md 5.6).
-    pub fn presence(&self) -> std::collections::HashSet<(UserId, RoomId)> {
-        let mut out = std::collections::HashSet::new();
-        for e in self.rooms.iter() {
-            for sub in e.value().conns.values() {
-                if !sub.conn.closer.is_closed() {
-                    out.insert((sub.conn.user.clone(), e.key().clone()));
-                }
-            }
-        }
-        out
+    /// The rooms with a subscription here (for push presence, PROTOCOL.md 5.6).
+    pub fn served_rooms(&self) -> Vec<RoomId> {
+        self.rooms.iter().map(|e| e.key().clone()).collect()
+    }
+
+    /// The users with a live subscription to `room` here (for push presence). One room at a
+    /// time: presence never holds a copy of every subscribed (user, room) pair of the node.
+    pub fn present_in(&self, room: &RoomId) -> HashSet<UserId> {
+        self.rooms.get(room).map_or_else(HashSet::new, |subs| {
+            subs.conns
+                .values()
+                .filter(|sub| !sub.conn.closer.is_closed())
+                .map(|sub| sub.conn.user.clone())
+                .collect()
+        })
     }
 
     /// Whether `user` has a live subscription to `room` here.

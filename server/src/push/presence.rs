@@ -5,9 +5,10 @@
 
 use super::{millis, now_ms, Push};
 use crate::hub::Hub;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
+use yui_protocol::ids::{RoomId, UserId};
 
 pub async fn run(push: Arc<Push>, hub: Arc<Hub>, shutdown: CancellationToken) {
     let interval = push
@@ -15,7 +16,9 @@ pub async fn run(push: Arc<Push>, hub: Arc<Hub>, shutdown: CancellationToken) {
         .presence_interval
         .max(std::time::Duration::from_millis(50));
     let ttl = millis(interval) * 5;
-    let mut written: HashSet<_> = HashSet::new();
+    // What the store holds for this node, by room: the diff with the registry is made one
+    // room at a time, so no second copy of every (user, room) pair is built each interval.
+    let mut written: HashMap<RoomId, HashSet<UserId>> = HashMap::new();
     let mut reset = true;
     let mut last_refresh = 0i64;
     let mut ticker = tokio::time::interval(interval);
@@ -26,9 +29,7 @@ pub async fn run(push: Arc<Push>, hub: Arc<Hub>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => break,
         }
         let now = now_ms();
-        let current = hub.local_presence();
-        let add: Vec<_> = current.difference(&written).cloned().collect();
-        let remove: Vec<_> = written.difference(&current).cloned().collect();
+        let (add, remove) = diff(&hub, &written);
         // A write only when something changed or the rows need refreshing (at 2/5 of their
         // life), so an idle embedded hub does not write every interval.
         if !reset && add.is_empty() && remove.is_empty() && now - last_refresh < ttl * 2 / 5 {
@@ -41,7 +42,17 @@ pub async fn run(push: Arc<Push>, hub: Arc<Hub>, shutdown: CancellationToken) {
             .await
         {
             Ok(()) => {
-                written = current;
+                for (user, room) in &remove {
+                    if let Some(users) = written.get_mut(room) {
+                        users.remove(user);
+                        if users.is_empty() {
+                            written.remove(room);
+                        }
+                    }
+                }
+                for (user, room) in add {
+                    written.entry(room).or_default().insert(user);
+                }
                 reset = false;
                 last_refresh = now;
             }
@@ -54,4 +65,36 @@ pub async fn run(push: Arc<Push>, hub: Arc<Hub>, shutdown: CancellationToken) {
         .push()
         .sync_presence(&push.node, &[], &[], 0, true)
         .await;
+}
+
+/// The (user, room) pairs subscribed here and not written, and those written and no longer
+/// subscribed here.
+type Diff = (Vec<(UserId, RoomId)>, Vec<(UserId, RoomId)>);
+
+fn diff(hub: &Hub, written: &HashMap<RoomId, HashSet<UserId>>) -> Diff {
+    let (mut add, mut remove) = (Vec::new(), Vec::new());
+    let served = hub.served_rooms();
+    let none = HashSet::new();
+    for room in &served {
+        let present = hub.present_in(room);
+        let stored = written.get(room).unwrap_or(&none);
+        add.extend(
+            present
+                .difference(stored)
+                .map(|u| (u.clone(), room.clone())),
+        );
+        remove.extend(
+            stored
+                .difference(&present)
+                .map(|u| (u.clone(), room.clone())),
+        );
+    }
+    // Rooms no longer served here at all.
+    let served: HashSet<&RoomId> = served.iter().collect();
+    for (room, users) in written {
+        if !served.contains(room) {
+            remove.extend(users.iter().map(|u| (u.clone(), room.clone())));
+        }
+    }
+    (add, remove)
 }

@@ -22,10 +22,11 @@ use yui_protocol::ids::Ref;
 use yui_protocol::limits::close;
 use yui_protocol::server::{ServerFrame, WelcomeUser};
 
-/// The socket's read chunk, held by every connection for its whole life. Most frames (`read`,
-/// `ping`, a note of a few hundred characters) fit in one chunk; the largest post (4,000
-/// characters of Japanese, ~12 KiB) takes a few reads.
-const READ_BUFFER: usize = 2 * 1024;
+/// The socket's read chunk, held by every connection for its whole life (issue 14: an idle
+/// connection within 10 KiB). Most frames (`read`, `ping`, `confirm`, a short note) fit in one
+/// chunk; a note of a few hundred characters of Japanese takes two reads, the largest post
+/// (4,000 characters, ~12 KiB) a dozen.
+const READ_BUFFER: usize = 1024;
 
 /// `GET /ws`: upgrades, with small buffers so an idle connection costs little memory.
 pub async fn upgrade(State(state): State<AppState>, ws: WebSocketUpgrade) -> Response {
