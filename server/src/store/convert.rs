@@ -118,3 +118,16 @@ pub fn attachment(
         height,
     })
 }
+
+/// A subscription's start as both stores read it: (kind, last_seq, read_seq).
+pub fn subscription_start(
+    kind: &str,
+    last_seq: i64,
+    read_seq: i64,
+) -> Result<super::SubscriptionStart, StoreError> {
+    Ok(super::SubscriptionStart {
+        kind: room_kind(kind)?,
+        last_seq: seq(last_seq),
+        read_seq: seq(read_seq),
+    })
+}

@@ -174,14 +174,8 @@ pub(super) async fn subscription_start(
     .bind(user.as_str())
     .fetch_optional(pool)
     .await?;
-    row.map(|(kind, last_seq, read_seq)| {
-        Ok(SubscriptionStart {
-            kind: convert::room_kind(&kind)?,
-            last_seq: convert::seq(last_seq),
-            read_seq: convert::seq(read_seq),
-        })
-    })
-    .transpose()
+    row.map(|(kind, last_seq, read_seq)| convert::subscription_start(&kind, last_seq, read_seq))
+        .transpose()
 }
 
 fn room_info(r: &PgRow) -> StoreResult<RoomInfo> {

@@ -162,14 +162,8 @@ pub(super) fn subscription_start(
             Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .optional()?;
-    row.map(|(kind, last_seq, read_seq)| {
-        Ok(SubscriptionStart {
-            kind: convert::room_kind(&kind)?,
-            last_seq: convert::seq(last_seq),
-            read_seq: convert::seq(read_seq),
-        })
-    })
-    .transpose()
+    row.map(|(kind, last_seq, read_seq)| convert::subscription_start(&kind, last_seq, read_seq))
+        .transpose()
 }
 
 /// A `rooms` row as stored, validated by [`RoomRow::into_info`].
