@@ -63,15 +63,21 @@ async fn terminated_backends_mid_stream_lose_no_ack_and_give_no_seq_twice() {
         })
     };
 
+    // Refusals seen by any poster: posting goes on past 60 notes each until one happened (a
+    // commit is short, so a termination may for a while hit only idle connections).
+    let refusals = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut posters = Vec::new();
     for p in 0..3 {
         let mut c = app.connect(&coord).await;
         let room = room.clone();
+        let refusals = refusals.clone();
         posters.push(tokio::spawn(async move {
             let mut acked: BTreeMap<String, u64> = BTreeMap::new();
             let mut problems = Vec::new();
             let mut refused = 0;
-            for i in 0..60 {
+            let mut i = 0;
+            while i < 60 || (i < 2000 && refusals.load(std::sync::atomic::Ordering::Relaxed) == 0) {
+                i += 1;
                 let id = format!("pg{p}-{i}");
                 let mut done = false;
                 for _ in 0..100 {
@@ -86,6 +92,7 @@ async fn terminated_backends_mid_stream_lose_no_ack_and_give_no_seq_twice() {
                             ..
                         } => {
                             refused += 1;
+                            refusals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                             tokio::time::sleep(Duration::from_millis(20)).await;
                         }
                         other => {
