@@ -136,6 +136,7 @@ pub async fn connect(
     let subs = subs.clamp(1, 3);
     if !floor {
         setup::town_rooms(&hubs.http_base(0), &hubs.secret, subs).await?;
+        hubs.analyze().await?;
     }
     let idle = hubs.samples();
     let per_worker = per_worker.clamp(1, 18_000);

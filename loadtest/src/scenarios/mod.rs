@@ -263,6 +263,7 @@ pub async fn fanout(hubs: &Hubs, load: &Load, floor: bool, name: &str) -> Result
     let stats = Arc::new(Stats::default());
     if !floor {
         setup::rooms(&hubs.http_base(0), &hubs.secret, load.rooms, load.members).await?;
+        hubs.analyze().await?;
     }
     let idle = hubs.samples();
     let members = load.members;
@@ -336,6 +337,7 @@ pub async fn broadcast(
     stats.track_last_reader.store(true, Ordering::Relaxed);
     if !floor {
         setup::rooms(&hubs.http_base(0), &hubs.secret, 0, 0).await?;
+        hubs.analyze().await?;
     }
     let idle = hubs.samples();
     let conns = connect_members(hubs, &stats, load, 0, readers, |_| {
@@ -398,6 +400,7 @@ pub async fn saturate(
     let stats = Arc::new(Stats::default());
     if !floor {
         setup::rooms(&hubs.http_base(0), &hubs.secret, load.rooms, load.members).await?;
+        hubs.analyze().await?;
     }
     let members = load.members;
     let conns = connect_members(hubs, &stats, load, 0, load.rooms * members, |i| {

@@ -1,6 +1,7 @@
 //! This node's presence in the store: every (user, room) with a connection subscribed here,
-//! written as it changes (checked every `presence_interval`) and refreshed, expiring after five
-//! intervals, so a node that dies stops counting soon after. The fan-out and the sender of every
+//! written as it changes (checked every `presence_interval`), and the node's own liveness row,
+//! refreshed and expiring after five intervals, so a node that dies stops counting soon after
+//! (its pairs are not rewritten to stay alive). The fan-out and the sender of every
 //! node read it; they also ask their own registry, which is exact for their own connections.
 
 use super::{millis, now_ms, Push};
@@ -38,7 +39,7 @@ pub async fn run(push: Arc<Push>, hub: Arc<Hub>, shutdown: CancellationToken) {
         match push
             .store
             .push()
-            .sync_presence(&push.node, &add, &remove, now + ttl, reset)
+            .sync_presence(&push.node, &add, &remove, now, now + ttl, reset)
             .await
         {
             Ok(()) => {
@@ -63,7 +64,7 @@ pub async fn run(push: Arc<Push>, hub: Arc<Hub>, shutdown: CancellationToken) {
     let _ = push
         .store
         .push()
-        .sync_presence(&push.node, &[], &[], 0, true)
+        .sync_presence(&push.node, &[], &[], now_ms(), 0, true)
         .await;
 }
 

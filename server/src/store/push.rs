@@ -92,17 +92,19 @@ pub trait PushStore: Send + Sync {
     /// per message.
     async fn push_targets(&self, rooms: &[RoomInfo]) -> StoreResult<Vec<Vec<Target>>>;
 
-    /// Users with an unexpired presence row for `room` (a connection subscribed to it on some
-    /// node).
+    /// Users with a presence row for `room` (a connection subscribed to it on some node) of a
+    /// node that has not expired at `now`.
     async fn present_users(&self, room: &RoomId, now: i64) -> StoreResult<Vec<UserId>>;
 
-    /// This node's presence: adds and removes rows, and sets every row of the node to expire
-    /// at `expires_at`. `reset` first removes every row of the node (at start).
+    /// This node's presence: adds and removes rows, and keeps the node alive until
+    /// `expires_at` (one row, whatever the number of its pairs). `reset` first removes every
+    /// row of the node, and those of every node expired at `now` (at start and when leaving).
     async fn sync_presence(
         &self,
         node: &str,
         add: &[(UserId, RoomId)],
         remove: &[(UserId, RoomId)],
+        now: i64,
         expires_at: i64,
         reset: bool,
     ) -> StoreResult<()>;

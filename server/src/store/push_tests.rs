@@ -12,6 +12,7 @@ conformance!(
     claims_are_exclusive_until_the_lease_ends,
     a_post_while_sending_goes_again_after_the_window,
     push_targets_follow_who_may_read,
+    presence_counts_while_its_node_lives,
 );
 
 fn subscription(n: u8) -> Subscription {
@@ -267,4 +268,64 @@ async fn push_targets_follow_who_may_read(s: Arc<dyn Store>) {
         p.push_targets(&[team]).await.unwrap(),
         vec![Vec::<Target>::new()]
     );
+}
+
+/// A node's pairs count while the node's liveness row has not expired, a refresh keeps every
+/// pair alive without naming them, and a starting node clears its own old rows and those of
+/// expired nodes, not those of live ones.
+async fn presence_counts_while_its_node_lives(s: Arc<dyn Store>) {
+    let p = s.push();
+    let (room, other) = (rid("r1"), rid("r2"));
+    let pairs = [
+        (uid("a"), room.clone()),
+        (uid("b"), room.clone()),
+        (uid("a"), other.clone()),
+    ];
+    p.sync_presence("n1", &pairs, &[], 1_000, 6_000, true)
+        .await
+        .unwrap();
+    p.sync_presence("n2", &[(uid("c"), room.clone())], &[], 1_000, 6_000, true)
+        .await
+        .unwrap();
+    let present = |now| {
+        let p = s.push();
+        let room = room.clone();
+        async move {
+            let mut users = p.present_users(&room, now).await.unwrap();
+            users.sort();
+            users
+        }
+    };
+    assert_eq!(present(5_999).await, vec![uid("a"), uid("b"), uid("c")]);
+    assert_eq!(
+        present(6_000).await,
+        Vec::<UserId>::new(),
+        "both nodes expired"
+    );
+    // n1 refreshes alone, naming no pair: all of its pairs live on; n2's have expired.
+    p.sync_presence("n1", &[], &[(uid("b"), room.clone())], 5_000, 10_000, false)
+        .await
+        .unwrap();
+    assert_eq!(present(9_000).await, vec![uid("a")]);
+    assert_eq!(
+        p.present_users(&other, 9_000).await.unwrap(),
+        vec![uid("a")]
+    );
+    // A node starting at 9,500 removes n2's rows (expired) but not n1's (alive).
+    p.sync_presence("n3", &[(uid("d"), room.clone())], &[], 9_500, 14_500, true)
+        .await
+        .unwrap();
+    p.sync_presence("n2", &[], &[], 9_600, 14_600, false)
+        .await
+        .unwrap();
+    assert_eq!(
+        present(9_700).await,
+        vec![uid("a"), uid("d")],
+        "n2 came back with no pairs: its old ones were cleared while it was expired"
+    );
+    // Leaving: n1's rows go at once.
+    p.sync_presence("n1", &[], &[], 9_800, 0, true)
+        .await
+        .unwrap();
+    assert_eq!(present(9_900).await, vec![uid("d")]);
 }

@@ -167,7 +167,8 @@ impl PushStore for PostgresStore {
 
     async fn present_users(&self, room_id: &RoomId, now: i64) -> StoreResult<Vec<UserId>> {
         let rows = sqlx::query(
-            "SELECT DISTINCT user_id FROM push_presence WHERE room = $1 AND expires_at > $2",
+            "SELECT DISTINCT p.user_id FROM push_presence p JOIN push_nodes n ON n.node = p.node \
+             WHERE p.room = $1 AND n.expires_at > $2",
         )
         .bind(room_id.as_str())
         .bind(now)
@@ -181,13 +182,23 @@ impl PushStore for PostgresStore {
         node: &str,
         add: &[(UserId, RoomId)],
         remove: &[(UserId, RoomId)],
+        now: i64,
         expires_at: i64,
         reset: bool,
     ) -> StoreResult<()> {
         let mut tx = self.pool.begin().await?;
         if reset {
-            sqlx::query("DELETE FROM push_presence WHERE node = $1")
+            sqlx::query(
+                "DELETE FROM push_presence WHERE node = $1 \
+                 OR node IN (SELECT node FROM push_nodes WHERE expires_at <= $2)",
+            )
+            .bind(node)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM push_nodes WHERE node <> $1 AND expires_at <= $2")
                 .bind(node)
+                .bind(now)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -208,22 +219,24 @@ impl PushStore for PostgresStore {
             let users: Vec<&str> = add.iter().map(|(u, _)| u.as_str()).collect();
             let rooms: Vec<&str> = add.iter().map(|(_, r)| r.as_str()).collect();
             sqlx::query(
-                "INSERT INTO push_presence (node, user_id, room, expires_at) \
-                 SELECT $1, u, r, $4 FROM UNNEST($2::text[], $3::text[]) AS x(u, r) \
+                "INSERT INTO push_presence (node, user_id, room) \
+                 SELECT $1, u, r FROM UNNEST($2::text[], $3::text[]) AS x(u, r) \
                  ON CONFLICT DO NOTHING",
             )
             .bind(node)
             .bind(&users)
             .bind(&rooms)
-            .bind(expires_at)
             .execute(&mut *tx)
             .await?;
         }
-        sqlx::query("UPDATE push_presence SET expires_at = $2 WHERE node = $1")
-            .bind(node)
-            .bind(expires_at)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO push_nodes (node, expires_at) VALUES ($1, $2) \
+             ON CONFLICT (node) DO UPDATE SET expires_at = excluded.expires_at",
+        )
+        .bind(node)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -438,7 +451,8 @@ impl PushStore for PostgresStore {
                    WHERE d2.enabled AND d2.email IS NOT NULL AND d2.last_sent_at <= $1 - $2 \
                      AND COALESCE(u.last_seen, 0) <= $1 - $2 \
                      AND NOT EXISTS (SELECT 1 FROM push_presence p \
-                                     WHERE p.user_id = d2.user_id AND p.expires_at > $1) \
+                                     JOIN push_nodes n ON n.node = p.node \
+                                     WHERE p.user_id = d2.user_id AND n.expires_at > $1) \
                    ORDER BY d2.user_id LIMIT $3 FOR UPDATE OF d2 SKIP LOCKED) c \
              WHERE d.user_id = c.user_id \
              RETURNING d.user_id, d.town, d.email, d.last_unread",

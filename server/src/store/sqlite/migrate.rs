@@ -74,6 +74,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         description: "search after commit",
         sql: include_str!("../../../migrations/sqlite/0012_search_after_commit.sql"),
     },
+    Migration {
+        version: 13,
+        description: "presence nodes",
+        sql: include_str!("../../../migrations/sqlite/0013_presence_nodes.sql"),
+    },
 ];
 
 /// The table sqlx's SQLite migrator keeps, exactly as it creates it.

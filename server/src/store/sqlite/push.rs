@@ -265,7 +265,9 @@ impl PushStore for SqliteStore {
         self.readers
             .run(move |conn| {
                 let mut stmt = conn.prepare_cached(
-                    "SELECT DISTINCT user_id FROM push_presence WHERE room = ?1 AND expires_at > ?2",
+                    "SELECT DISTINCT p.user_id FROM push_presence p \
+                     JOIN push_nodes n ON n.node = p.node \
+                     WHERE p.room = ?1 AND n.expires_at > ?2",
                 )?;
                 let rows = stmt.query_map(params![room_id, now], |r| r.get::<_, String>(0))?;
                 rows.map(|r| user(r?)).collect()
@@ -278,6 +280,7 @@ impl PushStore for SqliteStore {
         node: &str,
         add: &[(UserId, RoomId)],
         remove: &[(UserId, RoomId)],
+        now: i64,
         expires_at: i64,
         reset: bool,
     ) -> StoreResult<()> {
@@ -293,25 +296,34 @@ impl PushStore for SqliteStore {
         self.writer
             .transaction(move |conn| {
                 if reset {
-                    conn.execute("DELETE FROM push_presence WHERE node = ?1", [&node])?;
-                }
-                for (u, r) in &remove {
                     conn.execute(
-                        "DELETE FROM push_presence WHERE node = ?1 AND user_id = ?2 AND room = ?3",
-                        params![node, u, r],
+                        "DELETE FROM push_presence WHERE node = ?1 \
+                         OR node IN (SELECT node FROM push_nodes WHERE expires_at <= ?2)",
+                        params![node, now],
+                    )?;
+                    conn.execute(
+                        "DELETE FROM push_nodes WHERE node <> ?1 AND expires_at <= ?2",
+                        params![node, now],
                     )?;
                 }
-                for (u, r) in &add {
-                    conn.execute(
-                        "INSERT INTO push_presence (node, user_id, room, expires_at) \
-                         VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-                        params![node, u, r, expires_at],
-                    )?;
-                }
-                conn.execute(
-                    "UPDATE push_presence SET expires_at = ?2 WHERE node = ?1",
-                    params![node, expires_at],
+                let mut stmt = conn.prepare_cached(
+                    "DELETE FROM push_presence WHERE node = ?1 AND user_id = ?2 AND room = ?3",
                 )?;
+                for (u, r) in &remove {
+                    stmt.execute(params![node, u, r])?;
+                }
+                let mut stmt = conn.prepare_cached(
+                    "INSERT INTO push_presence (node, user_id, room) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT DO NOTHING",
+                )?;
+                for (u, r) in &add {
+                    stmt.execute(params![node, u, r])?;
+                }
+                conn.prepare_cached(
+                    "INSERT INTO push_nodes (node, expires_at) VALUES (?1, ?2) \
+                     ON CONFLICT (node) DO UPDATE SET expires_at = excluded.expires_at",
+                )?
+                .execute(params![node, expires_at])?;
                 Ok(())
             })
             .await
@@ -469,7 +481,8 @@ impl PushStore for SqliteStore {
                        WHERE d.enabled AND d.email IS NOT NULL AND d.last_sent_at <= ?1 - ?2 \
                          AND COALESCE(u.last_seen, 0) <= ?1 - ?2 \
                          AND NOT EXISTS (SELECT 1 FROM push_presence p \
-                                         WHERE p.user_id = d.user_id AND p.expires_at > ?1) \
+                                         JOIN push_nodes n ON n.node = p.node \
+                                         WHERE p.user_id = d.user_id AND n.expires_at > ?1) \
                        ORDER BY d.user_id LIMIT ?3) \
                      RETURNING user_id, town, email, last_unread",
                 )?;

@@ -111,10 +111,10 @@ pub(super) fn rooms_for(
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT r.id, r.kind, r.title, r.town, r.last_seq, COALESCE(p.seq, 0) AS read_seq, \
          {} \
-         FROM rooms r LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = ?1 \
-         WHERE (r.kind = 'team' AND EXISTS \
-                (SELECT 1 FROM members m WHERE m.room = r.id AND m.user_id = ?1)) \
-            OR (r.kind = 'town' AND r.town = ?2) \
+         FROM (SELECT r0.* FROM members m JOIN rooms r0 ON r0.id = m.room \
+               WHERE m.user_id = ?1 AND r0.kind = 'team' \
+               UNION ALL SELECT r0.* FROM rooms r0 WHERE r0.kind = 'town' AND r0.town = ?2) r \
+         LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = ?1 \
          ORDER BY r.id",
         unread_counts("?1")
     ))?;
