@@ -216,6 +216,31 @@ pub(crate) fn directory_user(
 
 /// Adds to room summaries what 5.2 and 5.4 give them: the resident of each team room and the
 /// user's mute (only when still ahead). `residents`: (room, brief); `muted`: (room, until).
+/// A room list row's resident and mute columns, read in the list's own query (one query per
+/// room list, which every `hello` sends).
+pub(crate) struct Decoration {
+    pub resident_id: Option<String>,
+    pub resident_name: Option<String>,
+    pub kana: Option<String>,
+    pub muted_until: Option<i64>,
+}
+
+impl Decoration {
+    /// As [`decorate_rows`] does: a team room's resident, a mute still running at `now`.
+    pub(crate) fn apply(self, s: &mut yui_protocol::model::RoomSummary, now: Timestamp) {
+        if s.kind == yui_protocol::model::RoomKind::Team {
+            s.resident = self
+                .resident_name
+                .map(|name| yui_protocol::town::ResidentBrief {
+                    id: self.resident_id.unwrap_or_default(),
+                    name,
+                    kana: self.kana,
+                });
+        }
+        s.muted_until = self.muted_until.map(convert::time).filter(|&t| t > now);
+    }
+}
+
 pub(crate) fn decorate_rows(
     summaries: &mut [yui_protocol::model::RoomSummary],
     residents: Vec<(String, yui_protocol::town::ResidentBrief)>,

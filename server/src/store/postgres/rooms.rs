@@ -2,6 +2,7 @@
 
 use super::audit::insert_audit;
 use super::begin_write;
+use crate::store::town::Decoration;
 use crate::store::{convert, PutRoom, RoomInfo, RoomSpec, StoreResult, SubscriptionStart};
 use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
@@ -128,8 +129,11 @@ pub(super) async fn rooms_for(
     town: &TownId,
 ) -> StoreResult<Vec<RoomSummary>> {
     let sql = format!(
-        "{} FROM ({ROOMS_OF}) r \
+        "{}, r.resident_id, r.resident_name, rp.kana, rs.muted_until \
+         FROM ({ROOMS_OF}) r \
          LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = $1 \
+         LEFT JOIN resident_profiles rp ON rp.room = r.id \
+         LEFT JOIN room_settings rs ON rs.room = r.id AND rs.user_id = $1 \
          ORDER BY r.id",
         summary_columns("$1")
     );
@@ -138,9 +142,20 @@ pub(super) async fn rooms_for(
         .bind(town.as_str())
         .fetch_all(pool)
         .await?;
-    let mut summaries = rows.iter().map(summary).collect::<StoreResult<Vec<_>>>()?;
-    super::town::decorate(pool, user, &mut summaries).await?;
-    Ok(summaries)
+    let now = Timestamp::now();
+    rows.iter()
+        .map(|r| {
+            let mut s = summary(r)?;
+            Decoration {
+                resident_id: r.try_get("resident_id")?,
+                resident_name: r.try_get("resident_name")?,
+                kana: r.try_get("kana")?,
+                muted_until: r.try_get("muted_until")?,
+            }
+            .apply(&mut s, now);
+            Ok(s)
+        })
+        .collect()
 }
 
 pub(super) async fn room_summary(

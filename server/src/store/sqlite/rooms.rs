@@ -1,6 +1,7 @@
 //! Rooms: one room, creating or updating one, and the per-user room summaries.
 
 use super::audit::insert_audit;
+use crate::store::town::Decoration;
 use crate::store::{convert, PutRoom, RoomInfo, RoomSpec, StoreResult, SubscriptionStart};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use yui_protocol::ids::{RoomId, TownId, UserId};
@@ -110,20 +111,35 @@ pub(super) fn rooms_for(
 ) -> StoreResult<Vec<RoomSummary>> {
     let mut stmt = conn.prepare_cached(&format!(
         "SELECT r.id, r.kind, r.title, r.town, r.last_seq, COALESCE(p.seq, 0) AS read_seq, \
-         {} \
+         {}, r.resident_id, r.resident_name, rp.kana, rs.muted_until \
          FROM (SELECT r0.* FROM members m JOIN rooms r0 ON r0.id = m.room \
                WHERE m.user_id = ?1 AND r0.kind = 'team' \
                UNION ALL SELECT r0.* FROM rooms r0 WHERE r0.kind = 'town' AND r0.town = ?2) r \
          LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = ?1 \
+         LEFT JOIN resident_profiles rp ON rp.room = r.id \
+         LEFT JOIN room_settings rs ON rs.room = r.id AND rs.user_id = ?1 \
          ORDER BY r.id",
         unread_counts("?1")
     ))?;
-    let rows = stmt.query_map([user.as_str(), town.as_str()], SummaryRow::read)?;
-    let mut summaries = rows
-        .map(|r| r?.into_summary())
-        .collect::<StoreResult<Vec<_>>>()?;
-    super::town::decorate(conn, user, &mut summaries)?;
-    Ok(summaries)
+    let now = Timestamp::now();
+    let rows = stmt.query_map([user.as_str(), town.as_str()], |r| {
+        Ok((
+            SummaryRow::read(r)?,
+            Decoration {
+                resident_id: r.get(8)?,
+                resident_name: r.get(9)?,
+                kana: r.get(10)?,
+                muted_until: r.get(11)?,
+            },
+        ))
+    })?;
+    rows.map(|r| {
+        let (row, decoration) = r?;
+        let mut s = row.into_summary()?;
+        decoration.apply(&mut s, now);
+        Ok(s)
+    })
+    .collect()
 }
 
 pub(super) fn room_summary(
