@@ -12,7 +12,7 @@ use crate::hub::cursor::Gap;
 use axum::extract::ws::Utf8Bytes;
 use yui_protocol::claims::Identity;
 use yui_protocol::ids::{Ref, RoomId};
-use yui_protocol::model::{Message, RoomKind};
+use yui_protocol::model::Message;
 use yui_protocol::server::ServerFrame;
 
 /// What a subscription starts from: the `subscribed` reply, and the catch-up to stream.
@@ -95,8 +95,8 @@ impl RoomService {
         req: &SubscribeRequest,
     ) -> Result<Snapshot, ApiError> {
         let who = conn.identity();
-        // One query for the room's last seq and the reader's position: a reconnect storm runs
-        // this once per room of every client.
+        // One query for the room's last seq, the reader's position and the members: a
+        // reconnect storm runs this once per room of every client.
         let Some(info) = self
             .store
             .subscription_start(&req.room, &who.user.id)
@@ -104,18 +104,18 @@ impl RoomService {
         else {
             return Err(ApiError::room_not_found());
         };
-        // The members are read after the room's last seq: a user removed before this read
-        // (whatever the cache said at `subscribe`) gets no catch-up of what came after.
-        let members = match info.kind {
-            RoomKind::Team => {
-                let mut members = self.store.members(&req.room).await?;
+        // The members are read with the room's last seq, in one snapshot: a user removed
+        // before it (whatever the cache said at `subscribe`) gets no catch-up of what came
+        // after.
+        let members = match info.members {
+            Some(mut members) => {
                 super::sort_members(&mut members);
                 if !members.iter().any(|m| m.id == who.user.id) {
                     return Err(ApiError::room_not_found());
                 }
                 Some(members)
             }
-            RoomKind::Town => None,
+            None => None,
         };
         if req.since.is_some_and(|s| s < info.last_seq) {
             self.audit_history(&who, &req.room).await?;

@@ -5,8 +5,8 @@ use super::StoreError;
 use yui_protocol::error::Invalid;
 use yui_protocol::ids::{AttachmentId, ClientId, FileName, Name, RoomId, Title, TownId, UserId};
 use yui_protocol::model::{
-    Attachment, AttachmentType, MemberRole, MessageKind, Priority, Profession, RoomKind, Timestamp,
-    UserName, UserRef,
+    Attachment, AttachmentType, Member, MemberRole, MessageKind, Priority, Profession, RoomKind,
+    Timestamp, UserName, UserRef,
 };
 
 fn corrupt(what: &str) -> impl FnOnce(Invalid) -> StoreError + '_ {
@@ -120,14 +120,19 @@ pub fn attachment(
 }
 
 /// A subscription's start as both stores read it: (kind, last_seq, read_seq).
+/// A subscription's start from its row's room columns and the members read with them (the
+/// members of a town room, which has none, are not listed).
 pub fn subscription_start(
     kind: &str,
     last_seq: i64,
     read_seq: i64,
+    members: Vec<Member>,
 ) -> Result<super::SubscriptionStart, StoreError> {
+    let kind = room_kind(kind)?;
     Ok(super::SubscriptionStart {
-        kind: room_kind(kind)?,
+        kind,
         last_seq: seq(last_seq),
         read_seq: seq(read_seq),
+        members: (kind == RoomKind::Team).then_some(members),
     })
 }

@@ -155,11 +155,13 @@ pub struct RoomInfo {
 }
 
 /// See [`Store::subscription_start`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionStart {
     pub kind: RoomKind,
     pub last_seq: u64,
     pub read_seq: u64,
+    /// A team room's members with their read positions, ordered by id; `None` for a town room.
+    pub members: Option<Vec<Member>>,
 }
 
 /// What `PUT /api/rooms/{room}` asks for.
@@ -356,9 +358,10 @@ pub trait Store: TownStore + Send + Sync + 'static {
     /// The summary of one room for one user (the read position is 0 when it has none).
     async fn room_summary(&self, room: &RoomId, user: &UserId) -> StoreResult<Option<RoomSummary>>;
 
-    /// What a subscription starts from: the room's kind and last seq and the user's read
-    /// position (0 when none), in one indexed read (no unread counts: a reconnect storm runs
-    /// this once per room of every client).
+    /// What a subscription starts from: the room's kind and last seq, the user's read
+    /// position (0 when none) and a team room's members, in one statement (one snapshot: the
+    /// members are those of the room at that last seq; no unread counts: a reconnect storm
+    /// runs this once per room of every client).
     async fn subscription_start(
         &self,
         room: &RoomId,

@@ -766,13 +766,7 @@ async fn rooms_for_and_unread(s: Arc<dyn Store>) {
         None
     );
     // What a subscription starts from: the same last seq and position, without the counts.
-    let start = |kind, last_seq, read_seq| {
-        Some(crate::store::SubscriptionStart {
-            kind,
-            last_seq,
-            read_seq,
-        })
-    };
+    let start = |kind, last_seq, read_seq| Some((kind, last_seq, read_seq));
     for (room, who, expected) in [
         ("a-team", &ben, start(RoomKind::Team, 3, 3)),
         ("a-team", &ann, start(RoomKind::Team, 3, 1)),
@@ -781,12 +775,22 @@ async fn rooms_for_and_unread(s: Arc<dyn Store>) {
         ("kamiyama-board", &ann, start(RoomKind::Town, 1, 0)),
         ("nowhere", &ann, None),
     ] {
+        let got = s.subscription_start(&rid(room), &who.id).await.unwrap();
         assert_eq!(
-            s.subscription_start(&rid(room), &who.id).await.unwrap(),
+            got.as_ref().map(|g| (g.kind, g.last_seq, g.read_seq)),
             expected,
             "{room} for {}",
             who.id
         );
+        // With the same members (and positions) as `members` reads; none for a town room.
+        if let Some(got) = got {
+            let members = s.members(&rid(room)).await.unwrap();
+            assert_eq!(
+                got.members,
+                (got.kind == RoomKind::Team).then_some(members),
+                "{room}'s members"
+            );
+        }
     }
 }
 

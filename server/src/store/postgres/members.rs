@@ -3,6 +3,7 @@
 use super::audit::insert_audit;
 use super::begin_write;
 use crate::store::{convert, ProfilePatch, PutMember, RoomInfo, StoreResult};
+use sqlx::postgres::PgRow;
 use sqlx::{PgConnection, PgPool, Row};
 use yui_protocol::ids::{RoomId, TownId, UserId};
 use yui_protocol::model::{
@@ -35,29 +36,33 @@ pub(super) async fn upsert_user(
 }
 
 pub(super) async fn members(pool: &PgPool, room: &RoomId) -> StoreResult<Vec<Member>> {
-    let rows = sqlx::query(
-        "SELECT m.user_id, COALESCE(u.name, m.user_id) AS name, \
-         COALESCE(u.profession, 'other') AS profession, COALESCE(u.org, '-') AS org, m.role, \
-         COALESCE(p.seq, 0) AS read_seq \
+    let rows = sqlx::query(&format!(
+        "SELECT {MEMBER_COLUMNS} \
          FROM members m LEFT JOIN users u ON u.id = m.user_id \
          LEFT JOIN read_positions p ON p.room = m.room AND p.user_id = m.user_id \
-         WHERE m.room = $1 ORDER BY m.user_id",
-    )
+         WHERE m.room = $1 ORDER BY m.user_id"
+    ))
     .bind(room.as_str())
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Member {
-                id: convert::user_id(r.try_get("user_id")?)?,
-                name: convert::name(r.try_get("name")?)?,
-                profession: convert::profession(r.try_get::<&str, _>("profession")?)?,
-                org: convert::name(r.try_get("org")?)?,
-                role: convert::member_role(r.try_get::<&str, _>("role")?)?,
-                read_seq: convert::seq(r.try_get("read_seq")?),
-            })
-        })
-        .collect()
+    rows.iter().map(member).collect()
+}
+
+/// The columns of one member as [`MEMBER_COLUMNS`] names them.
+pub(super) const MEMBER_COLUMNS: &str = "m.user_id, COALESCE(u.name, m.user_id) AS name, \
+     COALESCE(u.profession, 'other') AS profession, COALESCE(u.org, '-') AS org, m.role, \
+     COALESCE(p.seq, 0) AS read_seq";
+
+/// A member from a row with [`MEMBER_COLUMNS`].
+pub(super) fn member(r: &PgRow) -> StoreResult<Member> {
+    Ok(Member {
+        id: convert::user_id(r.try_get("user_id")?)?,
+        name: convert::name(r.try_get("name")?)?,
+        profession: convert::profession(r.try_get::<&str, _>("profession")?)?,
+        org: convert::name(r.try_get("org")?)?,
+        role: convert::member_role(r.try_get::<&str, _>("role")?)?,
+        read_seq: convert::seq(r.try_get("read_seq")?),
+    })
 }
 
 pub(super) async fn put_member(

@@ -2,6 +2,7 @@
 
 use super::audit::insert_audit;
 use super::begin_write;
+use super::members::{member, MEMBER_COLUMNS};
 use crate::store::town::Decoration;
 use crate::store::{convert, PutRoom, RoomInfo, RoomSpec, StoreResult, SubscriptionStart};
 use sqlx::postgres::PgRow;
@@ -185,16 +186,35 @@ pub(super) async fn subscription_start(
     room: &RoomId,
     user: &UserId,
 ) -> StoreResult<Option<SubscriptionStart>> {
-    let row: Option<(String, i64, i64)> = sqlx::query_as(
-        "SELECT r.kind, r.last_seq, COALESCE(p.seq, 0) FROM rooms r \
-         LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = $2 WHERE r.id = $1",
-    )
+    // One row per member of a team room (one row, no member, for a town room).
+    let rows = sqlx::query(&format!(
+        "SELECT r.kind, r.last_seq, COALESCE(own.seq, 0) AS own_seq, {MEMBER_COLUMNS} \
+         FROM rooms r \
+         LEFT JOIN read_positions own ON own.room = r.id AND own.user_id = $2 \
+         LEFT JOIN members m ON m.room = r.id AND r.kind = 'team' \
+         LEFT JOIN users u ON u.id = m.user_id \
+         LEFT JOIN read_positions p ON p.room = m.room AND p.user_id = m.user_id \
+         WHERE r.id = $1 ORDER BY m.user_id"
+    ))
     .bind(room.as_str())
     .bind(user.as_str())
-    .fetch_optional(pool)
+    .fetch_all(pool)
     .await?;
-    row.map(|(kind, last_seq, read_seq)| convert::subscription_start(&kind, last_seq, read_seq))
-        .transpose()
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let members = rows
+        .iter()
+        .filter(|r| matches!(r.try_get::<Option<&str>, _>("user_id"), Ok(Some(_))))
+        .map(member)
+        .collect::<StoreResult<Vec<_>>>()?;
+    convert::subscription_start(
+        first.try_get("kind")?,
+        first.try_get("last_seq")?,
+        first.try_get("own_seq")?,
+        members,
+    )
+    .map(Some)
 }
 
 fn room_info(r: &PgRow) -> StoreResult<RoomInfo> {

@@ -28,35 +28,53 @@ pub(super) fn upsert_user(conn: &Connection, user: &UserRef, town: &TownId) -> S
 }
 
 pub(super) fn members(conn: &Connection, room: &RoomId) -> StoreResult<Vec<Member>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT m.user_id, COALESCE(u.name, m.user_id), COALESCE(u.profession, 'other'), \
-         COALESCE(u.org, '-'), m.role, COALESCE(p.seq, 0) \
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {MEMBER_COLUMNS} \
          FROM members m LEFT JOIN users u ON u.id = m.user_id \
          LEFT JOIN read_positions p ON p.room = m.room AND p.user_id = m.user_id \
-         WHERE m.room = ?1 ORDER BY m.user_id",
-    )?;
-    let rows = stmt.query_map([room.as_str()], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, String>(3)?,
-            r.get::<_, String>(4)?,
-            r.get::<_, i64>(5)?,
-        ))
-    })?;
-    rows.map(|row| {
-        let (id, name, profession, org, role, read_seq) = row?;
-        Ok(Member {
-            id: convert::user_id(id)?,
-            name: convert::name(name)?,
-            profession: convert::profession(&profession)?,
-            org: convert::name(org)?,
-            role: convert::member_role(&role)?,
-            read_seq: convert::seq(read_seq),
+         WHERE m.room = ?1 ORDER BY m.user_id"
+    ))?;
+    let rows = stmt.query_map([room.as_str()], |r| MemberRow::read(r, 0))?;
+    rows.map(|row| row?.into_member()).collect()
+}
+
+/// The six columns of one member, as [`MemberRow::read`] takes them.
+pub(super) const MEMBER_COLUMNS: &str = "m.user_id, COALESCE(u.name, m.user_id), \
+     COALESCE(u.profession, 'other'), COALESCE(u.org, '-'), m.role, COALESCE(p.seq, 0)";
+
+/// One member's [`MEMBER_COLUMNS`], as read.
+pub(super) struct MemberRow {
+    id: String,
+    name: String,
+    profession: String,
+    org: String,
+    role: String,
+    read_seq: i64,
+}
+
+impl MemberRow {
+    /// The member whose columns start at `at`.
+    pub(super) fn read(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<MemberRow> {
+        Ok(MemberRow {
+            id: r.get(at)?,
+            name: r.get(at + 1)?,
+            profession: r.get(at + 2)?,
+            org: r.get(at + 3)?,
+            role: r.get(at + 4)?,
+            read_seq: r.get(at + 5)?,
         })
-    })
-    .collect()
+    }
+
+    pub(super) fn into_member(self) -> StoreResult<Member> {
+        Ok(Member {
+            id: convert::user_id(self.id)?,
+            name: convert::name(self.name)?,
+            profession: convert::profession(&self.profession)?,
+            org: convert::name(self.org)?,
+            role: convert::member_role(&self.role)?,
+            read_seq: convert::seq(self.read_seq),
+        })
+    }
 }
 
 pub(super) fn put_member(

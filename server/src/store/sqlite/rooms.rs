@@ -1,6 +1,7 @@
 //! Rooms: one room, creating or updating one, and the per-user room summaries.
 
 use super::audit::insert_audit;
+use super::members::{MemberRow, MEMBER_COLUMNS};
 use crate::store::town::Decoration;
 use crate::store::{convert, PutRoom, RoomInfo, RoomSpec, StoreResult, SubscriptionStart};
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -169,16 +170,31 @@ pub(super) fn subscription_start(
     room: &RoomId,
     user: &UserId,
 ) -> StoreResult<Option<SubscriptionStart>> {
-    let row: Option<(String, i64, i64)> = conn
-        .prepare_cached(
-            "SELECT r.kind, r.last_seq, COALESCE(p.seq, 0) FROM rooms r \
-             LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = ?2 WHERE r.id = ?1",
-        )?
-        .query_row([room.as_str(), user.as_str()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    // One row per member of a team room (one row, no member, for a town room).
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT r.kind, r.last_seq, COALESCE(own.seq, 0), m.user_id IS NOT NULL, {MEMBER_COLUMNS} \
+         FROM rooms r \
+         LEFT JOIN read_positions own ON own.room = r.id AND own.user_id = ?2 \
+         LEFT JOIN members m ON m.room = r.id AND r.kind = 'team' \
+         LEFT JOIN users u ON u.id = m.user_id \
+         LEFT JOIN read_positions p ON p.room = m.room AND p.user_id = m.user_id \
+         WHERE r.id = ?1 ORDER BY m.user_id"
+    ))?;
+    let mut rows = stmt.query([room.as_str(), user.as_str()])?;
+    let mut start: Option<(String, i64, i64)> = None;
+    let mut members = Vec::new();
+    while let Some(r) = rows.next()? {
+        if start.is_none() {
+            start = Some((r.get(0)?, r.get(1)?, r.get(2)?));
+        }
+        if r.get::<_, bool>(3)? {
+            members.push(MemberRow::read(r, 4)?.into_member()?);
+        }
+    }
+    start
+        .map(|(kind, last_seq, read_seq)| {
+            convert::subscription_start(&kind, last_seq, read_seq, members)
         })
-        .optional()?;
-    row.map(|(kind, last_seq, read_seq)| convert::subscription_start(&kind, last_seq, read_seq))
         .transpose()
 }
 
