@@ -8,6 +8,7 @@ use crate::store::push::{Claimed, DigestDue, Notify, Outcome, PushStore, Target,
 use crate::store::{RoomInfo, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::Row;
+use std::collections::HashMap;
 use yui_protocol::ids::{RoomId, TownId, UserId};
 use yui_protocol::model::RoomKind;
 use yui_protocol::push::{base64url, Email, Endpoint, KeysBody, SubscribeBody, Subscription};
@@ -113,6 +114,19 @@ impl PushStore for PostgresStore {
             .filter(|r| r.kind == RoomKind::Team)
             .map(|r| r.room.as_str())
             .collect();
+        // The batch's positions of each room and each town: a row goes to its rooms by a
+        // lookup, not by a pass over the batch.
+        let index = |key: fn(&RoomInfo) -> Option<&str>| {
+            let mut map: HashMap<&str, Vec<usize>> = HashMap::new();
+            for (i, info) in rooms.iter().enumerate() {
+                if let Some(k) = key(info) {
+                    map.entry(k).or_default().push(i);
+                }
+            }
+            map
+        };
+        let by_room = index(|r| (r.kind == RoomKind::Team).then_some(r.room.as_str()));
+        let by_town = index(|r| (r.kind == RoomKind::Town).then_some(r.town.as_str()));
         if !teams.is_empty() {
             let rows = sqlx::query(
                 "SELECT m.room, s.user_id, s.endpoint FROM push_subscriptions s \
@@ -128,10 +142,8 @@ impl PushStore for PostgresStore {
                     user: user(r.try_get("user_id")?)?,
                     endpoint: r.try_get("endpoint")?,
                 };
-                for (i, info) in rooms.iter().enumerate() {
-                    if info.kind == RoomKind::Team && info.room.as_str() == room {
-                        out[i].push(target.clone());
-                    }
+                for &i in by_room.get(room).into_iter().flatten() {
+                    out[i].push(target.clone());
                 }
             }
         }
@@ -155,10 +167,14 @@ impl PushStore for PostgresStore {
                     user: user(r.try_get("user_id")?)?,
                     endpoint: r.try_get("endpoint")?,
                 };
-                for (i, info) in rooms.iter().enumerate() {
-                    if info.kind == RoomKind::Town && (admin || info.town.as_str() == town) {
-                        out[i].push(target.clone());
-                    }
+                // An admin reads every town's rooms.
+                let to: Vec<usize> = if admin {
+                    by_town.values().flatten().copied().collect()
+                } else {
+                    by_town.get(town).cloned().unwrap_or_default()
+                };
+                for i in to {
+                    out[i].push(target.clone());
                 }
             }
         }
