@@ -226,7 +226,7 @@ pub(crate) struct Decoration {
 }
 
 impl Decoration {
-    /// As [`decorate_rows`] does: a team room's resident, a mute still running at `now`.
+    /// A team room's resident, and a mute still running at `now`.
     pub(crate) fn apply(self, s: &mut yui_protocol::model::RoomSummary, now: Timestamp) {
         if s.kind == yui_protocol::model::RoomKind::Team {
             s.resident = self
@@ -238,25 +238,5 @@ impl Decoration {
                 });
         }
         s.muted_until = self.muted_until.map(convert::time).filter(|&t| t > now);
-    }
-}
-
-pub(crate) fn decorate_rows(
-    summaries: &mut [yui_protocol::model::RoomSummary],
-    residents: Vec<(String, yui_protocol::town::ResidentBrief)>,
-    muted: Vec<(String, i64)>,
-    now: Timestamp,
-) {
-    use std::collections::HashMap;
-    let mut residents: HashMap<String, _> = residents.into_iter().collect();
-    let muted: HashMap<String, i64> = muted.into_iter().collect();
-    for s in summaries.iter_mut() {
-        if s.kind == yui_protocol::model::RoomKind::Team {
-            s.resident = residents.remove(s.room.as_str());
-        }
-        s.muted_until = muted
-            .get(s.room.as_str())
-            .map(|&ms| convert::time(ms))
-            .filter(|&t| t > now);
     }
 }

@@ -16,13 +16,24 @@ const ROOM_SELECT: &str = "SELECT id, kind, title, town, resident_id, resident_n
 /// A summary's columns, the unread urgent messages and mentions of the user bound as `user`
 /// (a parameter such as `$1`) included: range counts over `messages_urgent` and the primary key
 /// of `message_mentions` from the read position on, never a scan of the room.
+/// With the resident and the user's mute (see [`summary_joins`]), in the same query.
 fn summary_columns(user: &str) -> String {
     format!(
         "SELECT r.id, r.kind, r.title, r.town, r.last_seq, COALESCE(p.seq, 0) AS read_seq, \
          (SELECT COUNT(*) FROM messages u WHERE u.room = r.id \
          AND u.priority = 'urgent' AND u.seq > COALESCE(p.seq, 0)) AS urgent, \
          (SELECT COUNT(*) FROM message_mentions x WHERE x.user_id = {user} AND x.room = r.id \
-         AND x.seq > COALESCE(p.seq, 0)) AS mentions"
+         AND x.seq > COALESCE(p.seq, 0)) AS mentions, \
+         r.resident_id, r.resident_name, rp.kana, rs.muted_until"
+    )
+}
+
+/// The joins [`summary_columns`] reads from, for the rooms `r` and the user bound as `user`.
+fn summary_joins(user: &str) -> String {
+    format!(
+        "LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = {user} \
+         LEFT JOIN resident_profiles rp ON rp.room = r.id \
+         LEFT JOIN room_settings rs ON rs.room = r.id AND rs.user_id = {user}"
     )
 }
 
@@ -130,13 +141,9 @@ pub(super) async fn rooms_for(
     town: &TownId,
 ) -> StoreResult<Vec<RoomSummary>> {
     let sql = format!(
-        "{}, r.resident_id, r.resident_name, rp.kana, rs.muted_until \
-         FROM ({ROOMS_OF}) r \
-         LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = $1 \
-         LEFT JOIN resident_profiles rp ON rp.room = r.id \
-         LEFT JOIN room_settings rs ON rs.room = r.id AND rs.user_id = $1 \
-         ORDER BY r.id",
-        summary_columns("$1")
+        "{} FROM ({ROOMS_OF}) r {} ORDER BY r.id",
+        summary_columns("$1"),
+        summary_joins("$1")
     );
     let rows = sqlx::query(&sql)
         .bind(user.as_str())
@@ -144,19 +151,7 @@ pub(super) async fn rooms_for(
         .fetch_all(pool)
         .await?;
     let now = Timestamp::now();
-    rows.iter()
-        .map(|r| {
-            let mut s = summary(r)?;
-            Decoration {
-                resident_id: r.try_get("resident_id")?,
-                resident_name: r.try_get("resident_name")?,
-                kana: r.try_get("kana")?,
-                muted_until: r.try_get("muted_until")?,
-            }
-            .apply(&mut s, now);
-            Ok(s)
-        })
-        .collect()
+    rows.iter().map(|r| summary(r, now)).collect()
 }
 
 pub(super) async fn room_summary(
@@ -165,20 +160,16 @@ pub(super) async fn room_summary(
     user: &UserId,
 ) -> StoreResult<Option<RoomSummary>> {
     let sql = format!(
-        "{} FROM rooms r \
-         LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = $2 WHERE r.id = $1",
-        summary_columns("$2")
+        "{} FROM rooms r {} WHERE r.id = $1",
+        summary_columns("$2"),
+        summary_joins("$2")
     );
     let row = sqlx::query(&sql)
         .bind(room.as_str())
         .bind(user.as_str())
         .fetch_optional(pool)
         .await?;
-    let mut summary = row.map(|r| summary(&r)).transpose()?;
-    if let Some(s) = summary.as_mut() {
-        super::town::decorate(pool, user, std::slice::from_mut(s)).await?;
-    }
-    Ok(summary)
+    row.map(|r| summary(&r, Timestamp::now())).transpose()
 }
 
 pub(super) async fn subscription_start(
@@ -234,10 +225,10 @@ fn room_info(r: &PgRow) -> StoreResult<RoomInfo> {
     })
 }
 
-fn summary(r: &PgRow) -> StoreResult<RoomSummary> {
+fn summary(r: &PgRow, now: Timestamp) -> StoreResult<RoomSummary> {
     let last_seq = convert::seq(r.try_get("last_seq")?);
     let read_seq = convert::seq(r.try_get("read_seq")?).min(last_seq);
-    Ok(RoomSummary {
+    let mut summary = RoomSummary {
         room: convert::room_id(r.try_get("id")?)?,
         kind: convert::room_kind(r.try_get::<&str, _>("kind")?)?,
         title: convert::title(r.try_get("title")?)?,
@@ -249,5 +240,13 @@ fn summary(r: &PgRow) -> StoreResult<RoomSummary> {
         mentions: convert::seq(r.try_get("mentions")?),
         muted_until: None,
         resident: None,
-    })
+    };
+    Decoration {
+        resident_id: r.try_get("resident_id")?,
+        resident_name: r.try_get("resident_name")?,
+        kana: r.try_get("kana")?,
+        muted_until: r.try_get("muted_until")?,
+    }
+    .apply(&mut summary, now);
+    Ok(summary)
 }

@@ -4,18 +4,16 @@
 use super::audit::insert_audit;
 use super::{begin_write, PostgresStore};
 use crate::store::town::{
-    decorate_rows, directory_user, household_json, ConsentRow, ResidentRow, TownStore, Withdraw,
-    CONSENT_COLUMNS,
+    directory_user, household_json, ConsentRow, ResidentRow, TownStore, Withdraw, CONSENT_COLUMNS,
 };
 use crate::store::{convert, StoreError, StoreResult};
 use async_trait::async_trait;
 use sqlx::postgres::PgRow;
-use sqlx::{PgConnection, PgExecutor, PgPool, Row};
+use sqlx::{PgConnection, PgExecutor, Row};
 use yui_protocol::ids::{RoomId, TownId, UserId};
-use yui_protocol::model::{AuditAction, RoomSummary, Timestamp, UserName};
+use yui_protocol::model::{AuditAction, Timestamp, UserName};
 use yui_protocol::town::{
-    Consent, ConsentRequest, DirectoryUser, ResidentBrief, ResidentProfile, ResidentRequest,
-    WithdrawRequest,
+    Consent, ConsentRequest, DirectoryUser, ResidentProfile, ResidentRequest, WithdrawRequest,
 };
 
 const RESIDENT_SELECT: &str = "SELECT r.resident_id, r.resident_name, p.kana, \
@@ -243,54 +241,6 @@ async fn withdraw_consent(
         .unwrap_or(existing);
     tx.commit().await?;
     Ok(Withdraw::Withdrawn(after))
-}
-
-/// Adds the resident of each team room and the user's mute to `summaries`.
-pub(super) async fn decorate(
-    pool: &PgPool,
-    user: &UserId,
-    summaries: &mut [RoomSummary],
-) -> StoreResult<()> {
-    if summaries.is_empty() {
-        return Ok(());
-    }
-    let now = Timestamp::now();
-    let rows = sqlx::query(
-        "SELECT r.id, r.resident_id, r.resident_name, p.kana FROM members m \
-         JOIN rooms r ON r.id = m.room LEFT JOIN resident_profiles p ON p.room = r.id \
-         WHERE m.user_id = $1 AND r.resident_name IS NOT NULL",
-    )
-    .bind(user.as_str())
-    .fetch_all(pool)
-    .await?;
-    let residents = rows
-        .iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<String, _>("id")?,
-                ResidentBrief {
-                    id: r
-                        .try_get::<Option<String>, _>("resident_id")?
-                        .unwrap_or_default(),
-                    name: r.try_get("resident_name")?,
-                    kana: r.try_get("kana")?,
-                },
-            ))
-        })
-        .collect::<StoreResult<Vec<_>>>()?;
-    let rows = sqlx::query(
-        "SELECT room, muted_until FROM room_settings WHERE user_id = $1 AND muted_until > $2",
-    )
-    .bind(user.as_str())
-    .bind(now.millis())
-    .fetch_all(pool)
-    .await?;
-    let muted = rows
-        .iter()
-        .map(|r| Ok((r.try_get("room")?, r.try_get("muted_until")?)))
-        .collect::<StoreResult<Vec<(String, i64)>>>()?;
-    decorate_rows(summaries, residents, muted, now);
-    Ok(())
 }
 
 #[async_trait]

@@ -21,6 +21,21 @@ fn unread_counts(user: &str) -> String {
     )
 }
 
+/// A summary's columns as [`SummaryRow::read`] takes them, for the rooms `r` and the user
+/// bound as `user`, and the joins they read from: the read position, the resident and the
+/// user's mute in the same query.
+fn summary_select(user: &str, from: &str) -> String {
+    format!(
+        "SELECT r.id, r.kind, r.title, r.town, r.last_seq, COALESCE(p.seq, 0) AS read_seq, \
+         {}, r.resident_id, r.resident_name, rp.kana, rs.muted_until \
+         FROM {from} \
+         LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = {user} \
+         LEFT JOIN resident_profiles rp ON rp.room = r.id \
+         LEFT JOIN room_settings rs ON rs.room = r.id AND rs.user_id = {user}",
+        unread_counts(user)
+    )
+}
+
 const ROOM_SELECT: &str = "SELECT id, kind, title, town, resident_id, resident_name, last_seq, \
                            members_version FROM rooms WHERE id = ?1";
 
@@ -110,37 +125,13 @@ pub(super) fn rooms_for(
     user: &UserId,
     town: &TownId,
 ) -> StoreResult<Vec<RoomSummary>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "SELECT r.id, r.kind, r.title, r.town, r.last_seq, COALESCE(p.seq, 0) AS read_seq, \
-         {}, r.resident_id, r.resident_name, rp.kana, rs.muted_until \
-         FROM (SELECT r0.* FROM members m JOIN rooms r0 ON r0.id = m.room \
-               WHERE m.user_id = ?1 AND r0.kind = 'team' \
-               UNION ALL SELECT r0.* FROM rooms r0 WHERE r0.kind = 'town' AND r0.town = ?2) r \
-         LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = ?1 \
-         LEFT JOIN resident_profiles rp ON rp.room = r.id \
-         LEFT JOIN room_settings rs ON rs.room = r.id AND rs.user_id = ?1 \
-         ORDER BY r.id",
-        unread_counts("?1")
-    ))?;
+    let from = "(SELECT r0.* FROM members m JOIN rooms r0 ON r0.id = m.room \
+                WHERE m.user_id = ?1 AND r0.kind = 'team' \
+                UNION ALL SELECT r0.* FROM rooms r0 WHERE r0.kind = 'town' AND r0.town = ?2) r";
+    let mut stmt = conn.prepare_cached(&format!("{} ORDER BY r.id", summary_select("?1", from)))?;
     let now = Timestamp::now();
-    let rows = stmt.query_map([user.as_str(), town.as_str()], |r| {
-        Ok((
-            SummaryRow::read(r)?,
-            Decoration {
-                resident_id: r.get(8)?,
-                resident_name: r.get(9)?,
-                kana: r.get(10)?,
-                muted_until: r.get(11)?,
-            },
-        ))
-    })?;
-    rows.map(|r| {
-        let (row, decoration) = r?;
-        let mut s = row.into_summary()?;
-        decoration.apply(&mut s, now);
-        Ok(s)
-    })
-    .collect()
+    let rows = stmt.query_map([user.as_str(), town.as_str()], SummaryRow::read)?;
+    rows.map(|r| r?.into_summary(now)).collect()
 }
 
 pub(super) fn room_summary(
@@ -150,19 +141,12 @@ pub(super) fn room_summary(
 ) -> StoreResult<Option<RoomSummary>> {
     let row = conn
         .prepare_cached(&format!(
-            "SELECT r.id, r.kind, r.title, r.town, r.last_seq, COALESCE(p.seq, 0) AS read_seq, \
-             {} \
-             FROM rooms r LEFT JOIN read_positions p ON p.room = r.id AND p.user_id = ?2 \
-             WHERE r.id = ?1",
-            unread_counts("?2")
+            "{} WHERE r.id = ?1",
+            summary_select("?2", "rooms r")
         ))?
         .query_row([room.as_str(), user.as_str()], SummaryRow::read)
         .optional()?;
-    let mut summary = row.map(SummaryRow::into_summary).transpose()?;
-    if let Some(s) = summary.as_mut() {
-        super::town::decorate(conn, user, std::slice::from_mut(s))?;
-    }
-    Ok(summary)
+    row.map(|r| r.into_summary(Timestamp::now())).transpose()
 }
 
 pub(super) fn subscription_start(
@@ -249,6 +233,7 @@ struct SummaryRow {
     read_seq: i64,
     urgent: i64,
     mentions: i64,
+    decoration: Decoration,
 }
 
 impl SummaryRow {
@@ -262,13 +247,19 @@ impl SummaryRow {
             read_seq: r.get(5)?,
             urgent: r.get(6)?,
             mentions: r.get(7)?,
+            decoration: Decoration {
+                resident_id: r.get(8)?,
+                resident_name: r.get(9)?,
+                kana: r.get(10)?,
+                muted_until: r.get(11)?,
+            },
         })
     }
 
-    fn into_summary(self) -> StoreResult<RoomSummary> {
+    fn into_summary(self, now: Timestamp) -> StoreResult<RoomSummary> {
         let last_seq = convert::seq(self.last_seq);
         let read_seq = convert::seq(self.read_seq).min(last_seq);
-        Ok(RoomSummary {
+        let mut summary = RoomSummary {
             room: convert::room_id(self.id)?,
             kind: convert::room_kind(&self.kind)?,
             title: convert::title(self.title)?,
@@ -280,7 +271,9 @@ impl SummaryRow {
             mentions: convert::seq(self.mentions),
             muted_until: None,
             resident: None,
-        })
+        };
+        self.decoration.apply(&mut summary, now);
+        Ok(summary)
     }
 }
 

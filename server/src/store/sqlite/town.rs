@@ -4,17 +4,15 @@
 use super::audit::insert_audit;
 use super::SqliteStore;
 use crate::store::town::{
-    decorate_rows, directory_user, household_json, ConsentRow, ResidentRow, TownStore, Withdraw,
-    CONSENT_COLUMNS,
+    directory_user, household_json, ConsentRow, ResidentRow, TownStore, Withdraw, CONSENT_COLUMNS,
 };
 use crate::store::StoreResult;
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use yui_protocol::ids::{RoomId, TownId, UserId};
-use yui_protocol::model::{AuditAction, RoomSummary, Timestamp, UserName};
+use yui_protocol::model::{AuditAction, Timestamp, UserName};
 use yui_protocol::town::{
-    Consent, ConsentRequest, DirectoryUser, ResidentBrief, ResidentProfile, ResidentRequest,
-    WithdrawRequest,
+    Consent, ConsentRequest, DirectoryUser, ResidentProfile, ResidentRequest, WithdrawRequest,
 };
 
 const RESIDENT_SELECT: &str = "SELECT r.resident_id, r.resident_name, p.kana, p.birth_year, \
@@ -219,45 +217,6 @@ fn withdraw_consent(
     )?;
     let after = consent(conn, room, id)?.unwrap_or(existing);
     Ok(Withdraw::Withdrawn(after))
-}
-
-/// Adds the resident of each team room and the user's mute to `summaries`, read on `conn`.
-pub(super) fn decorate(
-    conn: &Connection,
-    user: &UserId,
-    summaries: &mut [RoomSummary],
-) -> StoreResult<()> {
-    if summaries.is_empty() {
-        return Ok(());
-    }
-    let now = Timestamp::now();
-    let mut stmt = conn.prepare_cached(
-        "SELECT r.id, r.resident_id, r.resident_name, p.kana FROM members m \
-         JOIN rooms r ON r.id = m.room LEFT JOIN resident_profiles p ON p.room = r.id \
-         WHERE m.user_id = ?1 AND r.resident_name IS NOT NULL",
-    )?;
-    let residents = stmt
-        .query_map([user.as_str()], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                ResidentBrief {
-                    id: r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                    name: r.get(2)?,
-                    kana: r.get(3)?,
-                },
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut stmt = conn.prepare_cached(
-        "SELECT room, muted_until FROM room_settings WHERE user_id = ?1 AND muted_until > ?2",
-    )?;
-    let muted = stmt
-        .query_map(params![user.as_str(), now.millis()], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    decorate_rows(summaries, residents, muted, now);
-    Ok(())
 }
 
 #[async_trait]
