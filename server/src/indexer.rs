@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 const BATCH: usize = 1000;
 
 /// How long a wake-up waits for more posts before indexing.
-const GATHER: Duration = Duration::from_millis(50);
+const GATHER: Duration = Duration::from_millis(250);
 
 /// How often the queue is looked at when nothing wakes the follower.
 const IDLE_CHECK: Duration = Duration::from_secs(1);

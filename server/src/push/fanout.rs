@@ -15,6 +15,9 @@ use yui_protocol::model::Message;
 /// Most messages taken from the queue at once.
 const BATCH: usize = 64;
 
+/// How long a batch that is not full waits for more messages.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(100);
+
 pub async fn run(
     push: Arc<Push>,
     hub: Arc<Hub>,
@@ -29,6 +32,22 @@ pub async fn run(
         };
         if n == 0 {
             return;
+        }
+        // Below a full batch, wait a moment for more: the fan-out costs a store query per
+        // batch, so at a modest post rate one query serves many posts, where it would serve
+        // one; a push arriving [`GATHER`] later is not noticed.
+        if n < BATCH {
+            tokio::select! {
+                _ = tokio::time::sleep(GATHER) => {}
+                // What was taken is still fanned out.
+                _ = shutdown.cancelled() => {}
+            }
+            while batch.len() < BATCH {
+                match rx.try_recv() {
+                    Ok(message) => batch.push(message),
+                    Err(_) => break,
+                }
+            }
         }
         match fan_out(&push, &hub, &batch).await {
             // The sender is woken only for something to send: a claim is a write.

@@ -92,12 +92,26 @@ async fn lock_rooms(conn: &mut PgConnection, plan: &Plan<'_>) -> StoreResult<Roo
     if plan.rooms().is_empty() {
         return Ok(seqs);
     }
-    let rows = sqlx::query(
-        "SELECT id, last_seq, members_version FROM rooms WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-    )
-    .bind(plan.rooms())
-    .fetch_all(conn)
-    .await?;
+    // A batch of one room (most batches below saturation) by its key: Postgres plans
+    // `= ANY($1)` anew at every call (the generic plan, costed for an array of unknown size,
+    // never wins), where `= $1` keeps its plan.
+    let rows = match plan.rooms() {
+        [room] => {
+            sqlx::query("SELECT id, last_seq, members_version FROM rooms WHERE id = $1 FOR UPDATE")
+                .bind(room)
+                .fetch_all(conn)
+                .await?
+        }
+        rooms => {
+            sqlx::query(
+                "SELECT id, last_seq, members_version FROM rooms WHERE id = ANY($1) \
+                 ORDER BY id FOR UPDATE",
+            )
+            .bind(rooms)
+            .fetch_all(conn)
+            .await?
+        }
+    };
     for row in rows {
         let id: &str = row.try_get("id")?;
         if let Some(i) = plan.room_index(id) {

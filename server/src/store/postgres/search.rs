@@ -22,9 +22,14 @@ pub(super) async fn index_queued(
 ) -> StoreResult<usize> {
     let mut tx = pool.begin().await?;
     let sql = format!(
-        "SELECT q.room, q.seq, m.body, m.at, m.id FROM search_queue q \
-         LEFT JOIN messages m ON m.room = q.room AND m.seq = q.seq \
-         ORDER BY q.room, q.seq LIMIT $1 FOR UPDATE OF q{}",
+        // The queued rows are taken first and each message looked up by its key (the LIMIT 1
+        // keeps the lateral subquery from being flattened into a join): a merge join, which
+        // the generic plan chose, walks `messages_pkey` from the start, every run.
+        "WITH q AS MATERIALIZED (SELECT room, seq FROM search_queue \
+         ORDER BY room, seq LIMIT $1 FOR UPDATE{}) \
+         SELECT q.room, q.seq, m.body, m.at, m.id FROM q LEFT JOIN LATERAL \
+         (SELECT body, at, id FROM messages WHERE room = q.room AND seq = q.seq LIMIT 1) m ON true \
+         ORDER BY q.room, q.seq",
         if skip_locked { " SKIP LOCKED" } else { "" }
     );
     let rows = sqlx::query(&sql)
