@@ -73,15 +73,94 @@ async fn write_applied(
     applied: &Applied<'_>,
     now: Timestamp,
 ) -> StoreResult<()> {
-    update_rooms(conn, &applied.room_ends).await?;
     let messages: Vec<&Message> = applied.new_messages().collect();
-    insert_messages(conn, &messages).await?;
+    let rows = Rows {
+        ends: &applied.room_ends,
+        messages: &messages,
+        moved: &applied.moved,
+        at: now.millis(),
+    };
+    if rows.fit_one_statement() {
+        write_together(conn, &rows).await?;
+    } else {
+        update_rooms(conn, rows.ends).await?;
+        insert_messages(conn, rows.messages).await?;
+        upsert_read_positions(conn, rows.moved, rows.at).await?;
+    }
+    insert_mentions(conn, &messages).await?;
     // After the inserts: a retry of a committed post fails on the unique key first (and is
     // then answered from the first commit), not on its attachments being claimed already.
     super::attachments::claim(conn, &messages).await?;
-    upsert_read_positions(conn, &applied.moved, now.millis()).await?;
     let audits: Vec<&AuditRecord> = plan.audits().collect();
     insert_audits(conn, &audits, now.millis()).await
+}
+
+/// The rows every batch of posts writes: the rooms' new ends, the messages (queued for the
+/// search index by the same statement) and the moved read positions.
+struct Rows<'r, 'a> {
+    ends: &'r [RoomEnd<'a>],
+    messages: &'r [&'r Message],
+    moved: &'r [MovedPosition<'a>],
+    at: i64,
+}
+
+impl Rows<'_, '_> {
+    /// Whether one statement can carry them all (a batch of the default size can): at a
+    /// modest rate a group commit holds a post or two, and Postgres then spends more on each
+    /// statement's round trip than on its rows.
+    fn fit_one_statement(&self) -> bool {
+        let kinds = [self.ends.len(), self.messages.len(), self.moved.len()];
+        let binds = ROOM_END_BINDS * self.ends.len()
+            + MESSAGE_BINDS * self.messages.len()
+            + POSITION_BINDS * self.moved.len();
+        kinds.iter().filter(|n| **n > 0).count() > 1
+            && kinds.iter().all(|n| *n <= MAX_ROWS)
+            && binds <= MAX_BINDS
+    }
+}
+
+/// Writes the rooms' ends, the messages with their search queue rows and the read positions
+/// as data-modifying parts of one statement (each runs once, to completion, read or not).
+async fn write_together(conn: &mut PgConnection, rows: &Rows<'_, '_>) -> StoreResult<()> {
+    let mut q = QueryBuilder::<Postgres>::new("WITH ");
+    let mut parts = 0;
+    let mut next = |q: &mut QueryBuilder<'_, Postgres>, name: &str| {
+        if parts > 0 {
+            q.push(", ");
+        }
+        parts += 1;
+        q.push(name).push(" AS (");
+    };
+    if !rows.ends.is_empty() {
+        next(&mut q, "ends");
+        push_update_rooms(&mut q, rows.ends);
+        q.push(" RETURNING 1)");
+    }
+    if !rows.messages.is_empty() {
+        next(&mut q, "new");
+        push_insert_messages(&mut q, rows.messages);
+        q.push(")");
+        next(&mut q, "queued");
+        q.push("INSERT INTO search_queue (room, seq) SELECT room, seq FROM new)");
+    }
+    if !rows.moved.is_empty() {
+        next(&mut q, "moved");
+        push_upsert_read_positions(&mut q, rows.moved, rows.at);
+        q.push(")");
+    }
+    if rows.ends.is_empty() {
+        q.push(" SELECT 0::BIGINT");
+    } else {
+        q.push(" SELECT count(*) FROM ends");
+    }
+    let updated: i64 = q.build().fetch_one(&mut *conn).await?.try_get(0)?;
+    if updated as usize != rows.ends.len() {
+        return Err(StoreError::Corrupt(format!(
+            "{updated} of {} rooms took their new last_seq",
+            rows.ends.len()
+        )));
+    }
+    Ok(())
 }
 
 /// Locks the batch's rooms' rows, in sorted order, and reads their `last_seq`: a post then
@@ -183,20 +262,15 @@ async fn select_positions(conn: &mut PgConnection, plan: &Plan<'_>) -> StoreResu
     Ok(positions)
 }
 
+const ROOM_END_BINDS: usize = 2;
+const MESSAGE_BINDS: usize = 15;
+const POSITION_BINDS: usize = 4;
+
 /// Sets each room's new `last_seq` (its rows are locked by this transaction).
 async fn update_rooms(conn: &mut PgConnection, ends: &[RoomEnd<'_>]) -> StoreResult<()> {
-    for chunk in ends.chunks(rows_per_statement(2)) {
-        // Each room appears once: an UPDATE ... FROM that matched a row twice would apply only
-        // one of the values.
-        let mut q = QueryBuilder::<Postgres>::new("UPDATE rooms SET last_seq = v.column2 FROM (");
-        q.push_values(chunk, |mut row, end| {
-            // Postgres types a VALUES column from its first row: the cast keeps it BIGINT.
-            row.push_bind(end.room)
-                .push("CAST(")
-                .push_bind_unseparated(end.last_seq)
-                .push_unseparated(" AS BIGINT)");
-        });
-        q.push(") AS v WHERE rooms.id = v.column1");
+    for chunk in ends.chunks(rows_per_statement(ROOM_END_BINDS)) {
+        let mut q = QueryBuilder::<Postgres>::new("");
+        push_update_rooms(&mut q, chunk);
         let updated = q.build().execute(&mut *conn).await?.rows_affected();
         if updated != chunk.len() as u64 {
             return Err(StoreError::Corrupt(format!(
@@ -208,35 +282,55 @@ async fn update_rooms(conn: &mut PgConnection, ends: &[RoomEnd<'_>]) -> StoreRes
     Ok(())
 }
 
+fn push_update_rooms<'q>(q: &mut QueryBuilder<'q, Postgres>, ends: &[RoomEnd<'q>]) {
+    // Each room appears once: an UPDATE ... FROM that matched a row twice would apply only
+    // one of the values.
+    q.push("UPDATE rooms SET last_seq = v.column2 FROM (");
+    q.push_values(ends, |mut row, end| {
+        // Postgres types a VALUES column from its first row: the cast keeps it BIGINT.
+        row.push_bind(end.room)
+            .push("CAST(")
+            .push_bind_unseparated(end.last_seq)
+            .push_unseparated(" AS BIGINT)");
+    });
+    q.push(") AS v WHERE rooms.id = v.column1");
+}
+
 async fn insert_messages(conn: &mut PgConnection, messages: &[&Message]) -> StoreResult<()> {
-    for chunk in messages.chunks(rows_per_statement(15)) {
+    for chunk in messages.chunks(rows_per_statement(MESSAGE_BINDS)) {
         // The same statement queues the messages for the search index (written after the
         // ack by `search::index_queued`): no round trip more.
-        let mut q = QueryBuilder::<Postgres>::new("WITH new AS (INSERT INTO messages (");
-        q.push(MESSAGE_COLUMNS).push(") ");
-        q.push_values(chunk, |mut row, m| {
-            row.push_bind(m.room.as_str())
-                .push_bind(convert::db_seq(m.seq))
-                .push_bind(m.id.as_str())
-                .push_bind(m.client_id.as_str())
-                .push_bind(m.author.id.as_str())
-                .push_bind(m.author.name.as_str())
-                .push_bind(m.author.profession.as_str())
-                .push_bind(m.author.org.as_str())
-                .push_bind(m.kind.as_str())
-                .push_bind(m.body.as_str())
-                .push_bind(m.at.millis())
-                .push_bind(m.priority.as_str())
-                .push_bind(convert::mentions_json(&m.mentions))
-                .push_bind(m.replaces.map(convert::db_seq))
-                .push_bind(m.retracts.map(convert::db_seq));
-        });
-        q.push(
-            " RETURNING room, seq) INSERT INTO search_queue (room, seq) SELECT room, seq FROM new",
-        );
+        let mut q = QueryBuilder::<Postgres>::new("WITH new AS (");
+        push_insert_messages(&mut q, chunk);
+        q.push(") INSERT INTO search_queue (room, seq) SELECT room, seq FROM new");
         q.build().execute(&mut *conn).await?;
     }
-    insert_mentions(conn, messages).await
+    Ok(())
+}
+
+/// An insert of `messages` that returns their (room, seq).
+fn push_insert_messages<'q>(q: &mut QueryBuilder<'q, Postgres>, messages: &[&'q Message]) {
+    q.push("INSERT INTO messages (")
+        .push(MESSAGE_COLUMNS)
+        .push(") ");
+    q.push_values(messages, |mut row, m| {
+        row.push_bind(m.room.as_str())
+            .push_bind(convert::db_seq(m.seq))
+            .push_bind(m.id.as_str())
+            .push_bind(m.client_id.as_str())
+            .push_bind(m.author.id.as_str())
+            .push_bind(m.author.name.as_str())
+            .push_bind(m.author.profession.as_str())
+            .push_bind(m.author.org.as_str())
+            .push_bind(m.kind.as_str())
+            .push_bind(m.body.as_str())
+            .push_bind(m.at.millis())
+            .push_bind(m.priority.as_str())
+            .push_bind(convert::mentions_json(&m.mentions))
+            .push_bind(m.replaces.map(convert::db_seq))
+            .push_bind(m.retracts.map(convert::db_seq));
+    });
+    q.push(" RETURNING room, seq");
 }
 
 /// One `message_mentions` row per mentioned user of each new message.
@@ -267,22 +361,30 @@ async fn upsert_read_positions(
     moved: &[MovedPosition<'_>],
     at: i64,
 ) -> StoreResult<()> {
-    for chunk in moved.chunks(rows_per_statement(4)) {
-        let mut q =
-            QueryBuilder::<Postgres>::new("INSERT INTO read_positions (room, user_id, seq, at) ");
-        q.push_values(chunk, |mut row, p| {
-            row.push_bind(p.room)
-                .push_bind(p.user)
-                .push_bind(p.seq)
-                .push_bind(at);
-        });
-        q.push(
-            " ON CONFLICT (room, user_id) DO UPDATE SET seq = excluded.seq, at = excluded.at \
-             WHERE excluded.seq > read_positions.seq",
-        );
+    for chunk in moved.chunks(rows_per_statement(POSITION_BINDS)) {
+        let mut q = QueryBuilder::<Postgres>::new("");
+        push_upsert_read_positions(&mut q, chunk, at);
         q.build().execute(&mut *conn).await?;
     }
     Ok(())
+}
+
+fn push_upsert_read_positions<'q>(
+    q: &mut QueryBuilder<'q, Postgres>,
+    moved: &[MovedPosition<'q>],
+    at: i64,
+) {
+    q.push("INSERT INTO read_positions (room, user_id, seq, at) ");
+    q.push_values(moved, |mut row, p| {
+        row.push_bind(p.room)
+            .push_bind(p.user)
+            .push_bind(p.seq)
+            .push_bind(at);
+    });
+    q.push(
+        " ON CONFLICT (room, user_id) DO UPDATE SET seq = excluded.seq, at = excluded.at \
+         WHERE excluded.seq > read_positions.seq",
+    );
 }
 
 /// Appends the entries in their order: rows of one INSERT take ids in VALUES order, and chunks
