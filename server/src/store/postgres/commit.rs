@@ -1,7 +1,8 @@
 //! The group commit on Postgres: the plan's inputs fetched and its results written with
 //! set-based statements, each run once per chunk of rows (one chunk for a batch of the default
 //! size) and not at all when the batch has nothing for it, so a batch costs the same few round
-//! trips whatever its size.
+//! trips whatever its size. The writes every batch of posts makes (rooms' ends, messages with
+//! their search queue rows, read positions) go as one statement when they fit in one.
 
 use super::messages::{message, MESSAGE_COLUMNS};
 use super::{begin_write, PostgresStore};
