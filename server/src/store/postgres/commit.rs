@@ -155,10 +155,14 @@ async fn write_together(conn: &mut PgConnection, rows: &Rows<'_, '_>) -> StoreRe
         q.push(" SELECT count(*) FROM ends");
     }
     let updated: i64 = q.build().fetch_one(&mut *conn).await?.try_get(0)?;
-    if updated as usize != rows.ends.len() {
+    all_rooms_updated(updated.try_into().unwrap_or(0), rows.ends.len())
+}
+
+/// A room end that matched no row means the batch numbered posts in a room it did not lock.
+fn all_rooms_updated(updated: u64, ends: usize) -> StoreResult<()> {
+    if updated != ends as u64 {
         return Err(StoreError::Corrupt(format!(
-            "{updated} of {} rooms took their new last_seq",
-            rows.ends.len()
+            "{updated} of {ends} rooms took their new last_seq"
         )));
     }
     Ok(())
@@ -273,12 +277,7 @@ async fn update_rooms(conn: &mut PgConnection, ends: &[RoomEnd<'_>]) -> StoreRes
         let mut q = QueryBuilder::<Postgres>::new("");
         push_update_rooms(&mut q, chunk);
         let updated = q.build().execute(&mut *conn).await?.rows_affected();
-        if updated != chunk.len() as u64 {
-            return Err(StoreError::Corrupt(format!(
-                "{updated} of {} rooms took their new last_seq",
-                chunk.len()
-            )));
-        }
+        all_rooms_updated(updated, chunk.len())?;
     }
     Ok(())
 }
