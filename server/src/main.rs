@@ -5,6 +5,14 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 use yui_server::config::{Cli, Command};
 
+/// jemalloc rather than glibc's malloc: the hub allocates and frees many small buffers per
+/// frame and per statement across threads; on Postgres glibc's malloc took ~15 % of the hub's
+/// CPU, and jemalloc cut the hub's CPU per post by 18 % with the same memory per connection
+/// (mimalloc: 12.9 KiB per idle connection instead of 9.3). `docs/benchmarks.md`, 2026-12-03
+/// afternoon.
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
