@@ -1,26 +1,34 @@
 //! The group commit on Postgres: the plan's inputs fetched and its results written with
-//! set-based statements, each run once per chunk of rows (one chunk for a batch of the default
-//! size) and not at all when the batch has nothing for it, so a batch costs the same few round
-//! trips whatever its size. The writes every batch of posts makes (rooms' ends, messages with
-//! their search queue rows, read positions) go as one statement when they fit in one.
+//! set-based statements, so a batch costs the same few round trips whatever its size. The
+//! writes every batch makes (rooms' ends, messages with their search queue rows, read
+//! positions) are one statement over arrays, whose text never changes: each connection
+//! prepares it once, and the transaction asks for generic plans, so Postgres plans it once
+//! too (statements whose text grew with the batch were a plan, and often a prepare, per batch).
 
 use super::messages::{message, MESSAGE_COLUMNS};
-use super::{begin_write, PostgresStore};
+use super::{begin_write_with, PostgresStore};
 use crate::store::plan::{
     Applied, Committed, MovedPosition, PairKey, Plan, Positions, PostKey, Retries, RoomEnd,
     RoomSeqs, StoredPosition,
 };
 use crate::store::{convert, AuditRecord, StoreError, StoreResult, Write, WriteOutcome};
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
+use std::sync::LazyLock;
 use yui_protocol::model::{Message, Timestamp};
+
+/// Opens the group commit's transaction. Generic plans: the commit's statements take their
+/// rows as arrays (or one key), so one plan serves every batch, where a custom plan would be
+/// made at every call (Postgres costs a plan for an array of unknown length above one made for
+/// the batch at hand, and so never switches to the generic one by itself).
+const BEGIN_COMMIT: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan";
 
 /// Bind parameters one statement may carry (Postgres allows 65535; the lower SQLite limit kept
 /// from when both stores shared these statements).
 const MAX_BINDS: usize = 32_766;
 
-/// Rows per multi-row statement even when the bind limit would allow more: keeps statements
-/// (and the SQL text sqlx prepares and caches) a bounded size. A batch of the default
-/// `--commit-batch` (512) needs one statement per kind.
+/// Rows per multi-row statement of the rarer writes (mentions, access-log entries) and of the
+/// retry lookup, even when the bind limit would allow more: keeps statements (and the SQL
+/// text sqlx prepares and caches) a bounded size.
 const MAX_ROWS: usize = 512;
 
 /// How many rows of `columns` bind parameters each go in one statement.
@@ -55,7 +63,7 @@ async fn commit_with(
 ) -> StoreResult<Vec<WriteOutcome>> {
     let now = Timestamp::now();
     let plan = Plan::new(batch);
-    let mut tx = begin_write(conn).await?;
+    let mut tx = begin_write_with(conn, BEGIN_COMMIT).await?;
     let seqs = lock_rooms(&mut tx, &plan).await?;
     let committed = match retries {
         Retries::LookedUp => select_committed(&mut tx, &plan).await?,
@@ -75,19 +83,14 @@ async fn write_applied(
     now: Timestamp,
 ) -> StoreResult<()> {
     let messages: Vec<&Message> = applied.new_messages().collect();
-    let rows = Rows {
-        ends: &applied.room_ends,
-        messages: &messages,
-        moved: &applied.moved,
-        at: now.millis(),
-    };
-    if rows.fit_one_statement() {
-        write_together(conn, &rows).await?;
-    } else {
-        update_rooms(conn, rows.ends).await?;
-        insert_messages(conn, rows.messages).await?;
-        upsert_read_positions(conn, rows.moved, rows.at).await?;
-    }
+    write_rows(
+        conn,
+        &applied.room_ends,
+        &messages,
+        &applied.moved,
+        now.millis(),
+    )
+    .await?;
     insert_mentions(conn, &messages).await?;
     // After the inserts: a retry of a committed post fails on the unique key first (and is
     // then answered from the first commit), not on its attachments being claimed already.
@@ -96,66 +99,86 @@ async fn write_applied(
     insert_audits(conn, &audits, now.millis()).await
 }
 
-/// The rows every batch of posts writes: the rooms' new ends, the messages (queued for the
-/// search index by the same statement) and the moved read positions.
-struct Rows<'r, 'a> {
-    ends: &'r [RoomEnd<'a>],
-    messages: &'r [&'r Message],
-    moved: &'r [MovedPosition<'a>],
+/// Sets the rooms' new `last_seq` (their rows are locked by this transaction), inserts the
+/// messages and queues them for the search index (written after the ack by
+/// `search::index_queued`), and moves the read positions never backwards, as data-modifying
+/// parts of one statement (each runs once, to completion; an empty array writes nothing).
+/// Each room and each read position appears once: an UPDATE ... FROM that matched a row twice
+/// would apply only one of the values, and Postgres refuses an ON CONFLICT that touches one row
+/// twice in a statement. `rooms.id = ANY($1)` lets the generic plan find the rooms by key.
+static WRITE_ROWS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH ends AS (UPDATE rooms SET last_seq = v.last_seq \
+         FROM UNNEST($1::text[], $2::bigint[]) AS v(id, last_seq) \
+         WHERE rooms.id = v.id AND rooms.id = ANY($1) RETURNING 1), \
+         new AS (INSERT INTO messages ({MESSAGE_COLUMNS}) SELECT * FROM UNNEST($3::text[], \
+         $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], \
+         $11::text[], $12::text[], $13::bigint[], $14::text[], $15::text[], $16::bigint[], \
+         $17::bigint[]) RETURNING room, seq), \
+         queued AS (INSERT INTO search_queue (room, seq) SELECT room, seq FROM new), \
+         moved AS (INSERT INTO read_positions (room, user_id, seq, at) \
+         SELECT room, user_id, seq, $21 FROM UNNEST($18::text[], $19::text[], $20::bigint[]) \
+         AS p(room, user_id, seq) \
+         ON CONFLICT (room, user_id) DO UPDATE SET seq = excluded.seq, at = excluded.at \
+         WHERE excluded.seq > read_positions.seq) \
+         SELECT count(*) FROM ends"
+    )
+});
+
+async fn write_rows(
+    conn: &mut PgConnection,
+    ends: &[RoomEnd<'_>],
+    messages: &[&Message],
+    moved: &[MovedPosition<'_>],
     at: i64,
-}
-
-impl Rows<'_, '_> {
-    /// Whether one statement can carry them all (a batch of the default size can): at a
-    /// modest rate a group commit holds a post or two, and Postgres then spends more on each
-    /// statement's round trip than on its rows.
-    fn fit_one_statement(&self) -> bool {
-        let kinds = [self.ends.len(), self.messages.len(), self.moved.len()];
-        let binds = ROOM_END_BINDS * self.ends.len()
-            + MESSAGE_BINDS * self.messages.len()
-            + POSITION_BINDS * self.moved.len();
-        kinds.iter().filter(|n| **n > 0).count() > 1
-            && kinds.iter().all(|n| *n <= MAX_ROWS)
-            && binds <= MAX_BINDS
-    }
-}
-
-/// Writes the rooms' ends, the messages with their search queue rows and the read positions
-/// as data-modifying parts of one statement (each runs once, to completion, read or not).
-async fn write_together(conn: &mut PgConnection, rows: &Rows<'_, '_>) -> StoreResult<()> {
-    let mut q = QueryBuilder::<Postgres>::new("WITH ");
-    let mut parts = 0;
-    let mut next = |q: &mut QueryBuilder<'_, Postgres>, name: &str| {
-        if parts > 0 {
-            q.push(", ");
-        }
-        parts += 1;
-        q.push(name).push(" AS (");
-    };
-    if !rows.ends.is_empty() {
-        next(&mut q, "ends");
-        push_update_rooms(&mut q, rows.ends);
-        q.push(" RETURNING 1)");
-    }
-    if !rows.messages.is_empty() {
-        next(&mut q, "new");
-        push_insert_messages(&mut q, rows.messages);
-        q.push(")");
-        next(&mut q, "queued");
-        q.push("INSERT INTO search_queue (room, seq) SELECT room, seq FROM new)");
-    }
-    if !rows.moved.is_empty() {
-        next(&mut q, "moved");
-        push_upsert_read_positions(&mut q, rows.moved, rows.at);
-        q.push(")");
-    }
-    if rows.ends.is_empty() {
-        q.push(" SELECT 0::BIGINT");
-    } else {
-        q.push(" SELECT count(*) FROM ends");
-    }
-    let updated: i64 = q.build().fetch_one(&mut *conn).await?.try_get(0)?;
-    all_rooms_updated(updated.try_into().unwrap_or(0), rows.ends.len())
+) -> StoreResult<()> {
+    let column = |f: fn(&Message) -> &str| messages.iter().map(|m| f(m)).collect::<Vec<&str>>();
+    let updated: i64 = sqlx::query(&WRITE_ROWS)
+        .bind(ends.iter().map(|e| e.room).collect::<Vec<_>>())
+        .bind(ends.iter().map(|e| e.last_seq).collect::<Vec<_>>())
+        .bind(column(|m| m.room.as_str()))
+        .bind(
+            messages
+                .iter()
+                .map(|m| convert::db_seq(m.seq))
+                .collect::<Vec<_>>(),
+        )
+        .bind(column(|m| m.id.as_str()))
+        .bind(column(|m| m.client_id.as_str()))
+        .bind(column(|m| m.author.id.as_str()))
+        .bind(column(|m| m.author.name.as_str()))
+        .bind(column(|m| m.author.profession.as_str()))
+        .bind(column(|m| m.author.org.as_str()))
+        .bind(column(|m| m.kind.as_str()))
+        .bind(column(|m| m.body.as_str()))
+        .bind(messages.iter().map(|m| m.at.millis()).collect::<Vec<_>>())
+        .bind(column(|m| m.priority.as_str()))
+        .bind(
+            messages
+                .iter()
+                .map(|m| convert::mentions_json(&m.mentions))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            messages
+                .iter()
+                .map(|m| m.replaces.map(convert::db_seq))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            messages
+                .iter()
+                .map(|m| m.retracts.map(convert::db_seq))
+                .collect::<Vec<_>>(),
+        )
+        .bind(moved.iter().map(|p| p.room).collect::<Vec<_>>())
+        .bind(moved.iter().map(|p| p.user).collect::<Vec<_>>())
+        .bind(moved.iter().map(|p| p.seq).collect::<Vec<_>>())
+        .bind(at)
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get(0)?;
+    all_rooms_updated(updated.try_into().unwrap_or(0), ends.len())
 }
 
 /// A room end that matched no row means the batch numbered posts in a room it did not lock.
@@ -176,9 +199,8 @@ async fn lock_rooms(conn: &mut PgConnection, plan: &Plan<'_>) -> StoreResult<Roo
     if plan.rooms().is_empty() {
         return Ok(seqs);
     }
-    // A batch of one room (most batches below saturation) by its key: Postgres plans
-    // `= ANY($1)` anew at every call (the generic plan, costed for an array of unknown size,
-    // never wins), where `= $1` keeps its plan.
+    // A batch of one room (most batches below saturation) by its key: a plain index scan, no
+    // sort.
     let rows = match plan.rooms() {
         [room] => {
             sqlx::query("SELECT id, last_seq, members_version FROM rooms WHERE id = $1 FOR UPDATE")
@@ -241,96 +263,38 @@ async fn select_committed(conn: &mut PgConnection, plan: &Plan<'_>) -> StoreResu
 /// The stored positions of the pairs the batch's reads touch.
 async fn select_positions(conn: &mut PgConnection, plan: &Plan<'_>) -> StoreResult<Positions> {
     let mut positions = plan.positions();
-    let pairs: Vec<PairKey<'_>> = plan.pairs_to_look_up().map(|(_, k)| k).collect();
-    for chunk in pairs.chunks(rows_per_statement(2)) {
-        let mut q = QueryBuilder::<Postgres>::new("SELECT p.room, p.user_id, p.seq, p.at FROM (");
-        q.push_values(chunk, |mut row, key| {
-            row.push_bind(key.room).push_bind(key.user);
-        });
-        q.push(") AS k JOIN read_positions p ON p.room = k.column1 AND p.user_id = k.column2");
-        for row in q.build().fetch_all(&mut *conn).await? {
-            let key = PairKey {
-                room: row.try_get("room")?,
-                user: row.try_get("user_id")?,
-            };
-            if let Some(i) = plan.pair_index(key) {
-                positions.set(
-                    i,
-                    StoredPosition {
-                        seq: row.try_get("seq")?,
-                        at: row.try_get("at")?,
-                    },
-                );
-            }
+    let (rooms, users): (Vec<&str>, Vec<&str>) = plan
+        .pairs_to_look_up()
+        .map(|(_, k)| (k.room, k.user))
+        .unzip();
+    if rooms.is_empty() {
+        return Ok(positions);
+    }
+    let rows = sqlx::query(
+        "SELECT p.room, p.user_id, p.seq, p.at \
+         FROM UNNEST($1::text[], $2::text[]) AS k(room, user_id) \
+         JOIN read_positions p ON p.room = k.room AND p.user_id = k.user_id",
+    )
+    .bind(&rooms)
+    .bind(&users)
+    .fetch_all(&mut *conn)
+    .await?;
+    for row in rows {
+        let key = PairKey {
+            room: row.try_get("room")?,
+            user: row.try_get("user_id")?,
+        };
+        if let Some(i) = plan.pair_index(key) {
+            positions.set(
+                i,
+                StoredPosition {
+                    seq: row.try_get("seq")?,
+                    at: row.try_get("at")?,
+                },
+            );
         }
     }
     Ok(positions)
-}
-
-const ROOM_END_BINDS: usize = 2;
-const MESSAGE_BINDS: usize = 15;
-const POSITION_BINDS: usize = 4;
-
-/// Sets each room's new `last_seq` (its rows are locked by this transaction).
-async fn update_rooms(conn: &mut PgConnection, ends: &[RoomEnd<'_>]) -> StoreResult<()> {
-    for chunk in ends.chunks(rows_per_statement(ROOM_END_BINDS)) {
-        let mut q = QueryBuilder::<Postgres>::new("");
-        push_update_rooms(&mut q, chunk);
-        let updated = q.build().execute(&mut *conn).await?.rows_affected();
-        all_rooms_updated(updated, chunk.len())?;
-    }
-    Ok(())
-}
-
-fn push_update_rooms<'q>(q: &mut QueryBuilder<'q, Postgres>, ends: &[RoomEnd<'q>]) {
-    // Each room appears once: an UPDATE ... FROM that matched a row twice would apply only
-    // one of the values.
-    q.push("UPDATE rooms SET last_seq = v.column2 FROM (");
-    q.push_values(ends, |mut row, end| {
-        // Postgres types a VALUES column from its first row: the cast keeps it BIGINT.
-        row.push_bind(end.room)
-            .push("CAST(")
-            .push_bind_unseparated(end.last_seq)
-            .push_unseparated(" AS BIGINT)");
-    });
-    q.push(") AS v WHERE rooms.id = v.column1");
-}
-
-async fn insert_messages(conn: &mut PgConnection, messages: &[&Message]) -> StoreResult<()> {
-    for chunk in messages.chunks(rows_per_statement(MESSAGE_BINDS)) {
-        // The same statement queues the messages for the search index (written after the
-        // ack by `search::index_queued`): no round trip more.
-        let mut q = QueryBuilder::<Postgres>::new("WITH new AS (");
-        push_insert_messages(&mut q, chunk);
-        q.push(") INSERT INTO search_queue (room, seq) SELECT room, seq FROM new");
-        q.build().execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-/// An insert of `messages` that returns their (room, seq).
-fn push_insert_messages<'q>(q: &mut QueryBuilder<'q, Postgres>, messages: &[&'q Message]) {
-    q.push("INSERT INTO messages (")
-        .push(MESSAGE_COLUMNS)
-        .push(") ");
-    q.push_values(messages, |mut row, m| {
-        row.push_bind(m.room.as_str())
-            .push_bind(convert::db_seq(m.seq))
-            .push_bind(m.id.as_str())
-            .push_bind(m.client_id.as_str())
-            .push_bind(m.author.id.as_str())
-            .push_bind(m.author.name.as_str())
-            .push_bind(m.author.profession.as_str())
-            .push_bind(m.author.org.as_str())
-            .push_bind(m.kind.as_str())
-            .push_bind(m.body.as_str())
-            .push_bind(m.at.millis())
-            .push_bind(m.priority.as_str())
-            .push_bind(convert::mentions_json(&m.mentions))
-            .push_bind(m.replaces.map(convert::db_seq))
-            .push_bind(m.retracts.map(convert::db_seq));
-    });
-    q.push(" RETURNING room, seq");
 }
 
 /// One `message_mentions` row per mentioned user of each new message.
@@ -352,39 +316,6 @@ async fn insert_mentions(conn: &mut PgConnection, messages: &[&Message]) -> Stor
         q.build().execute(&mut *conn).await?;
     }
     Ok(())
-}
-
-/// Moves each pair to its seq, never backwards. `moved` has each pair once: Postgres refuses
-/// an ON CONFLICT that touches one row twice in a statement.
-async fn upsert_read_positions(
-    conn: &mut PgConnection,
-    moved: &[MovedPosition<'_>],
-    at: i64,
-) -> StoreResult<()> {
-    for chunk in moved.chunks(rows_per_statement(POSITION_BINDS)) {
-        let mut q = QueryBuilder::<Postgres>::new("");
-        push_upsert_read_positions(&mut q, chunk, at);
-        q.build().execute(&mut *conn).await?;
-    }
-    Ok(())
-}
-
-fn push_upsert_read_positions<'q>(
-    q: &mut QueryBuilder<'q, Postgres>,
-    moved: &[MovedPosition<'q>],
-    at: i64,
-) {
-    q.push("INSERT INTO read_positions (room, user_id, seq, at) ");
-    q.push_values(moved, |mut row, p| {
-        row.push_bind(p.room)
-            .push_bind(p.user)
-            .push_bind(p.seq)
-            .push_bind(at);
-    });
-    q.push(
-        " ON CONFLICT (room, user_id) DO UPDATE SET seq = excluded.seq, at = excluded.at \
-         WHERE excluded.seq > read_positions.seq",
-    );
 }
 
 /// Appends the entries in their order: rows of one INSERT take ids in VALUES order, and chunks

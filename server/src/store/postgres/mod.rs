@@ -87,11 +87,20 @@ impl PostgresStore {
 /// open transaction. Either refusal means the connection's state is not what a write needs: the
 /// write is unavailable, and `settle` closes the connection so the next write gets a fresh one.
 pub(super) async fn begin_write(conn: &mut PgConnection) -> StoreResult<Transaction<'_, Postgres>> {
+    begin_write_with(conn, "BEGIN").await
+}
+
+/// [`begin_write`] with `begin` as the statement that opens the transaction (a simple query,
+/// so it may carry `SET LOCAL` settings in the same round trip).
+pub(super) async fn begin_write_with<'c>(
+    conn: &'c mut PgConnection,
+    begin: &'static str,
+) -> StoreResult<Transaction<'c, Postgres>> {
     use sqlx::Connection as _;
     let begun = if conn.is_in_transaction() {
         Err(sqlx::Error::BeginFailed)
     } else {
-        conn.begin().await
+        conn.begin_with(begin).await
     };
     begun.map_err(|e| {
         tracing::warn!(error = %e, "write transaction could not begin; the connection is replaced");
