@@ -454,6 +454,40 @@ async fn reads_are_monotonic_and_clamped(s: Arc<dyn Store>) {
         (4, true)
     );
     assert_eq!(read_seq(s, &rid("a"), &uid("cy")).await.unwrap(), 4);
+
+    // A batch of reads only: several pairs and rooms, one of them unknown, each answered as if
+    // committed alone.
+    let out = s
+        .commit(&[
+            read("a", "dd", 2),
+            read("nowhere", "dd", 3),
+            read("empty", "ee", 1),
+            read("a", "ee", 9),
+            read("a", "dd", 1),
+            read("a", "bo", 3),
+        ])
+        .await
+        .unwrap();
+    let outs: Vec<(u64, bool)> = out
+        .iter()
+        .map(read_outcome)
+        .map(|(seq, moved, _)| (seq, moved))
+        .collect();
+    assert_eq!(
+        outs,
+        vec![
+            (2, true),
+            (0, false),
+            (0, false),
+            (4, true),
+            (2, false),
+            (3, false)
+        ]
+    );
+    assert_eq!(read_seq(s, &rid("a"), &uid("dd")).await.unwrap(), 2);
+    assert_eq!(read_seq(s, &rid("a"), &uid("ee")).await.unwrap(), 4);
+    assert_eq!(read_seq(s, &rid("nowhere"), &uid("dd")).await.unwrap(), 0);
+    assert_eq!(read_seq(s, &rid("empty"), &uid("ee")).await.unwrap(), 0);
 }
 
 async fn history_paging(s: Arc<dyn Store>) {

@@ -1,9 +1,12 @@
 //! The group commit on Postgres: the plan's inputs fetched and its results written with
 //! set-based statements, so a batch costs the same few round trips whatever its size. The
 //! writes every batch makes (rooms' ends, messages with their search queue rows, read
-//! positions) are one statement over arrays, whose text never changes: each connection
-//! prepares it once, and the transaction asks for generic plans, so Postgres plans it once
-//! too (statements whose text grew with the batch were a plan, and often a prepare, per batch).
+//! positions) are one statement: for a small batch (most batches below saturation) of
+//! multi-row `VALUES` lists, whose few texts each connection prepares and plans once; for a
+//! larger one over arrays, of one text whatever the size, in a transaction that asks for
+//! generic plans. Each form is the cheaper one at its sizes (`docs/benchmarks.md`, 2026-12-03
+//! afternoon): the arrays cost Postgres a set-returning function scan per column, ~75 µs a
+//! statement, and the lists a new prepare and plan for every size a connection has not seen.
 
 use super::messages::{message, MESSAGE_COLUMNS};
 use super::{begin_write_with, PostgresStore};
@@ -16,11 +19,14 @@ use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use std::sync::LazyLock;
 use yui_protocol::model::{Message, Timestamp};
 
-/// Opens the group commit's transaction. Generic plans: the commit's statements take their
-/// rows as arrays (or one key), so one plan serves every batch, where a custom plan would be
-/// made at every call (Postgres costs a plan for an array of unknown length above one made for
-/// the batch at hand, and so never switches to the generic one by itself).
-const BEGIN_COMMIT: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan";
+/// Rows of each kind up to which a batch writes with `VALUES` lists (see the module's note).
+const SMALL_BATCH: usize = 8;
+
+/// Opens a larger batch's transaction. Generic plans: its statements take their rows as
+/// arrays (or one key), so one plan serves every batch, where a custom plan would be made at
+/// every call (Postgres costs a plan for an array of unknown length above one made for the
+/// batch at hand, and so never switches to the generic one by itself).
+const BEGIN_LARGE: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan";
 
 /// Bind parameters one statement may carry (Postgres allows 65535; the lower SQLite limit kept
 /// from when both stores shared these statements).
@@ -63,7 +69,12 @@ async fn commit_with(
 ) -> StoreResult<Vec<WriteOutcome>> {
     let now = Timestamp::now();
     let plan = Plan::new(batch);
-    let mut tx = begin_write_with(conn, BEGIN_COMMIT).await?;
+    let begin = if batch.len() > SMALL_BATCH {
+        BEGIN_LARGE
+    } else {
+        "BEGIN"
+    };
+    let mut tx = begin_write_with(conn, begin).await?;
     let seqs = lock_rooms(&mut tx, &plan).await?;
     let committed = match retries {
         Retries::LookedUp => select_committed(&mut tx, &plan).await?,
@@ -83,14 +94,15 @@ async fn write_applied(
     now: Timestamp,
 ) -> StoreResult<()> {
     let messages: Vec<&Message> = applied.new_messages().collect();
-    write_rows(
-        conn,
-        &applied.room_ends,
-        &messages,
-        &applied.moved,
-        now.millis(),
-    )
-    .await?;
+    let (ends, moved, at) = (&applied.room_ends, &applied.moved, now.millis());
+    if [ends.len(), messages.len(), moved.len()]
+        .iter()
+        .all(|n| *n <= SMALL_BATCH)
+    {
+        write_lists(conn, ends, &messages, moved, at).await?;
+    } else {
+        write_arrays(conn, ends, &messages, moved, at).await?;
+    }
     insert_mentions(conn, &messages).await?;
     // After the inserts: a retry of a committed post fails on the unique key first (and is
     // then answered from the first commit), not on its attachments being claimed already.
@@ -102,11 +114,12 @@ async fn write_applied(
 /// Sets the rooms' new `last_seq` (their rows are locked by this transaction), inserts the
 /// messages and queues them for the search index (written after the ack by
 /// `search::index_queued`), and moves the read positions never backwards, as data-modifying
-/// parts of one statement (each runs once, to completion; an empty array writes nothing).
-/// Each room and each read position appears once: an UPDATE ... FROM that matched a row twice
-/// would apply only one of the values, and Postgres refuses an ON CONFLICT that touches one row
-/// twice in a statement. `rooms.id = ANY($1)` lets the generic plan find the rooms by key.
-static WRITE_ROWS: LazyLock<String> = LazyLock::new(|| {
+/// parts of one statement over arrays (each runs once, to completion; an empty array writes
+/// nothing). Each room and each read position appears once: an UPDATE ... FROM that matched a
+/// row twice would apply only one of the values, and Postgres refuses an ON CONFLICT that
+/// touches one row twice in a statement. `rooms.id = ANY($1)` lets the generic plan find the
+/// rooms by key.
+static WRITE_ARRAYS: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH ends AS (UPDATE rooms SET last_seq = v.last_seq \
          FROM UNNEST($1::text[], $2::bigint[]) AS v(id, last_seq) \
@@ -125,7 +138,7 @@ static WRITE_ROWS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-async fn write_rows(
+async fn write_arrays(
     conn: &mut PgConnection,
     ends: &[RoomEnd<'_>],
     messages: &[&Message],
@@ -133,7 +146,7 @@ async fn write_rows(
     at: i64,
 ) -> StoreResult<()> {
     let column = |f: fn(&Message) -> &str| messages.iter().map(|m| f(m)).collect::<Vec<&str>>();
-    let updated: i64 = sqlx::query(&WRITE_ROWS)
+    let updated: i64 = sqlx::query(&WRITE_ARRAYS)
         .bind(ends.iter().map(|e| e.room).collect::<Vec<_>>())
         .bind(ends.iter().map(|e| e.last_seq).collect::<Vec<_>>())
         .bind(column(|m| m.room.as_str()))
@@ -178,6 +191,53 @@ async fn write_rows(
         .fetch_one(&mut *conn)
         .await?
         .try_get(0)?;
+    all_rooms_updated(updated.try_into().unwrap_or(0), ends.len())
+}
+
+/// [`write_arrays`] for a small batch: the same parts, only those with rows, each a multi-row
+/// `VALUES` list.
+async fn write_lists(
+    conn: &mut PgConnection,
+    ends: &[RoomEnd<'_>],
+    messages: &[&Message],
+    moved: &[MovedPosition<'_>],
+    at: i64,
+) -> StoreResult<()> {
+    if ends.is_empty() && messages.is_empty() && moved.is_empty() {
+        return Ok(());
+    }
+    let mut q = QueryBuilder::<Postgres>::new("WITH ");
+    let mut parts = 0;
+    let mut next = |q: &mut QueryBuilder<'_, Postgres>, name: &str| {
+        if parts > 0 {
+            q.push(", ");
+        }
+        parts += 1;
+        q.push(name).push(" AS (");
+    };
+    if !ends.is_empty() {
+        next(&mut q, "ends");
+        push_update_rooms(&mut q, ends);
+        q.push(" RETURNING 1)");
+    }
+    if !messages.is_empty() {
+        next(&mut q, "new");
+        push_insert_messages(&mut q, messages);
+        q.push(")");
+        next(&mut q, "queued");
+        q.push("INSERT INTO search_queue (room, seq) SELECT room, seq FROM new)");
+    }
+    if !moved.is_empty() {
+        next(&mut q, "moved");
+        push_upsert_read_positions(&mut q, moved, at);
+        q.push(")");
+    }
+    if ends.is_empty() {
+        q.push(" SELECT 0::BIGINT");
+    } else {
+        q.push(" SELECT count(*) FROM ends");
+    }
+    let updated: i64 = q.build().fetch_one(&mut *conn).await?.try_get(0)?;
     all_rooms_updated(updated.try_into().unwrap_or(0), ends.len())
 }
 
@@ -263,38 +323,87 @@ async fn select_committed(conn: &mut PgConnection, plan: &Plan<'_>) -> StoreResu
 /// The stored positions of the pairs the batch's reads touch.
 async fn select_positions(conn: &mut PgConnection, plan: &Plan<'_>) -> StoreResult<Positions> {
     let mut positions = plan.positions();
-    let (rooms, users): (Vec<&str>, Vec<&str>) = plan
-        .pairs_to_look_up()
-        .map(|(_, k)| (k.room, k.user))
-        .unzip();
-    if rooms.is_empty() {
-        return Ok(positions);
-    }
-    let rows = sqlx::query(
-        "SELECT p.room, p.user_id, p.seq, p.at \
-         FROM UNNEST($1::text[], $2::text[]) AS k(room, user_id) \
-         JOIN read_positions p ON p.room = k.room AND p.user_id = k.user_id",
-    )
-    .bind(&rooms)
-    .bind(&users)
-    .fetch_all(&mut *conn)
-    .await?;
-    for row in rows {
-        let key = PairKey {
-            room: row.try_get("room")?,
-            user: row.try_get("user_id")?,
-        };
-        if let Some(i) = plan.pair_index(key) {
-            positions.set(
-                i,
-                StoredPosition {
-                    seq: row.try_get("seq")?,
-                    at: row.try_get("at")?,
-                },
-            );
+    let pairs: Vec<PairKey<'_>> = plan.pairs_to_look_up().map(|(_, k)| k).collect();
+    for chunk in pairs.chunks(rows_per_statement(2)) {
+        let mut q = QueryBuilder::<Postgres>::new("SELECT p.room, p.user_id, p.seq, p.at FROM (");
+        q.push_values(chunk, |mut row, key| {
+            row.push_bind(key.room).push_bind(key.user);
+        });
+        q.push(") AS k JOIN read_positions p ON p.room = k.column1 AND p.user_id = k.column2");
+        for row in q.build().fetch_all(&mut *conn).await? {
+            let key = PairKey {
+                room: row.try_get("room")?,
+                user: row.try_get("user_id")?,
+            };
+            if let Some(i) = plan.pair_index(key) {
+                positions.set(
+                    i,
+                    StoredPosition {
+                        seq: row.try_get("seq")?,
+                        at: row.try_get("at")?,
+                    },
+                );
+            }
         }
     }
     Ok(positions)
+}
+
+fn push_update_rooms<'q>(q: &mut QueryBuilder<'q, Postgres>, ends: &[RoomEnd<'q>]) {
+    // Each room appears once: an UPDATE ... FROM that matched a row twice would apply only
+    // one of the values.
+    q.push("UPDATE rooms SET last_seq = v.column2 FROM (");
+    q.push_values(ends, |mut row, end| {
+        // Postgres types a VALUES column from its first row: the cast keeps it BIGINT.
+        row.push_bind(end.room)
+            .push("CAST(")
+            .push_bind_unseparated(end.last_seq)
+            .push_unseparated(" AS BIGINT)");
+    });
+    q.push(") AS v WHERE rooms.id = v.column1");
+}
+
+/// An insert of `messages` that returns their (room, seq).
+fn push_insert_messages<'q>(q: &mut QueryBuilder<'q, Postgres>, messages: &[&'q Message]) {
+    q.push("INSERT INTO messages (")
+        .push(MESSAGE_COLUMNS)
+        .push(") ");
+    q.push_values(messages, |mut row, m| {
+        row.push_bind(m.room.as_str())
+            .push_bind(convert::db_seq(m.seq))
+            .push_bind(m.id.as_str())
+            .push_bind(m.client_id.as_str())
+            .push_bind(m.author.id.as_str())
+            .push_bind(m.author.name.as_str())
+            .push_bind(m.author.profession.as_str())
+            .push_bind(m.author.org.as_str())
+            .push_bind(m.kind.as_str())
+            .push_bind(m.body.as_str())
+            .push_bind(m.at.millis())
+            .push_bind(m.priority.as_str())
+            .push_bind(convert::mentions_json(&m.mentions))
+            .push_bind(m.replaces.map(convert::db_seq))
+            .push_bind(m.retracts.map(convert::db_seq));
+    });
+    q.push(" RETURNING room, seq");
+}
+
+fn push_upsert_read_positions<'q>(
+    q: &mut QueryBuilder<'q, Postgres>,
+    moved: &[MovedPosition<'q>],
+    at: i64,
+) {
+    q.push("INSERT INTO read_positions (room, user_id, seq, at) ");
+    q.push_values(moved, |mut row, p| {
+        row.push_bind(p.room)
+            .push_bind(p.user)
+            .push_bind(p.seq)
+            .push_bind(at);
+    });
+    q.push(
+        " ON CONFLICT (room, user_id) DO UPDATE SET seq = excluded.seq, at = excluded.at \
+         WHERE excluded.seq > read_positions.seq",
+    );
 }
 
 /// One `message_mentions` row per mentioned user of each new message.
