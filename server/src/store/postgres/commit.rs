@@ -94,14 +94,19 @@ async fn write_applied(
     now: Timestamp,
 ) -> StoreResult<()> {
     let messages: Vec<&Message> = applied.new_messages().collect();
-    let (ends, moved, at) = (&applied.room_ends, &applied.moved, now.millis());
-    if [ends.len(), messages.len(), moved.len()]
+    let rows = Rows {
+        ends: &applied.room_ends,
+        messages: &messages,
+        moved: &applied.moved,
+        at: now.millis(),
+    };
+    if [rows.ends.len(), rows.messages.len(), rows.moved.len()]
         .iter()
         .all(|n| *n <= SMALL_BATCH)
     {
-        write_lists(conn, ends, &messages, moved, at).await?;
+        write_lists(conn, &rows).await?;
     } else {
-        write_arrays(conn, ends, &messages, moved, at).await?;
+        write_arrays(conn, &rows).await?;
     }
     insert_mentions(conn, &messages).await?;
     // After the inserts: a retry of a committed post fails on the unique key first (and is
@@ -138,17 +143,21 @@ static WRITE_ARRAYS: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-async fn write_arrays(
-    conn: &mut PgConnection,
-    ends: &[RoomEnd<'_>],
-    messages: &[&Message],
-    moved: &[MovedPosition<'_>],
+/// The rows every batch of posts and reads writes: the rooms' new ends, the messages (queued
+/// for the search index by the same statement) and the moved read positions, at `at`.
+struct Rows<'r, 'a> {
+    ends: &'r [RoomEnd<'a>],
+    messages: &'r [&'r Message],
+    moved: &'r [MovedPosition<'a>],
     at: i64,
-) -> StoreResult<()> {
+}
+
+async fn write_arrays(conn: &mut PgConnection, rows: &Rows<'_, '_>) -> StoreResult<()> {
+    let messages = rows.messages;
     let column = |f: fn(&Message) -> &str| messages.iter().map(|m| f(m)).collect::<Vec<&str>>();
     let updated: i64 = sqlx::query(&WRITE_ARRAYS)
-        .bind(ends.iter().map(|e| e.room).collect::<Vec<_>>())
-        .bind(ends.iter().map(|e| e.last_seq).collect::<Vec<_>>())
+        .bind(rows.ends.iter().map(|e| e.room).collect::<Vec<_>>())
+        .bind(rows.ends.iter().map(|e| e.last_seq).collect::<Vec<_>>())
         .bind(column(|m| m.room.as_str()))
         .bind(
             messages
@@ -184,25 +193,25 @@ async fn write_arrays(
                 .map(|m| m.retracts.map(convert::db_seq))
                 .collect::<Vec<_>>(),
         )
-        .bind(moved.iter().map(|p| p.room).collect::<Vec<_>>())
-        .bind(moved.iter().map(|p| p.user).collect::<Vec<_>>())
-        .bind(moved.iter().map(|p| p.seq).collect::<Vec<_>>())
-        .bind(at)
+        .bind(rows.moved.iter().map(|p| p.room).collect::<Vec<_>>())
+        .bind(rows.moved.iter().map(|p| p.user).collect::<Vec<_>>())
+        .bind(rows.moved.iter().map(|p| p.seq).collect::<Vec<_>>())
+        .bind(rows.at)
         .fetch_one(&mut *conn)
         .await?
         .try_get(0)?;
-    all_rooms_updated(updated.try_into().unwrap_or(0), ends.len())
+    all_rooms_updated(updated.try_into().unwrap_or(0), rows.ends.len())
 }
 
 /// [`write_arrays`] for a small batch: the same parts, only those with rows, each a multi-row
 /// `VALUES` list.
-async fn write_lists(
-    conn: &mut PgConnection,
-    ends: &[RoomEnd<'_>],
-    messages: &[&Message],
-    moved: &[MovedPosition<'_>],
-    at: i64,
-) -> StoreResult<()> {
+async fn write_lists(conn: &mut PgConnection, rows: &Rows<'_, '_>) -> StoreResult<()> {
+    let Rows {
+        ends,
+        messages,
+        moved,
+        at,
+    } = *rows;
     if ends.is_empty() && messages.is_empty() && moved.is_empty() {
         return Ok(());
     }
