@@ -9,7 +9,7 @@
 //! statement, and the lists a new prepare and plan for every size a connection has not seen.
 
 use super::messages::{message, MESSAGE_COLUMNS};
-use super::{begin_write_with, PostgresStore};
+use super::{begin_write_with, PostgresStore, BEGIN};
 use crate::store::plan::{
     Applied, Committed, MovedPosition, PairKey, Plan, Positions, PostKey, Retries, RoomEnd,
     RoomSeqs, StoredPosition,
@@ -21,6 +21,15 @@ use yui_protocol::model::{Message, Timestamp};
 
 /// Rows of each kind up to which a batch writes with `VALUES` lists (see the module's note).
 const SMALL_BATCH: usize = 8;
+
+/// Whether `n` rows (or writes) make a batch large: written over arrays, with generic plans.
+fn large(n: usize) -> bool {
+    n > SMALL_BATCH
+}
+
+/// Moves a read position to the proposed one, never backwards (both forms of the write).
+const POSITION_FORWARD: &str = " ON CONFLICT (room, user_id) DO UPDATE SET seq = excluded.seq, \
+                                at = excluded.at WHERE excluded.seq > read_positions.seq";
 
 /// Opens a larger batch's transaction. Generic plans: its statements take their rows as
 /// arrays (or one key), so one plan serves every batch, where a custom plan would be made at
@@ -69,10 +78,11 @@ async fn commit_with(
 ) -> StoreResult<Vec<WriteOutcome>> {
     let now = Timestamp::now();
     let plan = Plan::new(batch);
-    let begin = if batch.len() > SMALL_BATCH {
+    // A batch of more writes than SMALL_BATCH is the only one that can have more rows.
+    let begin = if large(batch.len()) {
         BEGIN_LARGE
     } else {
-        "BEGIN"
+        BEGIN
     };
     let mut tx = begin_write_with(conn, begin).await?;
     let seqs = lock_rooms(&mut tx, &plan).await?;
@@ -101,12 +111,12 @@ async fn write_applied(
         at: now.millis(),
     };
     if [rows.ends.len(), rows.messages.len(), rows.moved.len()]
-        .iter()
-        .all(|n| *n <= SMALL_BATCH)
+        .into_iter()
+        .any(large)
     {
-        write_lists(conn, &rows).await?;
-    } else {
         write_arrays(conn, &rows).await?;
+    } else {
+        write_lists(conn, &rows).await?;
     }
     insert_mentions(conn, &messages).await?;
     // After the inserts: a retry of a committed post fails on the unique key first (and is
@@ -136,9 +146,7 @@ static WRITE_ARRAYS: LazyLock<String> = LazyLock::new(|| {
          queued AS (INSERT INTO search_queue (room, seq) SELECT room, seq FROM new), \
          moved AS (INSERT INTO read_positions (room, user_id, seq, at) \
          SELECT room, user_id, seq, $21 FROM UNNEST($18::text[], $19::text[], $20::bigint[]) \
-         AS p(room, user_id, seq) \
-         ON CONFLICT (room, user_id) DO UPDATE SET seq = excluded.seq, at = excluded.at \
-         WHERE excluded.seq > read_positions.seq) \
+         AS p(room, user_id, seq){POSITION_FORWARD}) \
          SELECT count(*) FROM ends"
     )
 });
@@ -409,10 +417,7 @@ fn push_upsert_read_positions<'q>(
             .push_bind(p.seq)
             .push_bind(at);
     });
-    q.push(
-        " ON CONFLICT (room, user_id) DO UPDATE SET seq = excluded.seq, at = excluded.at \
-         WHERE excluded.seq > read_positions.seq",
-    );
+    q.push(POSITION_FORWARD);
 }
 
 /// One `message_mentions` row per mentioned user of each new message.

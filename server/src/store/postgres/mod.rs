@@ -87,8 +87,11 @@ impl PostgresStore {
 /// open transaction. Either refusal means the connection's state is not what a write needs: the
 /// write is unavailable, and `settle` closes the connection so the next write gets a fresh one.
 pub(super) async fn begin_write(conn: &mut PgConnection) -> StoreResult<Transaction<'_, Postgres>> {
-    begin_write_with(conn, "BEGIN").await
+    begin_write_with(conn, BEGIN).await
 }
+
+/// The plain statement that opens a write transaction.
+pub(super) const BEGIN: &str = "BEGIN";
 
 /// [`begin_write`] with `begin` as the statement that opens the transaction (a simple query,
 /// so it may carry `SET LOCAL` settings in the same round trip).
