@@ -71,6 +71,11 @@ impl Hub {
         let _ = self.committed.set(tx);
     }
 
+    /// Moves whenever a subscription is added or removed here (see [`Registry::changes`]).
+    pub fn subscription_changes(&self) -> u64 {
+        self.registry.changes()
+    }
+
     /// The rooms with a subscription on this node.
     pub fn served_rooms(&self) -> Vec<RoomId> {
         self.registry.served_rooms()

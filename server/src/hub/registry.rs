@@ -8,6 +8,7 @@ use crate::access::RoomAccess;
 use axum::extract::ws::Utf8Bytes;
 use dashmap::DashMap;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use yui_protocol::ids::{RoomId, UserId};
 
@@ -28,6 +29,9 @@ struct RoomSubs {
 pub struct Registry {
     rooms: DashMap<RoomId, RoomSubs>,
     users: DashMap<UserId, HashMap<ConnId, ConnHandle>>,
+    /// Bumped by every subscription added or removed: push presence diffs the registry against
+    /// the store only when it moved (a diff clones every subscribed pair).
+    changes: AtomicU64,
 }
 
 impl Registry {
@@ -72,6 +76,7 @@ impl Registry {
                 checked,
             },
         );
+        self.changes.fetch_add(1, Ordering::AcqRel);
         subs.conns.len() == 1
     }
 
@@ -109,7 +114,9 @@ impl Registry {
     pub fn unsubscribe(&self, room: &RoomId, conn: ConnId) -> bool {
         match self.rooms.entry(room.clone()) {
             dashmap::Entry::Occupied(mut e) => {
-                e.get_mut().conns.remove(&conn);
+                if e.get_mut().conns.remove(&conn).is_some() {
+                    self.changes.fetch_add(1, Ordering::AcqRel);
+                }
                 if e.get().conns.is_empty() {
                     e.remove();
                     true
@@ -131,6 +138,12 @@ impl Registry {
         if let Some(mut subs) = self.rooms.get_mut(room) {
             subs.cursor.advance(seq);
         }
+    }
+
+    /// How many times a subscription was added or removed here: equal counts, no change
+    /// between them (a connection that closed counts once its subscriptions are removed).
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
     }
 
     /// The rooms with a subscription here (for push presence, PROTOCOL.md 5.6).
@@ -203,5 +216,58 @@ impl Registry {
             }
         }
         Some(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::mpsc;
+    use yui_protocol::claims::Identity;
+    use yui_protocol::ids::{Name, TownId};
+    use yui_protocol::model::{Profession, UserRef, UserRole};
+
+    type TestResult = Result<(), Box<dyn std::error::Error>>;
+
+    fn conn(id: ConnId, user: &str) -> Result<ConnHandle, Box<dyn std::error::Error>> {
+        let identity = Identity {
+            user: UserRef {
+                id: UserId::parse(user)?,
+                name: Name::parse("山田")?,
+                profession: Profession::Nurse,
+                org: Name::parse("訪問看護")?,
+            },
+            town: TownId::parse("misaki")?,
+            role: UserRole::Member,
+            exp: i64::MAX / 2,
+            email: None,
+        };
+        Ok(ConnHandle::new(id, identity, mpsc::channel(1).0))
+    }
+
+    /// Push presence skips its diff while the count stays: every real change must move it,
+    /// and removing what is not there must not.
+    #[test]
+    fn subscriptions_added_and_removed_move_the_change_count() -> TestResult {
+        let registry = Registry::default();
+        let room = RoomId::parse("r1")?;
+        let (a, b) = (conn(1, "a")?, conn(2, "b")?);
+        let start = registry.changes();
+        registry.subscribe(&room, &a, 0);
+        let one = registry.changes();
+        assert!(one > start);
+        registry.subscribe(&room, &b, 0);
+        let two = registry.changes();
+        assert!(two > one);
+        assert!(!registry.unsubscribe(&room, 3), "never subscribed");
+        assert!(!registry.unsubscribe(&RoomId::parse("r2")?, a.id));
+        assert_eq!(registry.changes(), two, "nothing was removed");
+        assert!(!registry.unsubscribe(&room, a.id));
+        let three = registry.changes();
+        assert!(three > two);
+        assert!(registry.unsubscribe(&room, b.id), "the room's last");
+        assert!(registry.changes() > three);
+        assert!(registry.present_in(&room).is_empty());
+        Ok(())
     }
 }

@@ -22,6 +22,8 @@ pub async fn run(push: Arc<Push>, hub: Arc<Hub>, shutdown: CancellationToken) {
     let mut written: HashMap<RoomId, HashSet<UserId>> = HashMap::new();
     let mut reset = true;
     let mut last_refresh = 0i64;
+    // The registry's change count that `written` reflects: while it stays, nothing is diffed.
+    let mut seen: Option<u64> = None;
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -30,10 +32,17 @@ pub async fn run(push: Arc<Push>, hub: Arc<Hub>, shutdown: CancellationToken) {
             _ = shutdown.cancelled() => break,
         }
         let now = now_ms();
-        let (add, remove) = diff(&hub, &written);
+        // Read before the diff: a change made during it is diffed again at the next tick.
+        let changes = hub.subscription_changes();
+        let (add, remove) = if seen == Some(changes) {
+            (Vec::new(), Vec::new())
+        } else {
+            diff(&hub, &written)
+        };
         // A write only when something changed or the rows need refreshing (at 2/5 of their
         // life), so an idle embedded hub does not write every interval.
         if !reset && add.is_empty() && remove.is_empty() && now - last_refresh < ttl * 2 / 5 {
+            seen = Some(changes);
             continue;
         }
         match push
@@ -56,6 +65,7 @@ pub async fn run(push: Arc<Push>, hub: Arc<Hub>, shutdown: CancellationToken) {
                 }
                 reset = false;
                 last_refresh = now;
+                seen = Some(changes);
             }
             Err(e) => tracing::warn!(error = %e, "writing push presence failed; retried"),
         }
