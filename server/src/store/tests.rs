@@ -27,10 +27,10 @@ async fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
 }
 
 /// A database created for one test and dropped when this is dropped (also on panic).
-struct PgTestDb {
+pub(super) struct PgTestDb {
     admin_url: String,
     name: String,
-    url: String,
+    pub(super) url: String,
 }
 
 impl Drop for PgTestDb {
@@ -70,7 +70,7 @@ fn with_database(url: &str, name: &str) -> String {
 
 /// A fresh database, or `None` (after a loud line on stderr) when Postgres is unreachable and
 /// `CI` is not set.
-async fn pg_database() -> Option<PgTestDb> {
+pub(super) async fn pg_database() -> Option<PgTestDb> {
     use sqlx::Connection;
     let admin_url =
         std::env::var("YUI_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned());

@@ -124,3 +124,35 @@ pub(super) fn message(r: &PgRow) -> StoreResult<Message> {
         revised: None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{MESSAGE_COLUMNS, PAGE_COLUMNS};
+    use crate::store::postgres::PostgresStore;
+
+    /// A history page finds each message's latest revision through the revisions index, which
+    /// holds revisions only: its lookup `coalesce(...) = m.seq` implies the index's
+    /// `coalesce(...) IS NOT NULL`. (Sequential scans are turned off: the test's table is empty.)
+    #[tokio::test]
+    async fn a_history_page_uses_the_revisions_index() -> Result<(), Box<dyn std::error::Error>> {
+        let Some(db) = crate::store::tests::pg_database().await else {
+            return Ok(());
+        };
+        let store = PostgresStore::connect(&db.url, 2).await?;
+        let mut tx = store.pool.begin().await?;
+        sqlx::query("SET LOCAL enable_seqscan = off")
+            .execute(&mut *tx)
+            .await?;
+        let plan: Vec<String> = sqlx::query_scalar(&format!(
+            "EXPLAIN SELECT {MESSAGE_COLUMNS}, {PAGE_COLUMNS} FROM messages m \
+             WHERE room = 'r' AND seq < 9 ORDER BY seq DESC LIMIT 51"
+        ))
+        .fetch_all(&mut *tx)
+        .await?;
+        assert!(
+            plan.iter().any(|line| line.contains("messages_revisions")),
+            "{plan:#?}"
+        );
+        Ok(())
+    }
+}

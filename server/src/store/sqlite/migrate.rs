@@ -79,6 +79,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         description: "presence nodes",
         sql: include_str!("../../../migrations/sqlite/0013_presence_nodes.sql"),
     },
+    Migration {
+        version: 14,
+        description: "partial revisions index",
+        sql: include_str!("../../../migrations/sqlite/0014_partial_revisions_index.sql"),
+    },
 ];
 
 /// The table sqlx's SQLite migrator keeps, exactly as it creates it.
