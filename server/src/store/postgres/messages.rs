@@ -73,16 +73,21 @@ pub(super) async fn between(
     Ok(messages)
 }
 
+/// A page of history before a seq: `$1` room, `$2` seq, `$3` limit.
+fn page_before_sql() -> String {
+    format!(
+        "SELECT {MESSAGE_COLUMNS}, {PAGE_COLUMNS} FROM messages m WHERE room = $1 AND seq < $2 \
+         ORDER BY seq DESC LIMIT $3"
+    )
+}
+
 pub(super) async fn before(
     pool: &PgPool,
     room: &RoomId,
     before: Option<u64>,
     limit: u32,
 ) -> StoreResult<(Vec<Message>, bool)> {
-    let sql = format!(
-        "SELECT {MESSAGE_COLUMNS}, {PAGE_COLUMNS} FROM messages m WHERE room = $1 AND seq < $2 \
-         ORDER BY seq DESC LIMIT $3"
-    );
+    let sql = page_before_sql();
     let rows = sqlx::query(&sql)
         .bind(room.as_str())
         .bind(before.map(convert::db_seq).unwrap_or(i64::MAX))
@@ -127,7 +132,6 @@ pub(super) fn message(r: &PgRow) -> StoreResult<Message> {
 
 #[cfg(test)]
 mod tests {
-    use super::{MESSAGE_COLUMNS, PAGE_COLUMNS};
     use crate::store::postgres::PostgresStore;
 
     /// A history page finds each message's latest revision through the revisions index, which
@@ -143,12 +147,13 @@ mod tests {
         sqlx::query("SET LOCAL enable_seqscan = off")
             .execute(&mut *tx)
             .await?;
-        let plan: Vec<String> = sqlx::query_scalar(&format!(
-            "EXPLAIN SELECT {MESSAGE_COLUMNS}, {PAGE_COLUMNS} FROM messages m \
-             WHERE room = 'r' AND seq < 9 ORDER BY seq DESC LIMIT 51"
-        ))
-        .fetch_all(&mut *tx)
-        .await?;
+        // The page's own statement, with its parameters as a page passes them.
+        sqlx::query(&format!("PREPARE page AS {}", super::page_before_sql()))
+            .execute(&mut *tx)
+            .await?;
+        let plan: Vec<String> = sqlx::query_scalar("EXPLAIN EXECUTE page('r', 9, 51)")
+            .fetch_all(&mut *tx)
+            .await?;
         assert!(
             plan.iter().any(|line| line.contains("messages_revisions")),
             "{plan:#?}"
