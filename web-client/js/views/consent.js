@@ -6,7 +6,7 @@ import { t } from '../i18n.js';
 import { townApi, saveBlob } from '../townapi.js';
 import { managesRoom } from '../roles.js';
 import { Dialog, field, formError, errorText } from './dialog.js';
-import { el } from './dom.js';
+import { el, setChildren } from './dom.js';
 
 const DOC_TYPES = ['application/pdf', 'image/png', 'image/jpeg', 'image/webp'];
 
@@ -112,9 +112,10 @@ export class Consents {
     if (list?.length) {
       parts.push(el('ol', { class: 'consent-list' }, ...[...list].reverse().map((c) => this.item(r, c, manage))));
     }
-    // The form survives re-renders (the list arriving while a consent is being typed).
+    // The form survives re-renders (the list arriving while a consent is being typed) and stays
+    // attached through them (setChildren), so a click on its button is never lost to one.
     if (manage) parts.push(this.form ??= this.recordForm(r));
-    this.dialog.body.replaceChildren(...parts);
+    setChildren(this.dialog.body, parts);
   }
 
   item(r, c, manage) {

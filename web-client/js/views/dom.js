@@ -14,3 +14,19 @@ export function el(tag, attrs = {}, ...children) {
   }
   return node;
 }
+
+/** Makes `nodes` the children of `parent`, in order, leaving in place every node already where it
+ *  belongs. Unlike `replaceChildren`, a control that stays is never detached, so a re-render that
+ *  lands between the press and the release of a button does not swallow its click. */
+export function setChildren(parent, nodes) {
+  let cur = parent.firstChild;
+  for (const n of nodes) {
+    if (n === cur) { cur = cur.nextSibling; continue; }
+    parent.insertBefore(n, cur);
+  }
+  while (cur) {
+    const next = cur.nextSibling;
+    cur.remove();
+    cur = next;
+  }
+}

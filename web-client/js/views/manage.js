@@ -6,7 +6,7 @@ import { t, profession } from '../i18n.js';
 import { townApi } from '../townapi.js';
 import { managesRoom, managesTown, byKana } from '../roles.js';
 import { Dialog, confirmAction, field, formError, errorText } from './dialog.js';
-import { el } from './dom.js';
+import { el, setChildren } from './dom.js';
 import { fullTime } from '../format.js';
 import { householdEditor, profileFromForm } from './resident.js';
 
@@ -142,6 +142,7 @@ export class MembersDialog {
     const titleForm = el('form', { class: 'inline-form', novalidate: true }, field('mg-title', t('tt_room_title'), this.titleInput), saveTitle);
     titleForm.addEventListener('submit', (e) => { e.preventDefault(); this.saveTitle(); });
     this.memberList = el('ul', { class: 'manage-members', 'aria-live': 'polite' });
+    this.rows = null;
     this.search = el('input', { type: 'search', autocomplete: 'off', maxlength: 100 });
     this.results = el('ul', { class: 'directory-results', 'aria-live': 'polite' });
     this.dirState = el('p', { class: 'hint', role: 'status' });
@@ -188,21 +189,31 @@ export class MembersDialog {
     if (document.activeElement !== this.titleInput) this.titleInput.value = r.title;
     const members = [...(r.members ?? [])].sort(byKana);
     const owners = members.filter((m) => m.role === 'owner').length;
-    this.memberList.replaceChildren(...members.map((m) => {
+    // A row that has not changed is kept, not rebuilt: a refresh landing mid-click (the hub's
+    // room_updated after one's own change) must not swallow the click on its buttons.
+    const rows = new Map();
+    setChildren(this.memberList, members.map((m) => {
+      // The last owner keeps the room managed by someone: not demoted from here.
+      const locked = m.role === 'owner' && owners === 1 && !managesTown(me, r.town);
+      const key = JSON.stringify([m.name, m.role, m.profession, m.org, m.id === me?.id, locked]);
+      const kept = this.rows?.get(m.id);
+      if (kept?.key === key) { rows.set(m.id, kept); return kept.li; }
       const role = el('select', { 'aria-label': t('tt_role_of', { name: m.name }), 'data-user': m.id },
         el('option', { value: 'member', selected: m.role !== 'owner' }, t('tt_role_member')),
         el('option', { value: 'owner', selected: m.role === 'owner' }, t('role_owner')));
       role.addEventListener('change', () => this.setRole(m, role.value, role));
       const remove = el('button', { type: 'button', class: 'btn-link danger', 'data-remove': m.id }, t('tt_remove'));
       remove.addEventListener('click', () => this.remove(m, remove));
-      // The last owner keeps the room managed by someone: not demoted from here.
-      if (m.role === 'owner' && owners === 1 && !managesTown(me, r.town)) role.disabled = true;
-      return el('li', { 'data-user': m.id },
+      if (locked) role.disabled = true;
+      const li = el('li', { 'data-user': m.id },
         el('span', { class: 'who' }, m.name, m.id === me?.id ? ` (${t('you')})` : ''),
         el('span', { class: 'prof' }, profession(m.profession)),
         el('span', { class: 'org' }, m.org),
         el('span', { class: 'member-actions' }, role, remove));
+      rows.set(m.id, { key, li });
+      return li;
     }));
+    this.rows = rows;
     if (!managesRoom(me, r)) this.d.close();
     this.markResults();
   }
@@ -254,7 +265,8 @@ export class MembersDialog {
       return true;
     } catch (e) {
       this.err.textContent = errorText(e);
-      this.renderMembers(); // back to what the hub has
+      this.rows = null; // rebuilt: a select the hub refused shows what the hub has again
+      this.renderMembers();
       return false;
     } finally {
       if (control?.isConnected) control.disabled = false;
