@@ -199,8 +199,22 @@ test('phone: list then room, Shift+Enter new line, English toggle, keyboard sign
   assert.match(await m.locator('.receipt-btn').innerText(), /^Read \d+ \/ \d+$/);
   assert.match(await m.locator('.msg-prof').innerText(), /Doctor/);
   publish(await screenshot(p, 'phone-team-room-en'), 'phone-team-room-en.png');
+  // The top bar is one row on phones down to 320 px, in English (its longest labels) too:
+  // connected, the dot says it and its words are left to screen readers.
+  const oneRow = async (width) => {
+    await p.setViewportSize({ width, height: PHONE.height });
+    const bar = await p.locator('.topbar').evaluate((e) => e.getBoundingClientRect().height);
+    const signout = await p.locator('#signout').evaluate((e) => e.getBoundingClientRect().top);
+    assert.ok(bar < 60 && signout < 20, `one row at ${width} px (top bar ${bar} px high, sign-out at ${signout} px)`);
+  };
+  for (const width of [PHONE.width, 360, 320]) await oneRow(width);
+  await screenshot(p, 'phone-320-topbar-en');
+  assert.equal(await p.locator('#conn').getAttribute('aria-live'), 'polite');
+  assert.equal(await p.locator('#conn .conn-text').textContent(), 'Connected', 'still read out');
   await p.locator('#lang-toggle').click();
   assert.equal(await p.evaluate(() => document.documentElement.lang), 'ja');
+  await oneRow(320);
+  await p.setViewportSize(PHONE);
 
   await p.locator('#back-link').click();
   await p.locator('#rooms-pane').waitFor({ state: 'visible' });
