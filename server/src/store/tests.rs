@@ -1604,6 +1604,60 @@ async fn sqlite_data_survives_reopen() {
     assert_eq!(store.writer_pragma("foreign_keys").await.unwrap(), "1");
 }
 
+/// `(mxFrame, nBackfill)` from the WAL-index in `<database>-shm`: the frames in the WAL and
+/// how many of them a checkpoint has copied into the database file
+/// (https://www.sqlite.org/walformat.html: the first header's `mxFrame` at byte 16, the
+/// checkpoint info's `nBackfill` at byte 96, native byte order).
+fn wal_index(path: &std::path::Path) -> (u32, u32) {
+    let mut shm = path.as_os_str().to_owned();
+    shm.push("-shm");
+    let bytes = std::fs::read(shm).unwrap();
+    let word = |at: usize| u32::from_ne_bytes(bytes[at..at + 4].try_into().unwrap());
+    (word(16), word(96))
+}
+
+/// The WAL is checkpointed by a thread of its own while the hub runs, not by the writer
+/// between a commit and its acks: the writer's automatic checkpoint is only a backstop, and
+/// what is committed reaches the database file within a few of the checkpointer's ticks
+/// without another write. Closing stops that thread first, so the writer's connection is the
+/// last and leaves no WAL behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_checkpoints_off_the_commit_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("yui.db");
+    let ann = user("ann");
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(
+        store.writer_pragma("wal_autocheckpoint").await.unwrap(),
+        "4000",
+        "the writer checkpoints only as a backstop"
+    );
+    team_room(&store, "a", &ann).await;
+    for i in 0..20 {
+        commit_one(&store, post("a", &ann, &format!("c{i}"), "a note")).await;
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let (frames, backfilled) = wal_index(&path);
+        if frames > 0 && backfilled == frames {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL was not checkpointed in the background: {backfilled} of {frames} frames"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(all_messages(&store, "a").await.len(), 20);
+    store.close().await;
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    assert!(
+        !std::path::Path::new(&wal).exists(),
+        "the last connection to close checkpoints and removes the WAL"
+    );
+}
+
 /// The database as the sqlx-based store left it: sqlx's own migrator over the same files.
 async fn sqlx_made_database(path: &std::path::Path) -> sqlx::SqlitePool {
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};

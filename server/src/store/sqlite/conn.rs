@@ -32,6 +32,15 @@ const WRITER_QUEUE: usize = 256;
 /// Read-only connections (and so reads running at once).
 pub(super) const READERS: usize = 4;
 
+/// How often the checkpointer thread copies committed WAL frames into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// WAL frames after which the writer checkpoints by itself (SQLite's automatic checkpoint).
+/// Only a backstop: the checkpointer thread has by then copied nearly every frame, so this
+/// mostly lets the WAL start again from its beginning, which needs a moment with no write
+/// after a complete checkpoint. 4,000 pages of 4 KiB: a WAL of at most ~16 MB.
+pub(super) const WRITER_CHECKPOINT_PAGES: u32 = 4000;
+
 /// Whether opening the write connection may create the database file: only when the store
 /// opens. A connection opened again after one was discarded must fail if the file was deleted
 /// under the hub, not start an empty database where the hub's data was.
@@ -66,6 +75,23 @@ pub(super) fn open_writer(path: &Path, create: Create) -> StoreResult<Connection
         )));
     }
     conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")?;
+    // The WAL is checkpointed by the checkpointer thread, off the commit path (SQLite's
+    // default, every 1,000 frames, ran it in the committing thread, between a commit and the
+    // ack of every post waiting on the writer).
+    conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+    Ok(conn)
+}
+
+/// The checkpointer's connection: read-write (a checkpoint writes the database file), never
+/// creating the file, `synchronous=FULL` (the database file is synced after each checkpoint,
+/// before the WAL may be reused).
+fn open_checkpointer(path: &Path) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.execute_batch("PRAGMA synchronous = FULL;")?;
     Ok(conn)
 }
 
@@ -318,6 +344,83 @@ impl Writer {
                 Ok(())
             })
             .await;
+    }
+}
+
+/// The checkpointer thread: every [`CHECKPOINT_EVERY`], a passive checkpoint on a connection
+/// of its own copies the WAL's committed frames into the database file, while the writer goes
+/// on committing (a passive checkpoint waits for no reader or writer). A checkpoint that fails
+/// (a full disk) loses nothing, since the frames stay in the WAL; it is tried again at the
+/// next tick on a fresh connection, and the failure is logged once, not at every tick.
+pub(super) struct Checkpointer {
+    stop: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Checkpointer {
+    pub(super) fn spawn(path: &Path) -> StoreResult<Checkpointer> {
+        let (stop, stopped) = std::sync::mpsc::sync_channel::<()>(1);
+        let path = path.to_owned();
+        let thread = std::thread::Builder::new()
+            .name("yui-sqlite-checkpoint".into())
+            .spawn(move || {
+                use std::sync::mpsc::RecvTimeoutError;
+                let mut conn = None;
+                let mut failing = false;
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY)
+                {
+                    match checkpoint(&path, &mut conn) {
+                        Ok(()) if failing => {
+                            failing = false;
+                            tracing::info!("SQLite checkpoints succeed again");
+                        }
+                        Ok(()) => {}
+                        Err(e) if !failing => {
+                            failing = true;
+                            tracing::warn!(error = %e, "a SQLite checkpoint failed; the WAL keeps the data and it is tried again");
+                        }
+                        Err(_) => {}
+                    }
+                }
+            })?;
+        Ok(Checkpointer {
+            stop: Mutex::new(Some(stop)),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    /// Stops the thread and waits for it (its connection closed), so that the writer's
+    /// connection is the last one and checkpoints the whole WAL as it closes.
+    pub(super) async fn stop(&self) {
+        drop(self.stop.lock().ok().and_then(|mut s| s.take()));
+        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
+        if let Some(thread) = thread {
+            if tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .is_err()
+            {
+                tracing::warn!("the SQLite checkpointer thread could not be joined");
+            }
+        }
+    }
+}
+
+/// One passive checkpoint; the connection is dropped after an error (the next one is opened
+/// afresh, never creating the file).
+fn checkpoint(path: &Path, slot: &mut Option<Connection>) -> StoreResult<()> {
+    let conn = match slot {
+        Some(conn) => conn,
+        None => slot.insert(open_checkpointer(path)?),
+    };
+    // (busy, frames in the WAL, frames checkpointed): busy only means another checkpoint (the
+    // writer's backstop) holds the lock now.
+    let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
+    match done {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            *slot = None;
+            Err(e.into())
+        }
     }
 }
 

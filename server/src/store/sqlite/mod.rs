@@ -1,7 +1,8 @@
 //! The embedded default store: one SQLite file (WAL, `synchronous=FULL`, foreign keys) on
 //! rusqlite. One dedicated writer thread owns the only write connection and runs every write,
 //! a whole group commit per job ([`conn::Writer`]); reads run on a few read-only connections of
-//! their own ([`conn::Readers`]), so they never queue behind a commit's fsync.
+//! their own ([`conn::Readers`]), so they never queue behind a commit's fsync; a checkpointer
+//! thread ([`conn::Checkpointer`]) copies the WAL into the database file off the commit path.
 //!
 //! One module per concern, as for Postgres: [`rooms`], [`members`], [`messages`], [`reads`],
 //! [`audit`], [`commit`], [`notes`] (confirmations, who has not read); [`migrate`] applies the migration files the way sqlx did.
@@ -39,6 +40,7 @@ const SEARCH_CATCH_UP: usize = 2000;
 
 pub struct SqliteStore {
     writer: conn::Writer,
+    checkpointer: conn::Checkpointer,
     readers: conn::Readers,
     health: WriteHealth,
     path: PathBuf,
@@ -69,6 +71,7 @@ impl SqliteStore {
             let identity = conn::FileIdentity::of(&path)?;
             Ok(SqliteStore {
                 writer: conn::Writer::spawn(&path, identity, conn)?,
+                checkpointer: conn::Checkpointer::spawn(&path)?,
                 readers: conn::Readers::new(&path),
                 health: WriteHealth::new(),
                 path,
@@ -102,6 +105,7 @@ impl SqliteStore {
     /// fail.
     pub async fn close(&self) {
         self.readers.close();
+        self.checkpointer.stop().await;
         self.writer.close().await;
     }
 
