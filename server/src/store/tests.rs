@@ -1658,6 +1658,35 @@ async fn sqlite_checkpoints_off_the_commit_path() {
     );
 }
 
+/// A search-index job commits without waiting for the disk (its rows can always be made again
+/// from the queue), and leaves the write connection on `synchronous=FULL` for the posts
+/// committed after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_index_jobs_leave_commits_synchronous() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("yui.db");
+    let ann = user("ann");
+    let store = SqliteStore::open(&path).await.unwrap();
+    team_room(&store, "a", &ann).await;
+    for i in 0..3 {
+        commit_one(
+            &store,
+            post("a", &ann, &format!("c{i}"), "転倒 right elbow"),
+        )
+        .await;
+    }
+    assert_eq!(store.index_search(1000).await.unwrap(), 3);
+    assert_eq!(
+        store.writer_pragma("synchronous").await.unwrap(),
+        "2",
+        "back on synchronous=FULL after the index job"
+    );
+    let (again, new) = posted(&commit_one(&store, post("a", &ann, "c3", "after")).await);
+    assert!(new);
+    assert_eq!(again.seq, 4);
+    store.close().await;
+}
+
 /// The database as the sqlx-based store left it: sqlx's own migrator over the same files.
 async fn sqlx_made_database(path: &std::path::Path) -> sqlx::SqlitePool {
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};

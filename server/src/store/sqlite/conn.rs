@@ -32,6 +32,9 @@ const WRITER_QUEUE: usize = 256;
 /// Read-only connections (and so reads running at once).
 pub(super) const READERS: usize = 4;
 
+/// `PRAGMA synchronous`'s value for FULL.
+const SYNCHRONOUS_FULL: i64 = 2;
+
 /// How often the checkpointer thread copies committed WAL frames into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
@@ -196,6 +199,30 @@ impl WriterState {
                 Err(StoreError::stopped(why))
             }
         }
+    }
+
+    /// Like [`WriterState::transaction`], for data the store can always write again (the search
+    /// index, made from its queue rows): its COMMIT does not wait for the disk
+    /// (`synchronous=NORMAL`), so an index job holds the writer, and the posts queued behind
+    /// it, for less. WAL keeps it atomic; a power cut may undo it together with its progress
+    /// mark, so the same messages are indexed again; the next ordinary commit's sync makes it
+    /// durable as well. The connection is back on `synchronous=FULL` before this returns, or
+    /// is discarded (a fresh one opens with FULL).
+    pub(super) fn transaction_without_sync<T>(
+        &mut self,
+        f: impl FnOnce(&Connection) -> StoreResult<T>,
+    ) -> StoreResult<T> {
+        self.conn()?.execute_batch("PRAGMA synchronous = NORMAL")?;
+        let result = self.transaction(f);
+        let restored = self.conn.as_ref().map(|conn| {
+            conn.execute_batch("PRAGMA synchronous = FULL")
+                .and_then(|()| conn.query_row("PRAGMA synchronous", [], |r| r.get::<_, i64>(0)))
+        });
+        match restored {
+            None | Some(Ok(SYNCHRONOUS_FULL)) => {}
+            Some(_) => self.discard("synchronous=FULL could not be restored"),
+        }
+        result
     }
 
     /// `Unavailable` unless the database file is still the one the store opened; the write

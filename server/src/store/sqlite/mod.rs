@@ -1,4 +1,5 @@
-//! The embedded default store: one SQLite file (WAL, `synchronous=FULL`, foreign keys) on
+//! The embedded default store: one SQLite file (WAL, `synchronous=FULL` for everything but the
+//! search index's own jobs, which can always be made again; foreign keys) on
 //! rusqlite. One dedicated writer thread owns the only write connection and runs every write,
 //! a whole group commit per job ([`conn::Writer`]); reads run on a few read-only connections of
 //! their own ([`conn::Readers`]), so they never queue behind a commit's fsync; a checkpointer
@@ -405,7 +406,9 @@ impl Store for SqliteStore {
         }
         let n = self
             .writer
-            .run(move |state| state.transaction(|conn| search::index_queued(conn, limit.max(1))))
+            .run(move |state| {
+                state.transaction_without_sync(|conn| search::index_queued(conn, limit.max(1)))
+            })
             .await?;
         if n < limit {
             // The writer runs jobs in order: every commit counted in `committed` ran before
