@@ -1604,6 +1604,17 @@ async fn sqlite_data_survives_reopen() {
     assert_eq!(store.writer_pragma("foreign_keys").await.unwrap(), "1");
 }
 
+/// A fresh SQLite store in a temporary directory (kept while the first value lives), its
+/// database's path, and team room `a` created by ann.
+async fn sqlite_with_team_room() -> (tempfile::TempDir, std::path::PathBuf, SqliteStore, UserRef) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("yui.db");
+    let ann = user("ann");
+    let store = SqliteStore::open(&path).await.unwrap();
+    team_room(&store, "a", &ann).await;
+    (dir, path, store, ann)
+}
+
 /// `(mxFrame, nBackfill)` from the WAL-index in `<database>-shm`: the frames in the WAL and
 /// how many of them a checkpoint has copied into the database file
 /// (https://www.sqlite.org/walformat.html: the first header's `mxFrame` at byte 16, the
@@ -1623,16 +1634,12 @@ fn wal_index(path: &std::path::Path) -> (u32, u32) {
 /// last and leaves no WAL behind.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_checkpoints_off_the_commit_path() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("yui.db");
-    let ann = user("ann");
-    let store = SqliteStore::open(&path).await.unwrap();
+    let (_dir, path, store, ann) = sqlite_with_team_room().await;
     assert_eq!(
         store.writer_pragma("wal_autocheckpoint").await.unwrap(),
         "4000",
         "the writer checkpoints only as a backstop"
     );
-    team_room(&store, "a", &ann).await;
     for i in 0..20 {
         commit_one(&store, post("a", &ann, &format!("c{i}"), "a note")).await;
     }
@@ -1663,11 +1670,7 @@ async fn sqlite_checkpoints_off_the_commit_path() {
 /// committed after it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_index_jobs_leave_commits_synchronous() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("yui.db");
-    let ann = user("ann");
-    let store = SqliteStore::open(&path).await.unwrap();
-    team_room(&store, "a", &ann).await;
+    let (_dir, _path, store, ann) = sqlite_with_team_room().await;
     for i in 0..3 {
         commit_one(
             &store,

@@ -89,22 +89,21 @@ pub(super) fn open_writer(path: &Path, create: Create) -> StoreResult<Connection
 /// creating the file, `synchronous=FULL` (the database file is synced after each checkpoint,
 /// before the WAL may be reused).
 fn open_checkpointer(path: &Path) -> StoreResult<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let conn = open_existing(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     conn.execute_batch("PRAGMA synchronous = FULL;")?;
     Ok(conn)
 }
 
 fn open_reader(path: &Path) -> StoreResult<Connection> {
-    let conn = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let conn = open_existing(path, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// A connection to the database file as it is (never creating it), with the busy timeout.
+fn open_existing(path: &Path, mode: OpenFlags) -> StoreResult<Connection> {
+    let conn = Connection::open_with_flags(path, mode | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     Ok(conn)
 }
 
