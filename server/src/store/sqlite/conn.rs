@@ -379,8 +379,9 @@ impl Writer {
 /// (a full disk) loses nothing, since the frames stay in the WAL; it is tried again at the
 /// next tick on a fresh connection, and the failure is logged once, not at every tick.
 pub(super) struct Checkpointer {
-    stop: Mutex<Option<std::sync::mpsc::SyncSender<()>>>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// The thread's stop channel (it stops when the sender is dropped) and its handle; taken
+    /// by [`Checkpointer::stop`].
+    running: Mutex<Option<(std::sync::mpsc::SyncSender<()>, std::thread::JoinHandle<()>)>>,
 }
 
 impl Checkpointer {
@@ -410,17 +411,16 @@ impl Checkpointer {
                 }
             })?;
         Ok(Checkpointer {
-            stop: Mutex::new(Some(stop)),
-            thread: Mutex::new(Some(thread)),
+            running: Mutex::new(Some((stop, thread))),
         })
     }
 
     /// Stops the thread and waits for it (its connection closed), so that the writer's
     /// connection is the last one and checkpoints the whole WAL as it closes.
     pub(super) async fn stop(&self) {
-        drop(self.stop.lock().ok().and_then(|mut s| s.take()));
-        let thread = self.thread.lock().ok().and_then(|mut t| t.take());
-        if let Some(thread) = thread {
+        let running = self.running.lock().ok().and_then(|mut r| r.take());
+        if let Some((stop, thread)) = running {
+            drop(stop);
             if tokio::task::spawn_blocking(move || thread.join())
                 .await
                 .is_err()
@@ -440,14 +440,11 @@ fn checkpoint(path: &Path, slot: &mut Option<Connection>) -> StoreResult<()> {
     };
     // (busy, frames in the WAL, frames checkpointed): busy only means another checkpoint (the
     // writer's backstop) holds the lock now.
-    let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0));
-    match done {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            *slot = None;
-            Err(e.into())
-        }
+    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(0)) {
+        *slot = None;
+        return Err(e.into());
     }
+    Ok(())
 }
 
 /// Read-only connections, used on tokio's blocking threads, at most [`READERS`] at once.
