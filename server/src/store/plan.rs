@@ -169,6 +169,11 @@ impl<'a> Plan<'a> {
         i
     }
 
+    /// How many writes the batch has.
+    pub fn len(&self) -> usize {
+        self.batch.len()
+    }
+
     /// The rooms the batch posts to or reads in, sorted, without repeats: the lock order, and
     /// the rooms whose `last_seq` the store fetches.
     pub fn rooms(&self) -> &[&'a str] {
@@ -220,6 +225,32 @@ impl<'a> Plan<'a> {
     /// An empty [`Positions`] for this plan.
     pub fn positions(&self) -> Positions {
         Positions(vec![None; self.pairs.len()])
+    }
+
+    /// Whether every write of the batch is a post: then no outcome depends on a stored read
+    /// position, only on each room's `last_seq` and membership version, and
+    /// [`Plan::apply_from_zero`] can number the batch before they are known.
+    pub fn posts_only(&self) -> bool {
+        self.slots.iter().all(|s| matches!(s, Slot::Post { .. }))
+    }
+
+    /// Whether a post of the batch names attachments (its commit claims them).
+    pub fn has_attachments(&self) -> bool {
+        self.batch
+            .iter()
+            .any(|w| matches!(w, Write::Post { attachments, .. } if !attachments.is_empty()))
+    }
+
+    /// [`Plan::apply`] for a batch of [posts only](Plan::posts_only), with no retry looked up,
+    /// numbering each room's new posts from 1 as if the room were empty: a store that takes
+    /// the rooms' `last_seq` in the statement that writes the rows (adding it to the seqs
+    /// there) turns the outcomes into the real ones with [`Applied::rebased`].
+    pub fn apply_from_zero(&self, now: Timestamp) -> StoreResult<Applied<'a>> {
+        let mut empty = self.room_seqs();
+        for room in 0..self.rooms.len() {
+            empty.set(room, 0);
+        }
+        self.apply(&Committed::none(), &empty, &self.positions(), now)
     }
 
     /// Replays the batch in order, as committing it one write at a time would: a post already
@@ -468,6 +499,35 @@ pub struct Applied<'a> {
 }
 
 impl Applied<'_> {
+    /// The outcomes of a batch applied [from zero](Plan::apply_from_zero), each post's seq
+    /// moved up by its room's `last_seq` before the batch and each new post given the room's
+    /// membership version, both as `bases` holds them.
+    pub fn rebased(self, plan: &Plan<'_>, bases: &RoomSeqs) -> StoreResult<Vec<WriteOutcome>> {
+        let mut outcomes = self.outcomes;
+        for outcome in &mut outcomes {
+            if let WriteOutcome::Posted {
+                message,
+                new,
+                members_version,
+            } = outcome
+            {
+                let room = plan.room_index(message.room.as_str());
+                let Some((room, Some(base))) = room.map(|r| (r, bases.0.get(r).copied().flatten()))
+                else {
+                    return Err(StoreError::Corrupt(format!(
+                        "room {} took no last_seq in its commit",
+                        message.room
+                    )));
+                };
+                message.seq = convert::seq(convert::db_seq(message.seq).saturating_add(base));
+                if *new {
+                    *members_version = bases.members_version(room);
+                }
+            }
+        }
+        Ok(outcomes)
+    }
+
     /// The messages to insert, in seq order within each room.
     pub fn new_messages(&self) -> impl Iterator<Item = &Message> {
         self.outcomes.iter().filter_map(|o| match o {
@@ -606,6 +666,80 @@ mod tests {
                 &plan.positions(),
                 Timestamp::from_millis(7),
             )
+            .err()
+            .unwrap();
+        assert!(matches!(err, StoreError::Corrupt(_)));
+    }
+
+    #[test]
+    fn applied_from_zero_and_rebased_matches_apply() {
+        let batch = [
+            post("a", "ann", "c1"),
+            post("b", "ben", "c2"),
+            post("a", "ann", "c1"),
+            post("a", "cy", "c3"),
+        ];
+        let plan = Plan::new(&batch);
+        assert!(plan.posts_only());
+        assert!(!Plan::new(&[post("a", "ann", "c1"), read("a", "ben", 1)]).posts_only());
+        let mut seqs = plan.room_seqs();
+        for (room, last, version) in [("a", 5, 3), ("b", 0, 1)] {
+            let i = plan.room_index(room).unwrap();
+            seqs.set(i, last);
+            seqs.set_members_version(i, version);
+        }
+        let now = Timestamp::from_millis(7);
+        let summary = |outcomes: &[WriteOutcome]| -> Vec<(String, u64, bool, u64)> {
+            outcomes
+                .iter()
+                .map(|o| match o {
+                    WriteOutcome::Posted {
+                        message,
+                        new,
+                        members_version,
+                    } => (
+                        message.room.to_string(),
+                        message.seq,
+                        *new,
+                        *members_version,
+                    ),
+                    _ => panic!("a post's outcome expected"),
+                })
+                .collect()
+        };
+        let direct = plan
+            .apply(&Committed::none(), &seqs, &plan.positions(), now)
+            .unwrap();
+        let from_zero = plan.apply_from_zero(now).unwrap();
+        assert_eq!(
+            from_zero.room_ends,
+            vec![
+                RoomEnd {
+                    room: "a",
+                    last_seq: 2
+                },
+                RoomEnd {
+                    room: "b",
+                    last_seq: 1
+                }
+            ]
+        );
+        let rebased = from_zero.rebased(&plan, &seqs).unwrap();
+        assert_eq!(summary(&rebased), summary(&direct.outcomes));
+        assert_eq!(
+            summary(&rebased),
+            vec![
+                ("a".into(), 6, true, 3),
+                ("b".into(), 1, true, 1),
+                ("a".into(), 6, false, 0),
+                ("a".into(), 7, true, 3),
+            ]
+        );
+        // A room the statement returned no `last_seq` for fails the batch.
+        let err = plan
+            .apply_from_zero(now)
+            .unwrap()
+            .rebased(&plan, &plan.room_seqs())
             .err()
             .unwrap();
         assert!(matches!(err, StoreError::Corrupt(_)));

@@ -23,12 +23,13 @@ use yui_protocol::model::{Message, Timestamp};
 const SMALL_BATCH: usize = 8;
 
 /// Whether `n` rows (or writes) make a batch large: written over arrays, with generic plans.
-fn large(n: usize) -> bool {
+pub(super) fn large(n: usize) -> bool {
     n > SMALL_BATCH
 }
 
 /// Moves a read position to the proposed one, never backwards (both forms of the write).
-const POSITION_FORWARD: &str = " ON CONFLICT (room, user_id) DO UPDATE SET seq = excluded.seq, \
+pub(super) const POSITION_FORWARD: &str =
+    " ON CONFLICT (room, user_id) DO UPDATE SET seq = excluded.seq, \
                                 at = excluded.at WHERE excluded.seq > read_positions.seq";
 
 /// Opens a larger batch's transaction. Generic plans: its statements take their rows as
@@ -58,13 +59,25 @@ pub(super) async fn commit(
     store: &PostgresStore,
     batch: &[Write],
 ) -> StoreResult<Vec<WriteOutcome>> {
+    let plan = Plan::new(batch);
     let mut conn = store.pool.acquire().await?;
-    let result = commit_with(&mut conn, batch, Retries::Assumed).await;
+    let result = if super::commit_posts::fits(&plan) {
+        match super::commit_posts::commit(&mut conn, &plan).await {
+            // A room it posts to does not exist: the statement wrote nothing, and the general
+            // commit says which room.
+            Err(e) if super::commit_posts::is_missing_room(&e) => {
+                commit_with(&mut conn, &plan, Retries::Assumed).await
+            }
+            other => other,
+        }
+    } else {
+        commit_with(&mut conn, &plan, Retries::Assumed).await
+    };
     match store.settle(conn, result) {
         Err(e) if e.is_unique_violation() => {
             metrics::counter!("yui_commit_retry_lookups_total").increment(1);
             let mut conn = store.pool.acquire().await?;
-            let result = commit_with(&mut conn, batch, Retries::LookedUp).await;
+            let result = commit_with(&mut conn, &plan, Retries::LookedUp).await;
             store.settle(conn, result)
         }
         other => other,
@@ -73,26 +86,25 @@ pub(super) async fn commit(
 
 async fn commit_with(
     conn: &mut PgConnection,
-    batch: &[Write],
+    plan: &Plan<'_>,
     retries: Retries,
 ) -> StoreResult<Vec<WriteOutcome>> {
     let now = Timestamp::now();
-    let plan = Plan::new(batch);
     // A batch of more writes than SMALL_BATCH is the only one that can have more rows.
-    let begin = if large(batch.len()) {
+    let begin = if large(plan.len()) {
         BEGIN_LARGE
     } else {
         BEGIN
     };
     let mut tx = begin_write_with(conn, begin).await?;
-    let seqs = lock_rooms(&mut tx, &plan).await?;
+    let seqs = lock_rooms(&mut tx, plan).await?;
     let committed = match retries {
-        Retries::LookedUp => select_committed(&mut tx, &plan).await?,
+        Retries::LookedUp => select_committed(&mut tx, plan).await?,
         Retries::Assumed => Committed::none(),
     };
-    let positions = select_positions(&mut tx, &plan).await?;
+    let positions = select_positions(&mut tx, plan).await?;
     let applied = plan.apply(&committed, &seqs, &positions, now)?;
-    write_applied(&mut tx, &plan, &applied, now).await?;
+    write_applied(&mut tx, plan, &applied, now).await?;
     tx.commit().await?;
     Ok(applied.outcomes)
 }

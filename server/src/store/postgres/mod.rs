@@ -1,11 +1,13 @@
 //! The cluster store: Postgres, shared by every hub node, on sqlx. A group commit locks its
 //! rooms' rows (`FOR UPDATE`, in sorted order) before a post checks its idempotency key and
 //! takes the next seq, so commit order is seq order, a retry on another node finds the first
-//! commit, and nodes never deadlock.
+//! commit, and nodes never deadlock. A small batch of posts only takes its rooms' rows in the
+//! statement that writes it ([`commit_posts`]), locking them in the same order.
 //!
 //! One module per concern: [`rooms`] (rooms and room summaries), [`members`] (members and the
 //! user directory), [`messages`] (history), [`reads`] (receipts), [`audit`] (the access log) and
-//! [`commit`] (the group commit), [`notes`] (confirmations, who has not read).
+//! [`commit`] (the group commit), [`commit_posts`] (a small batch of posts in one round trip),
+//! [`notes`] (confirmations, who has not read).
 
 use super::health::WriteHealth;
 use super::DbError;
@@ -26,6 +28,7 @@ use yui_protocol::model::{
 mod attachments;
 mod audit;
 mod commit;
+mod commit_posts;
 mod members;
 mod messages;
 mod notes;
