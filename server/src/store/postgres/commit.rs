@@ -397,24 +397,40 @@ fn push_insert_messages<'q>(q: &mut QueryBuilder<'q, Postgres>, messages: &[&'q 
     q.push("INSERT INTO messages (")
         .push(MESSAGE_COLUMNS)
         .push(") ");
+    push_message_values(q, messages);
+    q.push(" RETURNING room, seq");
+}
+
+/// `messages` as a `VALUES` list of [`MESSAGE_COLUMNS`]. Postgres types a column of a
+/// `VALUES` list that is not an insert's own from its first row: the casts keep the numbers
+/// BIGINT (a NULL revision included).
+pub(super) fn push_message_values<'q>(
+    q: &mut QueryBuilder<'q, Postgres>,
+    messages: &[&'q Message],
+) {
+    let bigint = |row: &mut sqlx::query_builder::Separated<'_, 'q, Postgres, &'static str>,
+                  n: Option<i64>| {
+        row.push("CAST(")
+            .push_bind_unseparated(n)
+            .push_unseparated(" AS BIGINT)");
+    };
     q.push_values(messages, |mut row, m| {
-        row.push_bind(m.room.as_str())
-            .push_bind(convert::db_seq(m.seq))
-            .push_bind(m.id.as_str())
+        row.push_bind(m.room.as_str());
+        bigint(&mut row, Some(convert::db_seq(m.seq)));
+        row.push_bind(m.id.as_str())
             .push_bind(m.client_id.as_str())
             .push_bind(m.author.id.as_str())
             .push_bind(m.author.name.as_str())
             .push_bind(m.author.profession.as_str())
             .push_bind(m.author.org.as_str())
             .push_bind(m.kind.as_str())
-            .push_bind(m.body.as_str())
-            .push_bind(m.at.millis())
-            .push_bind(m.priority.as_str())
-            .push_bind(convert::mentions_json(&m.mentions))
-            .push_bind(m.replaces.map(convert::db_seq))
-            .push_bind(m.retracts.map(convert::db_seq));
+            .push_bind(m.body.as_str());
+        bigint(&mut row, Some(m.at.millis()));
+        row.push_bind(m.priority.as_str())
+            .push_bind(convert::mentions_json(&m.mentions));
+        bigint(&mut row, m.replaces.map(convert::db_seq));
+        bigint(&mut row, m.retracts.map(convert::db_seq));
     });
-    q.push(" RETURNING room, seq");
 }
 
 fn push_upsert_read_positions<'q>(
@@ -432,16 +448,21 @@ fn push_upsert_read_positions<'q>(
     q.push(POSITION_FORWARD);
 }
 
-/// One `message_mentions` row per mentioned user of each new message.
-async fn insert_mentions(conn: &mut PgConnection, messages: &[&Message]) -> StoreResult<()> {
-    let rows: Vec<(&str, &str, i64)> = messages
+/// The (user, room, seq) of one `message_mentions` row per mentioned user of each message.
+pub(super) fn mention_rows<'m>(messages: &[&'m Message]) -> Vec<(&'m str, &'m str, i64)> {
+    messages
         .iter()
         .flat_map(|m| {
             m.mentions
                 .iter()
                 .map(|u| (u.id.as_str(), m.room.as_str(), convert::db_seq(m.seq)))
         })
-        .collect();
+        .collect()
+}
+
+/// One `message_mentions` row per mentioned user of each new message.
+async fn insert_mentions(conn: &mut PgConnection, messages: &[&Message]) -> StoreResult<()> {
+    let rows = mention_rows(messages);
     for chunk in rows.chunks(rows_per_statement(3)) {
         let mut q =
             QueryBuilder::<Postgres>::new("INSERT INTO message_mentions (user_id, room, seq) ");

@@ -11,10 +11,10 @@
 //! Reads, access-log entries and attachment claims keep the general commit (their outcomes
 //! depend on stored rows; a claim can refuse the batch), as do batches above the small size.
 
-use super::commit::{large, POSITION_FORWARD};
+use super::commit::{large, mention_rows, push_message_values, POSITION_FORWARD};
 use super::messages::MESSAGE_COLUMNS;
 use crate::store::plan::Plan;
-use crate::store::{convert, DbError, StoreError, StoreResult, WriteOutcome};
+use crate::store::{DbError, StoreError, StoreResult, WriteOutcome};
 use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use std::sync::LazyLock;
 use yui_protocol::model::{Message, Timestamp};
@@ -76,31 +76,7 @@ pub(super) async fn commit(
     let applied = plan.apply_from_zero(now)?;
     let messages: Vec<&Message> = applied.new_messages().collect();
     let mut q = QueryBuilder::<Postgres>::new(format!("WITH input ({MESSAGE_COLUMNS}) AS ("));
-    q.push_values(&messages, |mut row, m| {
-        row.push_bind(m.room.as_str())
-            .push("CAST(")
-            .push_bind_unseparated(convert::db_seq(m.seq))
-            .push_unseparated(" AS BIGINT)")
-            .push_bind(m.id.as_str())
-            .push_bind(m.client_id.as_str())
-            .push_bind(m.author.id.as_str())
-            .push_bind(m.author.name.as_str())
-            .push_bind(m.author.profession.as_str())
-            .push_bind(m.author.org.as_str())
-            .push_bind(m.kind.as_str())
-            .push_bind(m.body.as_str())
-            .push("CAST(")
-            .push_bind_unseparated(m.at.millis())
-            .push_unseparated(" AS BIGINT)")
-            .push_bind(m.priority.as_str())
-            .push_bind(convert::mentions_json(&m.mentions))
-            .push("CAST(")
-            .push_bind_unseparated(m.replaces.map(convert::db_seq))
-            .push_unseparated(" AS BIGINT)")
-            .push("CAST(")
-            .push_bind_unseparated(m.retracts.map(convert::db_seq))
-            .push_unseparated(" AS BIGINT)");
-    });
+    push_message_values(&mut q, &messages);
     q.push("), counted AS (SELECT room, count(*) AS n FROM input GROUP BY room)");
     if plan.rooms().len() > 1 {
         q.push(
@@ -129,14 +105,7 @@ pub(super) async fn commit(
     q.push(" FROM new GROUP BY room, author_id");
     q.push(POSITION_FORWARD);
     q.push(")");
-    let mentions: Vec<(&str, &str, i64)> = messages
-        .iter()
-        .flat_map(|m| {
-            m.mentions
-                .iter()
-                .map(|u| (u.id.as_str(), m.room.as_str(), convert::db_seq(m.seq)))
-        })
-        .collect();
+    let mentions = mention_rows(&messages);
     if !mentions.is_empty() {
         q.push(
             ", mentioned AS (INSERT INTO message_mentions (user_id, room, seq) \
