@@ -332,6 +332,9 @@ async fn seq_is_contiguous_per_room(s: Arc<dyn Store>) {
     // The author snapshot and kind come back as posted.
     assert_eq!(a[0].author, ann);
     assert_eq!(a[0].kind, MessageKind::Note);
+    // An empty batch answers nothing and moves nothing.
+    assert!(s.commit(&[]).await.unwrap().is_empty());
+    assert_eq!(s.room(&rid("a")).await.unwrap().unwrap().last_seq, 12);
 }
 
 async fn retries_are_idempotent(s: Arc<dyn Store>) {

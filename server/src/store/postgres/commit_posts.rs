@@ -19,10 +19,10 @@ use sqlx::{PgConnection, Postgres, QueryBuilder, Row};
 use std::sync::LazyLock;
 use yui_protocol::model::{Message, Timestamp};
 
-/// Whether [`commit`] can take the batch: posts only, none with attachments, few enough for
-/// `VALUES` lists.
+/// Whether [`commit`] can take the batch: posts only (at least one), none with attachments,
+/// few enough for `VALUES` lists.
 pub(super) fn fits(plan: &Plan<'_>) -> bool {
-    !large(plan.len()) && plan.posts_only() && !plan.has_attachments()
+    plan.len() > 0 && !large(plan.len()) && plan.posts_only() && !plan.has_attachments()
 }
 
 /// Whether [`commit`] failed for a post to a room that does not exist (its message's seq was
