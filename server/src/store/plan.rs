@@ -512,8 +512,8 @@ impl Applied<'_> {
             } = outcome
             {
                 let room = plan.room_index(message.room.as_str());
-                let Some((room, Some(base))) = room.map(|r| (r, bases.0.get(r).copied().flatten()))
-                else {
+                let base = room.and_then(|r| bases.0.get(r).copied().flatten());
+                let (Some(room), Some(base)) = (room, base) else {
                     return Err(StoreError::Corrupt(format!(
                         "room {} took no last_seq in its commit",
                         message.room

@@ -30,7 +30,7 @@ pub(super) fn large(n: usize) -> bool {
 /// Moves a read position to the proposed one, never backwards (both forms of the write).
 pub(super) const POSITION_FORWARD: &str =
     " ON CONFLICT (room, user_id) DO UPDATE SET seq = excluded.seq, \
-                                at = excluded.at WHERE excluded.seq > read_positions.seq";
+     at = excluded.at WHERE excluded.seq > read_positions.seq";
 
 /// Opens a larger batch's transaction. Generic plans: its statements take their rows as
 /// arrays (or one key), so one plan serves every batch, where a custom plan would be made at

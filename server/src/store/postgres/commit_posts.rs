@@ -78,21 +78,20 @@ pub(super) async fn commit(
     let mut q = QueryBuilder::<Postgres>::new(format!("WITH input ({MESSAGE_COLUMNS}) AS ("));
     push_message_values(&mut q, &messages);
     q.push("), counted AS (SELECT room, count(*) AS n FROM input GROUP BY room)");
-    if plan.rooms().len() > 1 {
+    // One room's row is locked by the update itself.
+    let rooms = if plan.rooms().len() > 1 {
         q.push(
             ", locked AS MATERIALIZED (SELECT id FROM rooms WHERE id IN (SELECT room FROM input) \
-             ORDER BY id FOR UPDATE), \
-             ends AS (UPDATE rooms SET last_seq = rooms.last_seq + c.n \
-             FROM locked l JOIN counted c ON c.room = l.id WHERE rooms.id = l.id \
-             RETURNING rooms.id, rooms.last_seq - c.n AS base, rooms.members_version)",
+             ORDER BY id FOR UPDATE)",
         );
+        "locked l JOIN counted c ON c.room = l.id WHERE rooms.id = l.id"
     } else {
-        q.push(
-            ", ends AS (UPDATE rooms SET last_seq = rooms.last_seq + c.n FROM counted c \
-             WHERE rooms.id = c.room \
-             RETURNING rooms.id, rooms.last_seq - c.n AS base, rooms.members_version)",
-        );
-    }
+        "counted c WHERE rooms.id = c.room"
+    };
+    q.push(format!(
+        ", ends AS (UPDATE rooms SET last_seq = rooms.last_seq + c.n FROM {rooms} \
+         RETURNING rooms.id, rooms.last_seq - c.n AS base, rooms.members_version)"
+    ));
     q.push(format!(
         ", new AS (INSERT INTO messages ({MESSAGE_COLUMNS}) SELECT {} FROM input i \
          LEFT JOIN ends e ON e.id = i.room RETURNING room, seq, author_id), \
