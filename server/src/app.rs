@@ -141,7 +141,10 @@ pub async fn build(
     let (committer, committer_task) = Committer::spawn(
         store.clone(),
         hub.clone(),
-        args.limits.commit_batch,
+        crate::committer::Batching {
+            max: args.limits.commit_batch,
+            read_linger: Duration::from_millis(args.limits.read_linger_ms),
+        },
         indexed,
     );
     let demo_users = if args.demo {

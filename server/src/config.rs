@@ -18,6 +18,8 @@ pub mod defaults {
     pub const MAX_CONNECTIONS: usize = 200_000;
     pub const SHUTDOWN_GRACE: u64 = 10;
     pub const COMMIT_BATCH: usize = 512;
+    /// Far below what a person notices in a receipt, several posts' spacing at a town's load.
+    pub const READ_LINGER_MS: u64 = 20;
     /// Connections still before their first response (PROTOCOL.md 5.1); lowered to a quarter
     /// of the open-file limit when that is smaller.
     pub const MAX_PENDING_CONNECTIONS: usize = 1024;
@@ -265,6 +267,10 @@ pub struct LimitArgs {
     /// Most writes in one group commit.
     #[arg(long, env = "YUI_COMMIT_BATCH", default_value_t = defaults::COMMIT_BATCH)]
     pub commit_batch: usize,
+    /// Milliseconds a group commit of reads only waits for more writes (a post ends the wait
+    /// at once), so most reads share a post's commit; 0 commits each batch at once.
+    #[arg(long, env = "YUI_READ_LINGER_MS", default_value_t = defaults::READ_LINGER_MS)]
+    pub read_linger_ms: u64,
     /// Largest attachment in bytes; past it the upload is refused with 413 while it is read.
     #[arg(long, env = "YUI_MAX_ATTACHMENT_BYTES", default_value_t = defaults::MAX_ATTACHMENT_BYTES)]
     pub max_attachment_bytes: usize,
@@ -327,6 +333,7 @@ impl Default for LimitArgs {
             header_timeout: defaults::HEADER_TIMEOUT,
             shutdown_grace: defaults::SHUTDOWN_GRACE,
             commit_batch: defaults::COMMIT_BATCH,
+            read_linger_ms: defaults::READ_LINGER_MS,
             max_attachment_bytes: defaults::MAX_ATTACHMENT_BYTES,
             unposted_attachment_ttl: defaults::UNPOSTED_ATTACHMENT_TTL,
             attachment_gc_interval: defaults::ATTACHMENT_GC_INTERVAL,

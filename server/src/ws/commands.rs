@@ -9,7 +9,12 @@ use yui_protocol::ids::{Ref, RoomId};
 use yui_protocol::post::NewPost;
 use yui_protocol::server::ServerFrame;
 
-type Reply = Result<Option<ServerFrame>, ApiError>;
+pub(super) type Reply = Result<Option<ServerFrame>, ApiError>;
+
+/// A `read` being answered beside the read loop (see [`Session::read_beside`]): its `ref` and
+/// its reply.
+pub(super) type PendingRead =
+    std::pin::Pin<Box<dyn std::future::Future<Output = (Option<Ref>, Reply)> + Send>>;
 
 impl Session {
     /// Does what a frame asks; the reply, if it is not sent through the write loop's own path.
@@ -76,9 +81,22 @@ impl Session {
     }
 
     async fn read(&mut self, r#ref: Option<Ref>, room: RoomId, seq: u64) -> Reply {
+        self.read_beside(r#ref, room, seq).await.1
+    }
+
+    /// A `read`'s answer as a future that owns what it needs, so the read loop can go on with
+    /// the connection's next frames while the read waits for its commit: a group commit of
+    /// reads only waits for the next post (`committer`), which may be this connection's own.
+    pub(super) fn read_beside(&self, r#ref: Option<Ref>, room: RoomId, seq: u64) -> PendingRead {
+        let state = self.state.clone();
         let who = self.conn.identity();
-        let seq = self.state.service.read(&who, &room, seq).await?;
-        Ok(Some(seq_ack(r#ref, room, seq)))
+        Box::pin(async move {
+            let reply = match state.service.read(&who, &room, seq).await {
+                Ok(seq) => Ok(Some(seq_ack(r#ref.clone(), room, seq))),
+                Err(e) => Err(e),
+            };
+            (r#ref, reply)
+        })
     }
 
     async fn history(

@@ -1,6 +1,7 @@
 //! A connection's read loop after `hello`: rate limit, parse, answer, count bad frames, and
 //! close on expiry, drain or a broken socket.
 
+use super::commands::{PendingRead, Reply};
 use super::rate::{RateLimit, Verdict};
 use crate::error::ApiError;
 use crate::hub::conn::{count_out, text, ConnHandle, Outbound};
@@ -11,7 +12,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use yui_protocol::client::{parse_frame, Frame};
+use yui_protocol::client::{parse_frame, Frame, Request};
 use yui_protocol::ids::Ref;
 use yui_protocol::limits::close;
 use yui_protocol::server::ServerFrame;
@@ -72,6 +73,11 @@ impl Session {
         let mut exp = self.conn.identity().exp;
         let expired = tokio::time::sleep_until(self.expiry(exp));
         tokio::pin!(closed, draining, expired);
+        // At most one `read` in flight beside the frames that follow it (a second one waits
+        // for the first): the connection's next `post` is not held behind a read's commit,
+        // which waits for a post (`committer`). Its reply may follow replies to later frames;
+        // clients match replies by `ref`.
+        let mut pending: Option<PendingRead> = None;
         loop {
             let now_exp = self.conn.identity().exp;
             if now_exp != exp {
@@ -88,6 +94,18 @@ impl Session {
                 _ = &mut expired => {
                     closer.close(close::UNAUTHORIZED);
                     return;
+                }
+                // Before the next frame: a read just begun runs until it first waits (on its
+                // commit once its room's access is cached), so its write is usually queued
+                // ahead of a post that follows it and commits with that post.
+                (r#ref, reply) = async {
+                    match pending.as_mut() {
+                        Some(read) => read.await,
+                        None => std::future::pending().await,
+                    }
+                }, if pending.is_some() => {
+                    pending = None;
+                    Box::pin(self.finish(r#ref, reply)).await;
                 }
                 msg = stream.next() => match msg {
                     None => return,
@@ -108,6 +126,14 @@ impl Session {
                         match parse_frame(t.as_str()) {
                             // Boxed: the largest state (a commit, a history page) lives only while
                             // a frame is handled, not in every idle connection's task.
+                            Ok(Frame { r#ref, request: Request::Read { room, seq } }) => {
+                                if let Some(earlier) = pending.take() {
+                                    let (r#ref, reply) = earlier.await;
+                                    Box::pin(self.finish(r#ref, reply)).await;
+                                }
+                                metrics::counter!("yui_frames_in_total", "type" => "read").increment(1);
+                                pending = Some(self.read_beside(r#ref, room, seq));
+                            }
                             Ok(frame) => Box::pin(self.handle(frame)).await,
                             Err(e) => Box::pin(self.reply_error(e.r#ref, ApiError::from(e.invalid))).await,
                         }
@@ -174,7 +200,13 @@ impl Session {
         let kind = frame.request.kind();
         metrics::counter!("yui_frames_in_total", "type" => kind).increment(1);
         let r#ref = frame.r#ref;
-        match self.answer(r#ref.clone(), frame.request).await {
+        let reply = self.answer(r#ref.clone(), frame.request).await;
+        self.finish(r#ref, reply).await;
+    }
+
+    /// Sends a frame's reply, or its error (counted towards the bad-frame streak).
+    async fn finish(&mut self, r#ref: Option<Ref>, reply: Reply) {
+        match reply {
             Ok(Some(reply)) => {
                 self.bad_streak = 0;
                 self.send(reply).await;

@@ -2,6 +2,7 @@
 
 use std::collections::HashSet;
 use yui_protocol::client::Request;
+use yui_protocol::ids::{Body, ClientId};
 use yui_protocol::server::ServerFrame;
 use yui_tests::*;
 
@@ -228,6 +229,90 @@ async fn catch_up_of_a_long_history_streams_in_pages() {
     let mut c = app.connect(&nurse).await;
     c.subscribe(&r, Some(0)).await;
     assert_eq!(c.seqs_until(&r, 450).await, (1..=450).collect::<Vec<_>>());
+}
+
+/// A `read` commits with the next post (or after the read linger): the connection's own next
+/// frame is not held behind it, the post is acked first and takes the read with it, and a read
+/// with no post to ride along with waits for the linger, no longer.
+#[tokio::test]
+async fn a_read_rides_with_the_next_post_and_holds_up_no_frame() {
+    const LINGER_MS: u64 = 1500;
+    let app = spawn_app_with(Options {
+        tune: Some(|a| a.limits.read_linger_ms = LINGER_MS),
+        ..Options::default()
+    })
+    .await;
+    let coord = User::coordinator("coord");
+    let nurse = User::member("nurse");
+    let r = app.team_room(&coord, "res-a", &[&nurse]).await;
+    let mut poster = app.connect(&coord).await;
+    poster.subscribe(&r, None).await;
+    poster.post(&r, "m1", "note").await;
+    let mut n = app.connect(&nurse).await;
+    n.subscribe(&r, None).await;
+
+    let started = std::time::Instant::now();
+    n.send(
+        &Request::Read {
+            room: r.clone(),
+            seq: 1,
+        },
+        Some("read1"),
+    )
+    .await;
+    n.send(
+        &Request::Post {
+            room: r.clone(),
+            post: yui_protocol::post::NewPost::note(
+                ClientId::parse("n1").unwrap_or_else(|e| panic!("{e}")),
+                Body::parse("訪問しました").unwrap_or_else(|e| panic!("{e}")),
+            ),
+        },
+        Some("post1"),
+    )
+    .await;
+    let mut order = Vec::new();
+    while order.len() < 2 {
+        let f = n
+            .wait_for("the two acks", |f| {
+                matches!(frame_ref(f), Some("read1") | Some("post1"))
+            })
+            .await;
+        order.push(frame_ref(&f).unwrap_or_default().to_string());
+        if order.len() == 1 {
+            assert_eq!(ack_seq(&f), 2, "the post is acked first: {f:?}");
+        } else {
+            assert_eq!(ack_seq(&f), 1, "the read's ack: {f:?}");
+        }
+    }
+    assert_eq!(order, ["post1", "read1"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(LINGER_MS),
+        "the post ended the read's wait: {:?}",
+        started.elapsed()
+    );
+    let rc = poster
+        .wait_for("receipt", |f| matches!(f, ServerFrame::Receipt { .. }))
+        .await;
+    assert!(matches!(rc, ServerFrame::Receipt { seq: 1, .. }), "{rc:?}");
+
+    // Alone, a read is committed at the end of the linger: acked, and durable, then.
+    let started = std::time::Instant::now();
+    let f = n
+        .request(Request::Read {
+            room: r.clone(),
+            seq: 2,
+        })
+        .await;
+    assert_eq!(ack_seq(&f), 2);
+    let waited = started.elapsed();
+    assert!(
+        waited >= std::time::Duration::from_millis(LINGER_MS - 50),
+        "acked after {waited:?}, before the linger ended"
+    );
+    n.close().await;
+    poster.close().await;
+    app.stop().await.unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[tokio::test]
