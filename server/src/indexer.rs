@@ -57,7 +57,11 @@ async fn run(store: Arc<dyn Store>, wake: Arc<Notify>, shutdown: CancellationTok
 /// answers from what is indexed).
 async fn index_queued(store: &dyn Store) {
     loop {
-        match store.index_search(BATCH).await {
+        let started = std::time::Instant::now();
+        let result = store.index_search(BATCH).await;
+        // The writer (embedded) runs an index job between two commits: posts wait for it.
+        metrics::histogram!("yui_search_index_seconds").record(started.elapsed().as_secs_f64());
+        match result {
             Ok(n) => {
                 metrics::counter!("yui_search_indexed_total").increment(n as u64);
                 if n < BATCH {

@@ -87,11 +87,15 @@ impl Session {
             tokio::select! {
                 biased;
                 _ = &mut closed => return,
+                // A read taken before the drain or the expiry is answered first, as a frame
+                // being handled then is: its ack goes out ahead of the close.
                 _ = &mut draining => {
+                    self.settle(pending.take()).await;
                     closer.close(close::GOING_AWAY);
                     return;
                 }
                 _ = &mut expired => {
+                    self.settle(pending.take()).await;
                     closer.close(close::UNAUTHORIZED);
                     return;
                 }
@@ -127,10 +131,7 @@ impl Session {
                             // Boxed: the largest state (a commit, a history page) lives only while
                             // a frame is handled, not in every idle connection's task.
                             Ok(Frame { r#ref, request: Request::Read { room, seq } }) => {
-                                if let Some(earlier) = pending.take() {
-                                    let (r#ref, reply) = earlier.await;
-                                    Box::pin(self.finish(r#ref, reply)).await;
-                                }
+                                self.settle(pending.take()).await;
                                 metrics::counter!("yui_frames_in_total", "type" => "read").increment(1);
                                 pending = Some(self.read_beside(r#ref, room, seq));
                             }
@@ -202,6 +203,14 @@ impl Session {
         let r#ref = frame.r#ref;
         let reply = self.answer(r#ref.clone(), frame.request).await;
         self.finish(r#ref, reply).await;
+    }
+
+    /// Waits for the read in flight, if any, and sends its reply.
+    async fn settle(&mut self, pending: Option<PendingRead>) {
+        if let Some(read) = pending {
+            let (r#ref, reply) = read.await;
+            Box::pin(self.finish(r#ref, reply)).await;
+        }
     }
 
     /// Sends a frame's reply, or its error (counted towards the bad-frame streak).

@@ -315,6 +315,43 @@ async fn a_read_rides_with_the_next_post_and_holds_up_no_frame() {
     app.stop().await.unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// A read still lingering for a post when the hub drains is answered before the 1001 close,
+/// as a frame being handled then is.
+#[tokio::test]
+async fn a_lingering_read_is_acked_before_the_drain_closes() {
+    let app = spawn_app_with(Options {
+        tune: Some(|a| a.limits.read_linger_ms = 1000),
+        ..Options::default()
+    })
+    .await;
+    let coord = User::coordinator("coord");
+    let r = app.team_room(&coord, "res-a", &[]).await;
+    let mut c = app.connect(&coord).await;
+    c.post(&r, "m1", "note").await;
+    c.send(
+        &Request::Read {
+            room: r.clone(),
+            seq: 1,
+        },
+        Some("read1"),
+    )
+    .await;
+    // The read is queued and waiting for a post when the drain begins.
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let stopped = tokio::spawn(app.stop());
+    assert_eq!(c.closed().await, Closed::Code(1001));
+    let before_close = c.drain(std::time::Duration::ZERO).await;
+    let ack = before_close
+        .iter()
+        .find(|f| frame_ref(f) == Some("read1"))
+        .unwrap_or_else(|| panic!("no answer to the read before the close: {before_close:?}"));
+    assert_eq!(ack_seq(ack), 1, "{ack:?}");
+    stopped
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
 #[tokio::test]
 async fn read_positions_only_move_forward_and_are_clamped() {
     let app = spawn_app().await;
