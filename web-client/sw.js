@@ -3,14 +3,15 @@
 // Web Push (PROTOCOL.md 5.6). It never touches /api/, /ws or anything that carries a token: the
 // hub's answers and care notes are never stored by it.
 //
-// Update flow: the browser fetches this file on every load (registered with updateViaCache
-// 'none'); any change to it installs the new version, which precaches the whole shell into a new
-// cache, takes over at once (skipWaiting + clients.claim) and removes the old caches. A page
-// already open keeps the code it has (every module is loaded at start, nothing later); the next
-// load is the new version. VERSION is the hash of the shell's files (`node stamp-sw.mjs` after
+// Update flow: the page asks for an update at every load (registered with updateViaCache
+// 'none', so this file comes past the HTTP cache); any change to it installs the new version,
+// which precaches the whole shell into a new cache, takes over at once (skipWaiting +
+// clients.claim), removes the old caches and tells the pages it took over. A page already open
+// keeps the code it has (every module is loaded at start, nothing later); the next load is the
+// new version. VERSION is the hash of the shell's files (`node stamp-sw.mjs` after
 // changing any of them; a test checks it), so a changed file always makes a new version.
 
-const VERSION = '9042cd9d615d';
+const VERSION = 'b280ccfe5c55';
 const CACHE_PREFIX = 'yui-shell-';
 const CACHE = CACHE_PREFIX + VERSION;
 
@@ -74,8 +75,15 @@ self.addEventListener('install', (event) => {
 self.addEventListener('activate', (event) => {
   event.waitUntil((async () => {
     const names = await caches.keys();
-    await Promise.all(names.filter((n) => n.startsWith(CACHE_PREFIX) && n !== CACHE).map((n) => caches.delete(n)));
+    const old = names.filter((n) => n.startsWith(CACHE_PREFIX) && n !== CACHE);
+    await Promise.all(old.map((n) => caches.delete(n)));
     await self.clients.claim();
+    // An update (an older version's cache was there): the pages just taken over were loaded by
+    // the old version, and each is told so (a page whose code runs after the takeover sees no
+    // controllerchange).
+    if (old.length > 0) {
+      for (const c of await self.clients.matchAll({ type: 'window' })) c.postMessage({ type: 'updated' });
+    }
   })());
 });
 

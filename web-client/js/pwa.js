@@ -14,20 +14,33 @@ const UPDATE_CHECK_MS = 60 * 60 * 1000; // a tab open all day still learns of a 
 export function registerServiceWorker({ onOpenRoom, onUpdated }) {
   if (!supported()) return;
   const sw = navigator.serviceWorker;
+  // Told once per page, by whichever comes first: the new version's message to the pages it
+  // took over (sw.js; it may take over before this code runs, and then this page sees no
+  // controllerchange) or the controller changing under this page.
+  let told = false;
+  const updated = () => {
+    if (told) return;
+    told = true;
+    onUpdated();
+  };
   sw.addEventListener('message', (e) => {
     const m = e.data;
     if (m && m.type === 'open-room' && typeof m.room === 'string' && m.room) onOpenRoom(m.room);
+    else if (m && m.type === 'updated') updated();
   });
   // The first install also changes the controller (clients.claim): only a change from one
   // version to another is an update.
   let controlled = Boolean(sw.controller);
   sw.addEventListener('controllerchange', () => {
-    if (controlled) onUpdated();
+    if (controlled) updated();
     controlled = true;
   });
   const register = async () => {
     try {
       const reg = await sw.register('/sw.js', { scope: '/', updateViaCache: 'none' });
+      // Look for a new version at every load, now: the browser's own check after a navigation
+      // is put off for as long as the page keeps fetching.
+      reg.update().catch(() => { /* offline: the next load or check */ });
       let checked = Date.now();
       document.addEventListener('visibilitychange', () => {
         if (document.visibilityState !== 'visible' || Date.now() - checked < UPDATE_CHECK_MS) return;
