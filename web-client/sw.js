@@ -11,7 +11,7 @@
 // new version. VERSION is the hash of the shell's files (`node stamp-sw.mjs` after
 // changing any of them; a test checks it), so a changed file always makes a new version.
 
-const VERSION = 'b280ccfe5c55';
+const VERSION = '17bb5def0565';
 const CACHE_PREFIX = 'yui-shell-';
 const CACHE = CACHE_PREFIX + VERSION;
 

@@ -14,26 +14,12 @@ const UPDATE_CHECK_MS = 60 * 60 * 1000; // a tab open all day still learns of a 
 export function registerServiceWorker({ onOpenRoom, onUpdated }) {
   if (!supported()) return;
   const sw = navigator.serviceWorker;
-  // Told once per page, by whichever comes first: the new version's message to the pages it
-  // took over (sw.js; it may take over before this code runs, and then this page sees no
-  // controllerchange) or the controller changing under this page.
-  let told = false;
-  const updated = () => {
-    if (told) return;
-    told = true;
-    onUpdated();
-  };
   sw.addEventListener('message', (e) => {
     const m = e.data;
     if (m && m.type === 'open-room' && typeof m.room === 'string' && m.room) onOpenRoom(m.room);
-    else if (m && m.type === 'updated') updated();
-  });
-  // The first install also changes the controller (clients.claim): only a change from one
-  // version to another is an update.
-  let controlled = Boolean(sw.controller);
-  sw.addEventListener('controllerchange', () => {
-    if (controlled) updated();
-    controlled = true;
+    // A new version took over this page (sw.js says so only to pages an older one loaded; a
+    // controllerchange would be missed when the takeover comes before this code runs).
+    else if (m && m.type === 'updated') onUpdated();
   });
   const register = async () => {
     try {
