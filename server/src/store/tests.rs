@@ -1011,12 +1011,28 @@ async fn hammer(stores: Vec<Arc<dyn Store>>) {
                 if i % 3 == 0 {
                     batch.push(read(r1, "ann", u64::MAX));
                 }
-                for o in store.commit(&batch).await.unwrap() {
-                    if let WriteOutcome::Posted { message, new, .. } = o {
-                        assert!(new);
-                        acked.push((message.room, message.seq, message.id));
-                    }
+                if i % 2 == 0 {
+                    // A reader that posts nowhere: this batch is one round trip on Postgres.
+                    batch.push(read(r2, &format!("r{t}"), u64::MAX));
                 }
+                let room_ends: Vec<(RoomId, u64)> = {
+                    let mut ends = Vec::new();
+                    for o in store.commit(&batch).await.unwrap() {
+                        match o {
+                            WriteOutcome::Posted { message, new, .. } => {
+                                assert!(new);
+                                ends.push((message.room.clone(), message.seq));
+                                acked.push((message.room, message.seq, message.id));
+                            }
+                            // Every read follows a post to its room in its batch, so it
+                            // stands at or after it.
+                            WriteOutcome::Read { seq, .. } => assert!(seq >= 1, "{seq}"),
+                            WriteOutcome::Audited => {}
+                        }
+                    }
+                    ends
+                };
+                assert!(!room_ends.is_empty());
             }
             acked
         }));
@@ -1817,6 +1833,80 @@ async fn postgres_two_nodes_commit_contiguously() {
     let (m, _) = posted(&commit_one(&*a, post("a", &ann, "retry", "one")).await);
     let (again, new) = posted(&commit_one(&*b, post("a", &ann, "retry", "two")).await);
     assert_eq!((again, new), (m, false));
+}
+
+/// A small batch's read waits for its room's row while another commit moves (or first
+/// inserts) the same read position: the statement's snapshot is older than that commit, yet
+/// the read is answered from the position as it now stands (the one-round-trip commit locks
+/// the stored row after the room, and looks up a row it could not see).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_read_answers_a_position_moved_while_it_waited() {
+    use sqlx::Connection;
+    let Some(db) = pg_database().await else {
+        return;
+    };
+    let store = Arc::new(PostgresStore::connect(&db.url, 4).await.unwrap());
+    let s: &dyn Store = &*store;
+    let ann = user("ann");
+    team_room(s, "a", &ann).await;
+    let writes: Vec<Write> = (0..6)
+        .map(|i| post("a", &ann, &format!("c{i}"), "x"))
+        .collect();
+    s.commit(&writes).await.unwrap();
+    commit_one(s, read("a", "ben", 2)).await;
+    let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    // (user, what the other commit does while the read waits, the read's seq)
+    let cases = [
+        (
+            "ben",
+            "UPDATE read_positions SET seq = 5, at = 77 WHERE room = 'a' AND user_id = 'ben'",
+            4,
+        ),
+        (
+            "cy",
+            "INSERT INTO read_positions (room, user_id, seq, at) VALUES ('a', 'cy', 5, 77)",
+            3,
+        ),
+    ];
+    for (reader, other, seq) in cases {
+        let mut holder = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query("BEGIN").execute(&mut holder).await.unwrap();
+        sqlx::query("SELECT id FROM rooms WHERE id = 'a' FOR UPDATE")
+            .execute(&mut holder)
+            .await
+            .unwrap();
+        sqlx::query(other).execute(&mut holder).await.unwrap();
+        let pending = {
+            let store = store.clone();
+            let write = read("a", reader, seq);
+            tokio::spawn(async move { store.commit(&[write]).await })
+        };
+        // Until the read's statement waits for the room's row.
+        let started = std::time::Instant::now();
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = $1 AND wait_event_type = 'Lock'",
+            )
+            .bind(&db.name)
+            .fetch_one(&mut watcher)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            assert!(started.elapsed().as_secs() < 10, "the read never waited");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        sqlx::query("COMMIT").execute(&mut holder).await.unwrap();
+        let out = pending.await.unwrap().unwrap();
+        assert_eq!(
+            out.iter().map(read_outcome).collect::<Vec<_>>(),
+            vec![(5, false, Timestamp::from_millis(77))],
+            "{reader}"
+        );
+        assert_eq!(read_seq(s, &rid("a"), &uid(reader)).await.unwrap(), 5);
+    }
 }
 
 #[test]
