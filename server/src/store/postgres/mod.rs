@@ -40,20 +40,19 @@ mod town;
 
 pub struct PostgresStore {
     pool: PgPool,
-    /// The group commit's and the search indexer's connections (see [`WRITE_CONNECTIONS`]).
+    /// The group commit's connections (see [`WRITE_CONNECTIONS`]).
     writes: PgPool,
     health: WriteHealth,
 }
 
-/// Connections of the pool that the group commit and the search indexer write on: one
-/// committer per node, one index job at a time, and one to spare for a commit retried after a
-/// failed connection. Its sessions plan every prepared statement once, generically
+/// Connections of the pool that the group commit writes on: one committer per node, and one to
+/// spare for a commit retried after a failed connection. Its sessions plan every prepared statement once, generically
 /// (`plan_cache_mode = force_generic_plan`): their statements find rows by key, where a
 /// generic plan is as good as a custom one, and Postgres otherwise made a custom plan at most
 /// calls of several of them, 90-630 µs of planning each against 65-340 µs of execution
-/// (`docs/benchmarks.md`, 2026-12-08). Reads (history, search) stay on the main pool, where
-/// the values do change the best plan.
-const WRITE_CONNECTIONS: u32 = 3;
+/// (`docs/benchmarks.md`, 2026-12-08). Everything else stays on the main pool, where the values
+/// do change the best plan (the search indexer's generic plan took 5 ms a call against 0.3).
+const WRITE_CONNECTIONS: u32 = 2;
 
 impl PostgresStore {
     /// Connects the pools and applies the migrations (sqlx takes an advisory lock, so several
@@ -298,7 +297,7 @@ impl Store for PostgresStore {
     }
 
     async fn index_search(&self, limit: usize) -> StoreResult<usize> {
-        search::index_queued(&self.writes, limit.max(1), true).await
+        search::index_queued(&self.pool, limit.max(1), true).await
     }
 
     async fn messages_between(
