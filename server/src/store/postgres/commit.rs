@@ -3,15 +3,13 @@
 //! writes every batch makes (rooms' ends, messages with their search queue rows, read
 //! positions) are one statement: for a small batch (most batches below saturation) of
 //! multi-row `VALUES` lists, whose few texts each connection prepares and plans once; for a
-//! larger one over arrays, of one text whatever the size. The write pool's sessions plan every
-//! statement generically (`WRITE_CONNECTIONS` in `mod.rs`), so one plan serves every batch:
-//! Postgres costs a plan for an array of unknown length above one made for the batch at hand,
-//! and left to itself would make a custom plan at every call. Each form is the cheaper one at its sizes (`docs/benchmarks.md`, 2026-12-03
+//! larger one over arrays, of one text whatever the size, in a transaction that asks for
+//! generic plans. Each form is the cheaper one at its sizes (`docs/benchmarks.md`, 2026-12-03
 //! afternoon): the arrays cost Postgres a set-returning function scan per column, ~75 µs a
 //! statement, and the lists a new prepare and plan for every size a connection has not seen.
 
 use super::messages::{message, MESSAGE_COLUMNS};
-use super::{begin_write, PostgresStore};
+use super::{begin_write_with, PostgresStore, BEGIN};
 use crate::store::plan::{
     Applied, Committed, MovedPosition, PairKey, Plan, Positions, PostKey, Retries, RoomEnd,
     RoomSeqs, StoredPosition,
@@ -24,7 +22,7 @@ use yui_protocol::model::{Message, Timestamp};
 /// Rows of each kind up to which a batch writes with `VALUES` lists (see the module's note).
 const SMALL_BATCH: usize = 8;
 
-/// Whether `n` rows (or writes) make a batch large: written over arrays.
+/// Whether `n` rows (or writes) make a batch large: written over arrays, with generic plans.
 pub(super) fn large(n: usize) -> bool {
     n > SMALL_BATCH
 }
@@ -33,6 +31,12 @@ pub(super) fn large(n: usize) -> bool {
 pub(super) const POSITION_FORWARD: &str =
     " ON CONFLICT (room, user_id) DO UPDATE SET seq = excluded.seq, \
      at = excluded.at WHERE excluded.seq > read_positions.seq";
+
+/// Opens a larger batch's transaction. Generic plans: its statements take their rows as
+/// arrays (or one key), so one plan serves every batch, where a custom plan would be made at
+/// every call (Postgres costs a plan for an array of unknown length above one made for the
+/// batch at hand, and so never switches to the generic one by itself).
+const BEGIN_LARGE: &str = "BEGIN; SET LOCAL plan_cache_mode = force_generic_plan";
 
 /// Bind parameters one statement may carry (Postgres allows 65535; the lower SQLite limit kept
 /// from when both stores shared these statements).
@@ -56,7 +60,7 @@ pub(super) async fn commit(
     batch: &[Write],
 ) -> StoreResult<Vec<WriteOutcome>> {
     let plan = Plan::new(batch);
-    let mut conn = store.writes.acquire().await?;
+    let mut conn = store.pool.acquire().await?;
     let result = if super::commit_small::fits(&plan) {
         match super::commit_small::commit(&mut conn, &plan).await {
             // A room it posts to does not exist: the statement wrote nothing, and the general
@@ -72,7 +76,7 @@ pub(super) async fn commit(
     match store.settle(conn, result) {
         Err(e) if e.is_unique_violation() => {
             metrics::counter!("yui_commit_retry_lookups_total").increment(1);
-            let mut conn = store.writes.acquire().await?;
+            let mut conn = store.pool.acquire().await?;
             let result = commit_with(&mut conn, &plan, Retries::LookedUp).await;
             store.settle(conn, result)
         }
@@ -86,7 +90,13 @@ async fn commit_with(
     retries: Retries,
 ) -> StoreResult<Vec<WriteOutcome>> {
     let now = Timestamp::now();
-    let mut tx = begin_write(conn).await?;
+    // A batch of more writes than SMALL_BATCH is the only one that can have more rows.
+    let begin = if large(plan.len()) {
+        BEGIN_LARGE
+    } else {
+        BEGIN
+    };
+    let mut tx = begin_write_with(conn, begin).await?;
     let seqs = lock_rooms(&mut tx, plan).await?;
     let committed = match retries {
         Retries::LookedUp => select_committed(&mut tx, plan).await?,

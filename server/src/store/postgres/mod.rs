@@ -17,7 +17,7 @@ use super::{
 };
 use async_trait::async_trait;
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use std::time::Duration;
 use yui_protocol::ids::{AttachmentId, RoomId, TownId, UserId};
@@ -40,22 +40,11 @@ mod town;
 
 pub struct PostgresStore {
     pool: PgPool,
-    /// The group commit's connections (see [`WRITE_CONNECTIONS`]).
-    writes: PgPool,
     health: WriteHealth,
 }
 
-/// Connections of the pool that the group commit writes on: one committer per node, and one to
-/// spare for a commit retried after a failed connection. Its sessions plan every prepared statement once, generically
-/// (`plan_cache_mode = force_generic_plan`): their statements find rows by key, where a
-/// generic plan is as good as a custom one, and Postgres otherwise made a custom plan at most
-/// calls of several of them, 90-630 µs of planning each against 65-340 µs of execution
-/// (`docs/benchmarks.md`, 2026-12-08). Everything else stays on the main pool, where the values
-/// do change the best plan (the search indexer's generic plan took 5 ms a call against 0.3).
-const WRITE_CONNECTIONS: u32 = 2;
-
 impl PostgresStore {
-    /// Connects the pools and applies the migrations (sqlx takes an advisory lock, so several
+    /// Connects a pool and applies the migrations (sqlx takes an advisory lock, so several
     /// nodes starting at once is safe).
     pub async fn connect(url: &str, max_connections: u32) -> StoreResult<PostgresStore> {
         let pool = PgPoolOptions::new()
@@ -63,17 +52,8 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(3))
             .connect(url)
             .await?;
-        let options = url
-            .parse::<PgConnectOptions>()?
-            .options([("plan_cache_mode", "force_generic_plan")]);
-        let writes = PgPoolOptions::new()
-            .max_connections(WRITE_CONNECTIONS)
-            .acquire_timeout(Duration::from_secs(3))
-            .connect_with(options)
-            .await?;
         let store = PostgresStore {
             pool,
-            writes,
             health: WriteHealth::new(),
         };
         store.migrate().await?;
@@ -110,11 +90,23 @@ impl PostgresStore {
 /// open transaction. Either refusal means the connection's state is not what a write needs: the
 /// write is unavailable, and `settle` closes the connection so the next write gets a fresh one.
 pub(super) async fn begin_write(conn: &mut PgConnection) -> StoreResult<Transaction<'_, Postgres>> {
+    begin_write_with(conn, BEGIN).await
+}
+
+/// The plain statement that opens a write transaction.
+pub(super) const BEGIN: &str = "BEGIN";
+
+/// [`begin_write`] with `begin` as the statement that opens the transaction (a simple query,
+/// so it may carry `SET LOCAL` settings in the same round trip).
+pub(super) async fn begin_write_with<'c>(
+    conn: &'c mut PgConnection,
+    begin: &'static str,
+) -> StoreResult<Transaction<'c, Postgres>> {
     use sqlx::Connection as _;
     let begun = if conn.is_in_transaction() {
         Err(sqlx::Error::BeginFailed)
     } else {
-        conn.begin().await
+        conn.begin_with(begin).await
     };
     begun.map_err(|e| {
         tracing::warn!(error = %e, "write transaction could not begin; the connection is replaced");
