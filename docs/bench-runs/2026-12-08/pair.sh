@@ -3,7 +3,8 @@
 # interleaved, ROUNDS rounds: the report's figures (the floor in each run), each process's CPU
 # over 10 s mid-run (proccpu.sh) and, when pg_stat_statements is preloaded, the statements
 # over the same 10 s.
-# Usage: pair.sh BASE_DIR NEW_DIR [ROUNDS]   (BASE_DIR's yui-loadtest and yui-floor drive both)
+# Usage: [TAG=name] [DURATION=30] [SAMPLE_AT=16] pair.sh BASE_DIR NEW_DIR [ROUNDS]
+#   (BASE_DIR's yui-loadtest and yui-floor drive both; SAMPLE_AT: seconds from the start)
 set -uo pipefail; export CI=true
 B="$1"; N="$2"; R="${3:-2}"; OUT="${OUT:-docs/bench-runs/2026-12-08}"
 PG=postgres://postgres@127.0.0.1:5432/postgres; REDIS=redis://127.0.0.1:6379
@@ -12,9 +13,9 @@ stats=$($P -c "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statem
 one() { local label=$1 d=$2
   echo "=== $label $(date -u +%T) load $(cut -d' ' -f1-3 /proc/loadavg)"
   timeout 300 "$B/yui-loadtest" --out "$OUT" --spawn-hub "$d/yui" --nodes 2 --database-url $PG --redis-url $REDIS \
-    --floor "$B/yui-floor" fanout --rooms 200 --members 10 --rate 200 --duration 30 > "$OUT/$label.run" 2>&1 &
+    --floor "$B/yui-floor" fanout --rooms 200 --members 10 --rate 200 --duration ${DURATION:-30} > "$OUT/${TAG:-pair}-$label.run" 2>&1 &
   # The hubs run first (the floor after them): sample mid-run.
-  sleep 16
+  sleep ${SAMPLE_AT:-16}
   [ "$stats" = 1 ] && $P -c "SELECT pg_stat_statements_reset()" >/dev/null
   echo "-- CPU over 10 s (about 2,000 posts)"
   bash docs/bench-runs/2026-12-03-eve/commit-cost/proccpu.sh 10
@@ -25,7 +26,7 @@ one() { local label=$1 d=$2
     $P -F ' | ' -c "SELECT sum(calls), round(sum(total_exec_time)::numeric,1), round(sum(total_plan_time)::numeric,1) FROM pg_stat_statements"
   fi
   wait
-  grep -E "report|CPU|latency \(ms\)|correctness|cross" "$OUT/$label.run"
+  grep -E "report|CPU|latency \(ms\)|correctness|cross" "$OUT/${TAG:-pair}-$label.run"
 }
 for i in $(seq 1 "$R"); do
   one "base-$i" "$B"

@@ -96,8 +96,6 @@ pub struct Plan<'a> {
     pair_index: HashMap<PairKey<'a>, usize>,
     /// Whether a read touches the pair: only those need their stored position.
     pair_read: Vec<bool>,
-    /// How many writes of the batch touch the pair.
-    pair_writes: Vec<u32>,
 }
 
 impl<'a> Plan<'a> {
@@ -120,7 +118,6 @@ impl<'a> Plan<'a> {
             pairs: Vec::new(),
             pair_index: HashMap::new(),
             pair_read: Vec::new(),
-            pair_writes: Vec::new(),
         };
         for w in batch {
             let slot = match w {
@@ -166,11 +163,9 @@ impl<'a> Plan<'a> {
         let i = *self.pair_index.entry(key).or_insert_with(|| {
             self.pairs.push(key);
             self.pair_read.push(false);
-            self.pair_writes.push(0);
             self.pairs.len() - 1
         });
         self.pair_read[i] |= read;
-        self.pair_writes[i] += 1;
         i
     }
 
@@ -214,12 +209,6 @@ impl<'a> Plan<'a> {
         index.get(&key).copied()
     }
 
-    /// The plan's own key equal to `key` (borrowed from the batch, not from `key`).
-    pub fn pair_of(&self, key: PairKey<'_>) -> Option<PairKey<'a>> {
-        self.pair_index(key)
-            .and_then(|i| self.pairs.get(i).copied())
-    }
-
     /// The batch's access-log entries, in batch order.
     pub fn audits(&self) -> impl Iterator<Item = &'a AuditRecord> {
         self.batch.iter().filter_map(|w| match w {
@@ -238,35 +227,11 @@ impl<'a> Plan<'a> {
         Positions(vec![None; self.pairs.len()])
     }
 
-    /// Whether the pair of every read of the batch is touched by no other write (no second
-    /// read, no post by the reader in that room): then each read's outcome is what its own
-    /// forward-only upsert did, which a store writing the batch in one statement can read
-    /// back from that upsert.
-    pub fn reads_stand_alone(&self) -> bool {
-        self.slots.iter().all(|s| match s {
-            Slot::Read { pair, .. } => self.pair_writes.get(*pair) == Some(&1),
-            Slot::Post { .. } | Slot::Audit => true,
-        })
-    }
-
-    /// Whether the batch holds an access-log entry.
-    pub fn has_audits(&self) -> bool {
-        self.slots.iter().any(|s| matches!(s, Slot::Audit))
-    }
-
-    /// The batch's reads in batch order: the index of the write, its pair and the seq it
-    /// asks for.
-    pub fn reads(&self) -> impl Iterator<Item = (usize, PairKey<'a>, i64)> + '_ {
-        self.batch
-            .iter()
-            .zip(&self.slots)
-            .enumerate()
-            .filter_map(|(i, (w, slot))| match (w, slot) {
-                (Write::Read { seq, .. }, Slot::Read { pair, .. }) => {
-                    Some((i, self.pairs[*pair], convert::db_seq(*seq)))
-                }
-                _ => None,
-            })
+    /// Whether every write of the batch is a post: then no outcome depends on a stored read
+    /// position, only on each room's `last_seq` and membership version, and
+    /// [`Plan::apply_from_zero`] can number the batch before they are known.
+    pub fn posts_only(&self) -> bool {
+        self.slots.iter().all(|s| matches!(s, Slot::Post { .. }))
     }
 
     /// Whether a post of the batch names attachments (its commit claims them).
@@ -276,12 +241,10 @@ impl<'a> Plan<'a> {
             .any(|w| matches!(w, Write::Post { attachments, .. } if !attachments.is_empty()))
     }
 
-    /// [`Plan::apply`] with no retry looked up, numbering each room's new posts from 1 as if
-    /// the room were empty: a store that takes the rooms' `last_seq` in the statement that
-    /// writes the rows (adding it to the seqs there) turns the posts' outcomes into the real
-    /// ones with [`Applied::rebased`]. A read's outcome here means nothing (it depends on
-    /// stored rows); its bound, [`Applied::read_bounds`], is the count of new posts to its
-    /// room ahead of it, which the store adds to the room's `last_seq` to clamp it.
+    /// [`Plan::apply`] for a batch of [posts only](Plan::posts_only), with no retry looked up,
+    /// numbering each room's new posts from 1 as if the room were empty: a store that takes
+    /// the rooms' `last_seq` in the statement that writes the rows (adding it to the seqs
+    /// there) turns the outcomes into the real ones with [`Applied::rebased`].
     pub fn apply_from_zero(&self, now: Timestamp) -> StoreResult<Applied<'a>> {
         let mut empty = self.room_seqs();
         for room in 0..self.rooms.len() {
@@ -320,7 +283,6 @@ impl<'a> Plan<'a> {
             })
             .collect();
         let mut advanced = vec![false; self.rooms.len()];
-        let mut read_bounds = Vec::new();
         // The index in `outcomes` of the first post of each key.
         let mut first_post: Vec<Option<usize>> = vec![None; self.keys.len()];
         let mut outcomes: Vec<WriteOutcome> = Vec::with_capacity(self.batch.len());
@@ -402,7 +364,6 @@ impl<'a> Plan<'a> {
                 }
                 (Write::Read { seq, .. }, Slot::Read { room: r, pair }) => {
                     let last = last.get(r).copied().flatten().unwrap_or(0);
-                    read_bounds.push(last);
                     let target = convert::db_seq(*seq).min(last);
                     let p = &mut current[pair];
                     if target > p.seq {
@@ -457,7 +418,6 @@ impl<'a> Plan<'a> {
             outcomes,
             moved,
             room_ends,
-            read_bounds,
         })
     }
 }
@@ -536,9 +496,6 @@ pub struct Applied<'a> {
     pub moved: Vec<MovedPosition<'a>>,
     /// The new `last_seq` of every room that got new posts.
     pub room_ends: Vec<RoomEnd<'a>>,
-    /// For each read in batch order, its room's `last_seq` where it stands in the batch (the
-    /// bound it was clamped to).
-    pub read_bounds: Vec<i64>,
 }
 
 impl Applied<'_> {
@@ -715,61 +672,6 @@ mod tests {
     }
 
     #[test]
-    fn reads_stand_alone_unless_their_pair_is_written_twice() {
-        let alone = [
-            post("a", "ann", "c1"),
-            read("a", "ben", 4),
-            read("b", "ann", 2),
-            post("a", "ann", "c2"),
-        ];
-        assert!(Plan::new(&alone).reads_stand_alone());
-        assert!(Plan::new(&[post("a", "ann", "c1")]).reads_stand_alone());
-        // A reader posting to the room it reads, before or after the read.
-        assert!(!Plan::new(&[read("a", "ann", 1), post("a", "ann", "c1")]).reads_stand_alone());
-        assert!(!Plan::new(&[post("a", "ann", "c1"), read("a", "ann", 1)]).reads_stand_alone());
-        // Two reads of one pair.
-        assert!(!Plan::new(&[read("a", "ben", 1), read("a", "ben", 2)]).reads_stand_alone());
-        // The reads in batch order, each with the new posts to its room ahead of it (a
-        // repeated post is not new).
-        let batch = [
-            read("a", "ben", 9),
-            post("a", "ann", "c1"),
-            post("a", "ann", "c1"),
-            read("a", "cy", 9),
-            post("b", "ann", "c2"),
-            read("b", "dee", 9),
-        ];
-        let plan = Plan::new(&batch);
-        let reads: Vec<_> = plan.reads().map(|(i, p, seq)| (i, p.user, seq)).collect();
-        assert_eq!(reads, vec![(0, "ben", 9), (3, "cy", 9), (5, "dee", 9)]);
-        let from_zero = plan.apply_from_zero(Timestamp::from_millis(7)).unwrap();
-        assert_eq!(from_zero.read_bounds, vec![0, 1, 1]);
-        let mut seqs = plan.room_seqs();
-        seqs.set(plan.room_index("a").unwrap(), 5);
-        seqs.set(plan.room_index("b").unwrap(), 2);
-        let direct = plan
-            .apply(
-                &Committed::none(),
-                &seqs,
-                &plan.positions(),
-                Timestamp::from_millis(7),
-            )
-            .unwrap();
-        assert_eq!(direct.read_bounds, vec![5, 6, 3]);
-        assert_eq!(
-            plan.pair_of(PairKey {
-                room: &String::from("b"),
-                user: "dee"
-            }),
-            Some(PairKey {
-                room: "b",
-                user: "dee"
-            })
-        );
-        assert!(!plan.has_audits());
-    }
-
-    #[test]
     fn applied_from_zero_and_rebased_matches_apply() {
         let batch = [
             post("a", "ann", "c1"),
@@ -778,6 +680,8 @@ mod tests {
             post("a", "cy", "c3"),
         ];
         let plan = Plan::new(&batch);
+        assert!(plan.posts_only());
+        assert!(!Plan::new(&[post("a", "ann", "c1"), read("a", "ben", 1)]).posts_only());
         let mut seqs = plan.room_seqs();
         for (room, last, version) in [("a", 5, 3), ("b", 0, 1)] {
             let i = plan.room_index(room).unwrap();

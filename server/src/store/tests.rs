@@ -1012,7 +1012,7 @@ async fn hammer(stores: Vec<Arc<dyn Store>>) {
                     batch.push(read(r1, "ann", u64::MAX));
                 }
                 if i % 2 == 0 {
-                    // A reader that posts nowhere: this batch is one round trip on Postgres.
+                    // A reader that posts nowhere, beside the authors' own positions.
                     batch.push(read(r2, &format!("r{t}"), u64::MAX));
                 }
                 let room_ends: Vec<(RoomId, u64)> = {
@@ -1835,10 +1835,11 @@ async fn postgres_two_nodes_commit_contiguously() {
     assert_eq!((again, new), (m, false));
 }
 
-/// A small batch's read waits for its room's row while another commit moves (or first
-/// inserts) the same read position: the statement's snapshot is older than that commit, yet
-/// the read is answered from the position as it now stands (the one-round-trip commit locks
-/// the stored row after the room, and looks up a row it could not see).
+/// A read waits for its room's row while another commit moves (or first inserts) the same read
+/// position: it is answered from the position as that commit left it, not from a snapshot taken
+/// before the wait. (A commit that reads the positions in the statement that waits for the room
+/// sees the older snapshot; an attempt at one round trip for reads had to lock the stored rows
+/// after the room and look up rows inserted meanwhile, `docs/benchmarks.md` 2026-12-08.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_read_answers_a_position_moved_while_it_waited() {
     use sqlx::Connection;

@@ -61,11 +61,11 @@ pub(super) async fn commit(
 ) -> StoreResult<Vec<WriteOutcome>> {
     let plan = Plan::new(batch);
     let mut conn = store.pool.acquire().await?;
-    let result = if super::commit_small::fits(&plan) {
-        match super::commit_small::commit(&mut conn, &plan).await {
+    let result = if super::commit_posts::fits(&plan) {
+        match super::commit_posts::commit(&mut conn, &plan).await {
             // A room it posts to does not exist: the statement wrote nothing, and the general
             // commit says which room.
-            Err(e) if super::commit_small::is_missing_room(&e) => {
+            Err(e) if super::commit_posts::is_missing_room(&e) => {
                 commit_with(&mut conn, &plan, Retries::Assumed).await
             }
             other => other,

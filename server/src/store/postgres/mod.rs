@@ -1,12 +1,12 @@
 //! The cluster store: Postgres, shared by every hub node, on sqlx. A group commit locks its
 //! rooms' rows (`FOR UPDATE`, in sorted order) before a post checks its idempotency key and
 //! takes the next seq, so commit order is seq order, a retry on another node finds the first
-//! commit, and nodes never deadlock. A small batch of posts and reads takes its rooms' rows in
-//! the statement that writes it ([`commit_small`]), locking them in the same order.
+//! commit, and nodes never deadlock. A small batch of posts only takes its rooms' rows in the
+//! statement that writes it ([`commit_posts`]), locking them in the same order.
 //!
 //! One module per concern: [`rooms`] (rooms and room summaries), [`members`] (members and the
 //! user directory), [`messages`] (history), [`reads`] (receipts), [`audit`] (the access log) and
-//! [`commit`] (the group commit), [`commit_small`] (a small batch of posts and reads in one round trip),
+//! [`commit`] (the group commit), [`commit_posts`] (a small batch of posts in one round trip),
 //! [`notes`] (confirmations, who has not read).
 
 use super::health::WriteHealth;
@@ -28,7 +28,7 @@ use yui_protocol::model::{
 mod attachments;
 mod audit;
 mod commit;
-mod commit_small;
+mod commit_posts;
 mod members;
 mod messages;
 mod notes;
