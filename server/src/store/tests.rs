@@ -210,6 +210,15 @@ async fn team_room(s: &dyn Store, room: &str, creator: &UserRef) {
     assert!(matches!(r, PutRoom::Created(_)), "{r:?}");
 }
 
+/// A team room made by `creator`, who has then posted `n` notes to it in one batch.
+async fn team_room_with_posts(s: &dyn Store, room: &str, creator: &UserRef, n: usize) {
+    team_room(s, room, creator).await;
+    let writes: Vec<Write> = (0..n)
+        .map(|i| post(room, creator, &format!("c{i}"), "x"))
+        .collect();
+    s.commit(&writes).await.unwrap();
+}
+
 async fn town_room(s: &dyn Store, room: &str, town_: &str, creator: &UserRef) {
     let r = s
         .put_room(&rid(room), &spec(RoomKind::Town, room, town_), creator)
@@ -1253,11 +1262,7 @@ async fn retry_of_committed_post_in_batch_with_new_posts(s: Arc<dyn Store>) {
 async fn repeated_reads_of_one_pair_in_a_batch(s: Arc<dyn Store>) {
     let s = &*s;
     let ann = user("ann");
-    team_room(s, "a", &ann).await;
-    let writes: Vec<Write> = (0..5)
-        .map(|i| post("a", &ann, &format!("c{i}"), "x"))
-        .collect();
-    s.commit(&writes).await.unwrap();
+    team_room_with_posts(s, "a", &ann, 5).await;
     let (_, _, before) = read_outcome(&commit_one(s, read("a", "bo", 2)).await);
     // Apart, so that this batch's `now` differs from the first move's.
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
@@ -1843,11 +1848,7 @@ async fn postgres_read_answers_a_position_moved_while_it_waited() {
     let store = Arc::new(PostgresStore::connect(&db.url, 4).await.unwrap());
     let s: &dyn Store = &*store;
     let ann = user("ann");
-    team_room(s, "a", &ann).await;
-    let writes: Vec<Write> = (0..6)
-        .map(|i| post("a", &ann, &format!("c{i}"), "x"))
-        .collect();
-    s.commit(&writes).await.unwrap();
+    team_room_with_posts(s, "a", &ann, 6).await;
     commit_one(s, read("a", "ben", 2)).await;
     let mut watcher = sqlx::PgConnection::connect(&db.url).await.unwrap();
     // (user, what the other commit does while the read waits, the read's seq)
