@@ -343,7 +343,12 @@ impl<'a> Plan<'a> {
                             message: Message {
                                 room: room.clone(),
                                 seq: convert::seq(seq),
-                                id: uuid::Uuid::now_v7().to_string(),
+                                // Hyphenated and lower case, as `to_string` writes it, without the
+                                // formatting machinery (this runs on the writer, once a post).
+                                id: uuid::Uuid::now_v7()
+                                    .hyphenated()
+                                    .encode_lower(&mut uuid::Uuid::encode_buffer())
+                                    .to_owned(),
                                 client_id: client_id.clone(),
                                 author: author.clone(),
                                 kind: *kind,

@@ -59,17 +59,38 @@ pub fn fold_str(text: &str) -> String {
     fold(text).chars.into_iter().collect()
 }
 
-fn bigram(a: char, b: char) -> String {
-    format!("{:x}g{:x}", a as u32, b as u32)
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Lower-case hex of `v` without leading zeros, as `{:x}` writes it.
+fn push_hex(s: &mut String, v: u32) {
+    let digits = (32 - v.leading_zeros()).div_ceil(4).max(1);
+    for i in (0..digits).rev() {
+        s.push(HEX[((v >> (i * 4)) & 0xf) as usize] as char);
+    }
 }
 
-/// The distinct bigram terms of a folded text, sorted.
-fn bigrams(chars: &[char]) -> BTreeSet<String> {
-    chars
+fn bigram(a: char, b: char) -> String {
+    let mut s = String::with_capacity(12);
+    push_hex(&mut s, a as u32);
+    s.push('g');
+    push_hex(&mut s, b as u32);
+    s
+}
+
+/// The distinct bigram terms of a folded text, sorted (as strings). The pairs are made
+/// distinct before any term is written: a note repeats many of its pairs, and this runs for
+/// every message the index takes in.
+fn bigrams(chars: &[char]) -> Vec<String> {
+    let mut pairs: Vec<(char, char)> = chars
         .windows(2)
         .filter(|w| !w[0].is_whitespace() && !w[1].is_whitespace())
-        .map(|w| bigram(w[0], w[1]))
-        .collect()
+        .map(|w| (w[0], w[1]))
+        .collect();
+    pairs.sort_unstable();
+    pairs.dedup();
+    let mut terms: Vec<String> = pairs.into_iter().map(|(a, b)| bigram(a, b)).collect();
+    terms.sort_unstable();
+    terms
 }
 
 /// The term that stands for a room in the index.
@@ -77,19 +98,20 @@ pub fn room_term(room: &RoomId) -> String {
     let mut s = String::with_capacity(1 + room.as_str().len() * 2);
     s.push('r');
     for b in room.as_str().bytes() {
-        s.push_str(&format!("{b:02x}"));
+        s.push(HEX[usize::from(b >> 4)] as char);
+        s.push(HEX[usize::from(b & 0xf)] as char);
     }
     s
 }
 
 /// The body's bigram terms (Postgres keeps the room in a column of its own).
 pub fn body_terms(body: &str) -> Vec<String> {
-    bigrams(&fold(body).chars).into_iter().collect()
+    bigrams(&fold(body).chars)
 }
 
 /// Every term a message is indexed under: its room's and its body's bigrams.
 pub fn message_terms(room: &RoomId, body: &str) -> Vec<String> {
-    let mut terms: Vec<String> = bigrams(&fold(body).chars).into_iter().collect();
+    let mut terms = bigrams(&fold(body).chars);
     terms.push(room_term(room));
     terms
 }
@@ -205,6 +227,28 @@ mod tests {
         assert!(terms.contains(&room_term(&room())));
         assert!(m.matches("夜間に発熱あり。"));
         assert!(!m.matches("発作と熱"));
+    }
+
+    /// The terms are the index's stored form: written without `format!`, they must stay what
+    /// `{:x}` wrote (an index made before would otherwise miss them), distinct and sorted.
+    #[test]
+    fn terms_are_written_as_before() {
+        for v in [0u32, 1, 0xf, 0x10, 0x20, 0xff, 0x3042, 0xffff, 0x10000, 0x1f600, 0x10ffff] {
+            let mut s = String::new();
+            push_hex(&mut s, v);
+            assert_eq!(s, format!("{v:x}"));
+        }
+        let body = "夜間に発熱あり、解熱剤を使用。発熱なし ABC abc 🙂🙂 a";
+        let chars = fold(body).chars;
+        let before: BTreeSet<String> = chars
+            .windows(2)
+            .filter(|w| !w[0].is_whitespace() && !w[1].is_whitespace())
+            .map(|w| format!("{:x}g{:x}", w[0] as u32, w[1] as u32))
+            .collect();
+        assert_eq!(bigrams(&chars), before.into_iter().collect::<Vec<_>>());
+        let room = RoomId::parse("tanaka-2.x_z").unwrap_or_else(|e| panic!("{e:?}"));
+        let hex: String = room.as_str().bytes().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(room_term(&room), format!("r{hex}"));
     }
 
     #[test]

@@ -10,7 +10,16 @@ use super::search;
 use crate::store::plan::{Committed, Plan, Positions, Retries, RoomSeqs, StoredPosition};
 use crate::store::{convert, StoreResult, Write, WriteOutcome};
 use rusqlite::{params, Connection, OptionalExtension};
+use std::sync::LazyLock;
 use yui_protocol::model::Timestamp;
+
+/// Made once, not formatted again for every commit.
+static INSERT_MESSAGE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "INSERT INTO messages ({MESSAGE_COLUMNS}) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+    )
+});
 
 /// Commits a batch (see `Store::commit`): first assuming it retries no committed post, and if
 /// the unique (room, author, client_id) index says otherwise, again with its retries looked up.
@@ -47,10 +56,7 @@ fn commit_with(
     for end in &applied.room_ends {
         stmt.execute(params![end.room, end.last_seq])?;
     }
-    let mut stmt = conn.prepare_cached(&format!(
-        "INSERT INTO messages ({MESSAGE_COLUMNS}) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-    ))?;
+    let mut stmt = conn.prepare_cached(&INSERT_MESSAGE)?;
     let mut mention = conn
         .prepare_cached("INSERT INTO message_mentions (user_id, room, seq) VALUES (?1, ?2, ?3)")?;
     for m in applied.new_messages() {
