@@ -4,7 +4,7 @@
 
 use axum::extract::ws::Utf8Bytes;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -58,6 +58,9 @@ pub struct Unsubscribed {
 pub struct Closer {
     token: CancellationToken,
     code: AtomicU16,
+    /// Set before the token is cancelled: [`Closer::is_closed`] runs for every subscriber of
+    /// every delivered event, and the token's own check takes its lock.
+    closed: AtomicBool,
 }
 
 impl Closer {
@@ -66,6 +69,7 @@ impl Closer {
         let _ = self
             .code
             .compare_exchange(0, code, Ordering::AcqRel, Ordering::Acquire);
+        self.closed.store(true, Ordering::Release);
         self.token.cancel();
     }
 
@@ -81,7 +85,7 @@ impl Closer {
     }
 
     pub fn is_closed(&self) -> bool {
-        self.token.is_cancelled()
+        self.closed.load(Ordering::Acquire)
     }
 }
 
