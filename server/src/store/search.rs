@@ -233,7 +233,9 @@ mod tests {
     /// `{:x}` wrote (an index made before would otherwise miss them), distinct and sorted.
     #[test]
     fn terms_are_written_as_before() {
-        for v in [0u32, 1, 0xf, 0x10, 0x20, 0xff, 0x3042, 0xffff, 0x10000, 0x1f600, 0x10ffff] {
+        for v in [
+            0u32, 1, 0xf, 0x10, 0x20, 0xff, 0x3042, 0xffff, 0x10000, 0x1f600, 0x10ffff,
+        ] {
             let mut s = String::new();
             push_hex(&mut s, v);
             assert_eq!(s, format!("{v:x}"));
