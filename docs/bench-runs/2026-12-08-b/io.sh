@@ -17,7 +17,7 @@ a=list(map(float,sys.argv[1].split())); b=list(map(float,sys.argv[2].split()))
 d=[y-x for x,y in zip(a,b)]
 # wchar syscw batch_sum batch_count commit_sum commit_count index_sum index_count
 wchar,syscw,bsum,bcount,csum,ccount,isum,icount=d
-print(f"commits {ccount:.0f} ({ccount/6:.0f}/s), writes per commit {bsum/ccount:.1f}, commit {csum/ccount*1e3:.2f} ms avg, writer busy {100*(csum+isum)/6:.0f}% (index {100*isum/6:.0f}%)")
+print(f"commits {ccount:.0f} ({ccount/6:.0f}/s), writes per commit {bsum/ccount:.1f}, commit {csum/ccount*1e3:.2f} ms avg, writer busy {100*(csum+isum)/6:.0f}% (index {100*isum/6:.0f}%, {icount:.0f} index jobs of {isum/max(icount,1)*1e3:.1f} ms avg)")
 print(f"written {wchar/ccount/1024:.0f} KiB per commit ({wchar/6/1e6:.1f} MB/s), write syscalls {syscw/ccount:.0f} per commit, {wchar/bsum/1024:.1f} KiB per write")
 PY
 grep -E "posts acked|delivery latency|node 0 CPU|correctness" /tmp/prof/io-$R.log
